@@ -1,0 +1,37 @@
+# The two commands: `make demo` runs the main job, `make test` runs the tests.
+# Each sets up what it needs: a virtual environment in .venv with the package installed.
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test lint format bench data clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+format: $(STAMP)
+	$(BIN)/ruff format src tests benchmarks
+	$(BIN)/ruff check --fix src tests benchmarks
+
+data: $(STAMP)
+	PATH="$(abspath $(BIN)):$$PATH" sh scripts/get-fashion-mnist.sh
+
+demo: data
+	$(BIN)/tinyvision run cnn-fashion train.epochs=3
+
+bench: $(STAMP)
+	$(BIN)/python benchmarks/pipeline.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info src/*.egg-info .pytest_cache .ruff_cache

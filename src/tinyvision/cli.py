@@ -1,0 +1,111 @@
+"""The `tinyvision` command line. Thin: parse, call the library, print.
+
+torch is imported only by the commands that train, so `--help` and `list` are instant.
+Exit codes: 0 success, 2 bad input (one line on stderr), 130 interrupted, 1 a bug.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from tinyvision import __version__
+from tinyvision.errors import UserError
+
+EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line and exit 2, like every other bad input."""
+
+    def error(self, message: str):
+        raise UserError(f"{message} (see `{self.prog} --help`)")
+
+
+def _common(p: argparse.ArgumentParser, out: bool = True) -> None:
+    if out:
+        p.add_argument("--out", default="runs", help="records root (default ./runs)")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "mps"])
+    p.add_argument("--quiet", action="store_true", help="print only the result lines")
+    p.add_argument("--data-dir", help=f"dataset folder (default ${'TINYVISION_DATA'})")
+
+
+def build_parser() -> Parser:
+    parser = Parser(prog="tinyvision", description="The basics of deep learning for vision.")
+    parser.add_argument("--version", action="version", version=f"tinyvision {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
+
+    sub.add_parser("list", help="the presets, one line each")
+    sub.add_parser("keys", help="every config key with its default")
+
+    p = sub.add_parser("run", help="train one preset; prints `run: <folder>` last")
+    p.add_argument("preset")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
+    _common(p)
+
+    p = sub.add_parser("sweep", help="the cartesian grid of KEY=V1,V2 over a preset")
+    p.add_argument("preset")
+    p.add_argument("grid", nargs="+", metavar="KEY=V1,V2[,...]")
+    p.add_argument("--seeds", type=int, default=1, help="repeats with seeds 0..N-1 added")
+    p.add_argument("--jobs", type=int, default=1, help="parallel processes")
+    _common(p)
+
+    p = sub.add_parser("resume", help="continue an interrupted run from its last epoch")
+    p.add_argument("run_folder", type=Path)
+    _common(p, out=False)
+
+    runs = sub.add_parser("runs", help="the records").add_subparsers(
+        dest="runs_command", required=True, parser_class=Parser
+    )
+    p = runs.add_parser("ls", help="every run under --out, from the index")
+    p.add_argument("--out", default="runs")
+    p = runs.add_parser("show", help="one run's summary and metrics")
+    p.add_argument("run", type=Path)
+
+    data = sub.add_parser("data", help="datasets").add_subparsers(
+        dest="data_command", required=True, parser_class=Parser
+    )
+    p = data.add_parser("list", help="which datasets and splits are available where")
+    p.add_argument("--data-dir")
+    p = data.add_parser("check", help="read and validate every file of a dataset")
+    p.add_argument("name", nargs="?")
+    p.add_argument("--data-dir")
+    p = data.add_parser("fetch", help="download a dataset into the cache")
+    p.add_argument("name")
+    p.add_argument("--data-dir")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+        return dispatch(args)
+    except UserError as e:
+        print(f"tinyvision: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("tinyvision: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def dispatch(args: argparse.Namespace) -> int:
+    from tinyvision import commands
+
+    if getattr(args, "data_dir", None):
+        os.environ["TINYVISION_DATA"] = args.data_dir  # sweep workers inherit it
+    handler = {
+        "list": commands.list_presets,
+        "keys": commands.list_keys,
+        "run": commands.run,
+        "sweep": commands.sweep,
+        "resume": commands.resume,
+        "runs": commands.runs,
+        "data": commands.data,
+    }[args.command]
+    return handler(args) or 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

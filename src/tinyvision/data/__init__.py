@@ -1,0 +1,1 @@
+"""Datasets: files, synthetic sets, preprocessing and the in-memory device loader."""

@@ -1,0 +1,53 @@
+"""Model registry: a `ModelConfig` and the data's shape in, an `nn.Module` out."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from tinyvision.config import ModelConfig
+from tinyvision.errors import UserError
+
+
+def create_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    """Build the model and prove it fits the input with one forward pass on zeros."""
+    model = _factory(cfg, input_shape, num_classes)
+    try:
+        with torch.no_grad():
+            out = model(torch.zeros(2, *input_shape))  # also sizes the lazy layers
+    except RuntimeError as e:
+        shape = "x".join(map(str, input_shape))
+        reason = str(e).strip().splitlines()[0]
+        raise UserError(f"model.name={cfg.name} does not fit {shape} input: {reason}") from None
+    if out.shape != (2, num_classes):
+        raise UserError(
+            f"model.name={cfg.name} gives outputs {tuple(out.shape)}, expected (2, {num_classes})"
+        )
+    return model
+
+
+def _factory(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
+    name = cfg.name
+    if name == "mlp":
+        from tinyvision.models.mlp import MLP
+
+        return MLP(input_shape, cfg.hidden, num_classes, cfg.activation, cfg.dropout)
+    if len(input_shape) != 3:
+        raise UserError(f"model.name={name} needs images, but the data are {input_shape} vectors")
+    if name == "cnn":
+        from tinyvision.models.cnn import CourseCNN
+
+        return CourseCNN(input_shape[0], num_classes, cfg.activation, cfg.batchnorm, cfg.dropout)
+    if name == "lenet":
+        from tinyvision.models.cnn import LeNet5
+
+        return LeNet5(input_shape[0], num_classes, cfg.activation)
+    if name.startswith("timm:"):
+        from tinyvision.models.timm_adapter import create_timm_model
+
+        return create_timm_model(cfg, input_shape, num_classes)
+    raise UserError(f"unknown model.name={name}")
+
+
+def count_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

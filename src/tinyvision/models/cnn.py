@@ -1,0 +1,68 @@
+"""The convolutional networks of practical 1-cd: the course CNN and LeNet-5."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from tinyvision.models.mlp import ACTIVATIONS
+
+
+def conv_block(c_in: int, c_out: int, activation: str, batchnorm: bool, ceil_mode: bool = False):
+    """conv 5x5 (padding 2 keeps the size) -> [BatchNorm] -> activation -> max-pool 2x2."""
+    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 5, padding=2)]
+    if batchnorm:
+        layers.append(nn.BatchNorm2d(c_out))
+    layers += [ACTIVATIONS[activation](), nn.MaxPool2d(2, 2, ceil_mode=ceil_mode)]
+    return layers
+
+
+class CourseCNN(nn.Module):
+    """conv 32 -> pool -> conv 64 -> pool -> conv 64 -> pool -> fc 1000 -> fc classes.
+
+    1,191,170 parameters on 3x32x32. The last pool uses `ceil_mode=True` so that a 28x28
+    input (the course's random crops, or MNIST) still gives fc4 4x4x64 = 1024 values.
+    """
+
+    def __init__(
+        self,
+        in_chans: int = 3,
+        num_classes: int = 10,
+        activation: str = "relu",
+        batchnorm: bool = False,
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        self.features = nn.Sequential(
+            *conv_block(in_chans, 32, activation, batchnorm),
+            *conv_block(32, 64, activation, batchnorm),
+            *conv_block(64, 64, activation, batchnorm, ceil_mode=True),
+        )
+        self.flatten = nn.Flatten()
+        self.fc4 = nn.LazyLinear(1000)  # 1024 inputs on 28x28 and 32x32; sized on first use
+        self.act4 = ACTIVATIONS[activation]()
+        self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
+        self.fc5 = nn.Linear(1000, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.flatten(self.features(x))
+        return self.fc5(self.dropout(self.act4(self.fc4(x))))
+
+
+class LeNet5(nn.Module):
+    """LeNet-5 as the course starts it on MNIST: tanh, conv 1->6 (pad 2), 6->16, fc 120-84."""
+
+    def __init__(self, in_chans: int = 1, num_classes: int = 10, activation: str = "tanh"):
+        super().__init__()
+        act = ACTIVATIONS[activation]
+        self.features = nn.Sequential(
+            nn.Conv2d(in_chans, 6, 5, padding=2), act(), nn.MaxPool2d(2, 2),
+            nn.Conv2d(6, 16, 5), act(), nn.MaxPool2d(2, 2),
+        )  # fmt: skip
+        self.classifier = nn.Sequential(
+            nn.Flatten(), nn.LazyLinear(120), act(), nn.Linear(120, 84), act(),
+            nn.Linear(84, num_classes),
+        )  # fmt: skip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.classifier(self.features(x))

@@ -1,0 +1,76 @@
+"""The standard figures: a run's curves, and a sweep's four-panel comparison."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless: figures are files, never windows
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from tinyvision.runs.files import save_figure  # noqa: E402
+
+PANELS = (
+    ("train_acc", "train accuracy (%)"),
+    ("test_acc", "test accuracy (%)"),
+    ("train_loss", "train loss"),
+    ("test_loss", "test loss"),
+)
+
+
+def _column(rows: Sequence[dict], key: str) -> np.ndarray:
+    return np.array([float(r[key]) for r in rows])
+
+
+def plot_curves(rows: Sequence[dict], path: Path, title: str = "") -> None:
+    """Accuracy and loss per epoch, train and test, side by side."""
+    fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 4))
+    epochs = _column(rows, "epoch")
+    for split, style in (("train", "-"), ("test", "--")):
+        ax_acc.plot(epochs, _column(rows, f"{split}_acc"), style, marker="o", ms=3, label=split)
+        ax_loss.plot(epochs, _column(rows, f"{split}_loss"), style, marker="o", ms=3, label=split)
+    ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
+    ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
+    for ax in (ax_acc, ax_loss):
+        ax.grid(alpha=0.3)
+        ax.legend()
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def plot_comparison(groups: dict[str, list[Sequence[dict]]], path: Path, title: str = "") -> None:
+    """Four panels (train/test accuracy, train/test loss), one line per setting.
+
+    `groups` maps a setting's label to the metrics rows of its runs (one per seed); the
+    line is their mean and the band their spread.
+    """
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8), sharex=True)
+    for label, runs in groups.items():
+        length = min(len(r) for r in runs)
+        if length == 0:
+            continue
+        epochs = _column(runs[0][:length], "epoch")
+        for ax, (key, name) in zip(axes.flat, PANELS):
+            values = np.stack([_column(r[:length], key) for r in runs])
+            mean = values.mean(0)
+            (line,) = ax.plot(epochs, mean, marker="o", ms=2, label=label)
+            if len(runs) > 1:
+                std = values.std(0)
+                ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.15)
+            ax.set(title=name, ylabel=name)
+    for ax in axes.flat:
+        ax.grid(alpha=0.3)
+    for ax in axes[1]:
+        ax.set_xlabel("epoch")
+    axes[0, 0].legend(fontsize="small")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)

@@ -1,0 +1,1 @@
+"""Training: the loop (fit / epoch / evaluate), metrics, optimizers and schedules."""

@@ -1,0 +1,132 @@
+"""The training loop: `fit` runs epochs; an epoch is a train pass and a test pass.
+
+What is trained is a `Learner`: a model, its optimizer and schedule, and how one batch
+is stepped. The default step is the usual autograd one; practical 1-ab plugs in its
+hand-written backward pass through the same interface, so every variant shares the
+loop, the metrics and the run records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from tinyvision.train.metrics import Accumulator
+from tinyvision.train.progress import EpochProgress
+
+
+@dataclass
+class Learner:
+    model: nn.Module
+    optimizer: torch.optim.Optimizer | None
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None
+    step_per_batch: bool = False  # the schedule steps every batch, not every epoch
+    loss_fn: nn.Module = field(default_factory=nn.CrossEntropyLoss)
+    amp: bool = False  # bf16 autocast
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    forward: Callable[[torch.Tensor], torch.Tensor] | None = None  # e.g. the compiled model
+    custom_step: Callable[[torch.Tensor, torch.Tensor], tuple] | None = None
+
+    def autocast(self):
+        if not self.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        with self.autocast():
+            return (self.forward or self.model)(x).float()
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.custom_step is not None:
+            return self.custom_step(x, y)
+        logits = self.predict(x)
+        loss = self.loss_fn(logits, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return loss, logits
+
+    @property
+    def lr(self) -> float:
+        if self.optimizer is None:
+            return float("nan")
+        return self.optimizer.param_groups[0]["lr"]
+
+
+def train_epoch(learner: Learner, loader, progress: EpochProgress | None = None) -> dict:
+    learner.model.train()
+    acc = Accumulator(learner.device)
+    for x, y in loader:
+        loss, logits = learner.train_step(x, y)
+        acc.add(loss, logits, y)
+        if learner.step_per_batch and learner.scheduler is not None:
+            learner.scheduler.step()
+        if progress:
+            progress.advance(acc)
+    return acc.read()
+
+
+@torch.inference_mode()
+def evaluate(learner: Learner, loader) -> dict:
+    learner.model.eval()
+    acc = Accumulator(learner.device)
+    loss_fn = nn.CrossEntropyLoss()  # the plain loss, even when training smooths labels
+    for x, y in loader:
+        logits = learner.predict(x)
+        acc.add(loss_fn(logits, y), logits, y)
+    return acc.read()
+
+
+def epoch(
+    learner: Learner, train_loader, test_loader, index: int, progress: EpochProgress | None = None
+) -> dict:
+    """One epoch: a train pass, then a test pass. Returns the metrics.csv row."""
+    lr = learner.lr
+    start = time.perf_counter()
+    if progress:
+        progress.start(index, len(train_loader))
+    train = train_epoch(learner, train_loader, progress)
+    seconds = time.perf_counter() - start
+    test = evaluate(learner, test_loader)
+    if not learner.step_per_batch and learner.scheduler is not None:
+        learner.scheduler.step()
+    n_train = len(train_loader.labels)
+    return {
+        "epoch": index + 1,
+        "train_loss": train["loss"], "train_acc": train["acc"], "train_acc5": train["acc5"],
+        "test_loss": test["loss"], "test_acc": test["acc"], "test_acc5": test["acc5"],
+        "lr": lr,
+        "epoch_seconds": time.perf_counter() - start,
+        "images_per_second": n_train / seconds if seconds > 0 else float("nan"),
+    }  # fmt: skip
+
+
+def fit(
+    learner: Learner,
+    train_loader,
+    test_loader,
+    epochs: int,
+    start_epoch: int = 0,
+    on_epoch_end: Callable[[dict], None] | None = None,
+    progress: EpochProgress | None = None,
+) -> str:
+    """Train until `epochs`; returns the status, `completed` or `diverged`.
+
+    KeyboardInterrupt propagates: the caller records the run as interrupted, with the
+    checkpoint of the last completed epoch left in place for `tinyvision resume`.
+    """
+    for index in range(start_epoch, epochs):
+        row = epoch(learner, train_loader, test_loader, index, progress)
+        if progress:
+            progress.end(row)
+        if on_epoch_end:
+            on_epoch_end(row)
+        if not math.isfinite(row["train_loss"]):
+            return "diverged"
+    return "completed"

@@ -1,0 +1,31 @@
+"""Metrics accumulated on the device and read once per epoch (no per-batch host sync)."""
+
+from __future__ import annotations
+
+import torch
+
+# Columns of metrics.csv, in order (DESIGN.md). Accuracies in percent, like Prec@1.
+COLUMNS = (
+    "epoch", "train_loss", "train_acc", "train_acc5", "test_loss", "test_acc", "test_acc5",
+    "lr", "epoch_seconds", "images_per_second",
+)  # fmt: skip
+
+
+class Accumulator:
+    """Sums of loss, top-1 hits, top-5 hits and examples, kept as one device tensor."""
+
+    def __init__(self, device: torch.device):
+        self.totals = torch.zeros(4, dtype=torch.float64, device=device)
+
+    @torch.no_grad()
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        k = min(5, logits.shape[1])
+        top = logits.topk(k, dim=1).indices == labels[:, None]
+        n = labels.new_tensor(labels.shape[0], dtype=torch.float64)
+        hits1, hits5 = top[:, 0].sum().double(), top.any(1).sum().double()
+        self.totals += torch.stack([loss.detach().double() * n, hits1, hits5, n])
+
+    def read(self) -> dict[str, float]:
+        loss, top1, top5, n = self.totals.tolist()  # the one host sync of the epoch
+        n = max(n, 1.0)
+        return {"loss": loss / n, "acc": 100 * top1 / n, "acc5": 100 * top5 / n}

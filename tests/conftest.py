@@ -1,0 +1,87 @@
+"""Shared fixtures: CPU only, no network, a private cache, tiny real-format data files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinyvision.data.formats import write_cifar_batch, write_idx
+
+REAL_DATA = Path(os.environ.get("TINYVISION_DATA") or Path(__file__).parents[2] / "shared" / "data")
+
+
+def real_split(name: str, split: str) -> bool:
+    prefix = "train" if split == "train" else "t10k"
+    return (REAL_DATA / name / f"{prefix}-images-idx3-ubyte.gz").is_file()
+
+
+needs_fashion = pytest.mark.skipif(
+    not real_split("fashion-mnist", "train"),
+    reason=f"real Fashion-MNIST not found under {REAL_DATA} (set TINYVISION_DATA)",
+)
+needs_mnist_test = pytest.mark.skipif(
+    not real_split("mnist", "test"),
+    reason=f"real MNIST test split not found under {REAL_DATA} (set TINYVISION_DATA)",
+)
+
+
+@pytest.fixture(autouse=True)
+def _isolated(tmp_path_factory, monkeypatch):
+    """No downloads, a private cache, the real data folder only where a test asks for it."""
+    monkeypatch.setenv("TINYVISION_OFFLINE", "1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    monkeypatch.delenv("TINYVISION_DATA", raising=False)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+
+
+@pytest.fixture
+def real_data(monkeypatch) -> Path:
+    monkeypatch.setenv("TINYVISION_DATA", str(REAL_DATA))
+    return REAL_DATA
+
+
+def learnable_images(n: int, size: int = 28, channels: int = 1, seed: int = 0):
+    """Images whose class is a bright square's position: a tiny CNN learns it in an epoch."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 10, n)
+    images = rng.integers(0, 40, (n, channels, size, size), dtype=np.uint8)
+    cell = size // 4
+    for i, label in enumerate(labels):
+        r, c = divmod(int(label), 4)
+        images[i, :, r * cell : (r + 1) * cell, c * cell : (c + 1) * cell] = 220
+    return images, labels
+
+
+def write_idx_dataset(
+    root: Path, name: str = "mnist", n_train: int = 600, n_test: int = 200, splits=("train", "test")
+) -> Path:
+    folder = root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n, seed in (("train", n_train, 0), ("t10k", n_test, 1)):
+        if (split if split == "train" else "test") not in splits:
+            continue
+        images, labels = learnable_images(n, seed=seed)
+        write_idx(folder / f"{split}-images-idx3-ubyte.gz", images[:, 0])
+        write_idx(folder / f"{split}-labels-idx1-ubyte.gz", labels)
+    return root
+
+
+def write_cifar_dataset(root: Path, per_batch: int = 100) -> Path:
+    folder = root / "cifar10" / "cifar-10-batches-py"
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(1, 6):
+        images, labels = learnable_images(per_batch, size=32, channels=3, seed=i)
+        write_cifar_batch(folder / f"data_batch_{i}", images, labels)
+    images, labels = learnable_images(per_batch, size=32, channels=3, seed=9)
+    write_cifar_batch(folder / "test_batch", images, labels)
+    return root
+
+
+@pytest.fixture
+def idx_root(tmp_path, monkeypatch) -> Path:
+    root = write_idx_dataset(tmp_path / "data")
+    monkeypatch.setenv("TINYVISION_DATA", str(root))
+    return root

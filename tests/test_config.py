@@ -1,0 +1,59 @@
+"""Config overrides, presets and validation: every bad value is one clear UserError."""
+
+from __future__ import annotations
+
+import pytest
+
+from tinyvision.config import Config, apply_overrides, split_values, validate
+from tinyvision.errors import UserError
+from tinyvision.presets import all_presets, build_config
+
+
+def test_overrides_are_typed():
+    cfg = apply_overrides(Config(), [
+        "train.epochs=3", "optim.lr=1e-3", "optim.nesterov=true", "data.train_subset=100",
+        "data.mean=0.1,0.2,0.3", "data.crop=none",
+    ])  # fmt: skip
+    assert cfg.train.epochs == 3 and cfg.optim.lr == 1e-3 and cfg.optim.nesterov is True
+    assert cfg.data.train_subset == 100 and cfg.data.mean == (0.1, 0.2, 0.3)
+    assert cfg.data.crop is None
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.epoch=3", "unknown config key 'train.epoch'"),
+        ("lr=0.1", "did you mean optim.lr"),
+        ("train.epochs=three", "expected an integer"),
+        ("optim.lr=-1", "optim.lr must be positive"),
+        ("train.batch_size=0", "train.batch_size must be positive"),
+        ("optim.name=sgdd", "optim.name=sgdd is not known; choose one of sgd, adam"),
+        ("model.name=resnet", "model.name=resnet is not known"),
+        ("data.name=imagenet", "data.name=imagenet is not known"),
+        ("optim.nesterov=maybe", "expected true or false"),
+        ("train.epochs", "is not KEY=VALUE"),
+    ],
+)
+def test_bad_overrides(override, message):
+    with pytest.raises(UserError, match=message):
+        build_config("mlp-fashion", [override])
+
+
+def test_presets_are_valid_and_only_differences():
+    presets = all_presets()
+    assert {"mlp-fashion", "cnn-fashion"} <= set(presets)
+    for name in presets:
+        cfg = build_config(name)
+        assert cfg.preset == name
+    assert "train.seed" not in presets["cnn-fashion"].overrides
+
+
+def test_round_trip_through_dict():
+    cfg = build_config("cnn-fashion", ["data.mean=0.5", "train.epochs=2"])
+    again = Config.from_dict(cfg.to_dict())
+    assert again == cfg
+    validate(again)
+
+
+def test_split_values_respects_brackets():
+    assert split_values("a,[1,2],c") == ["a", "[1,2]", "c"]

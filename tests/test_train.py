@@ -1,0 +1,121 @@
+"""End-to-end runs on tiny data: the run folder, determinism, resume, divergence, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from tinyvision.presets import build_config
+from tinyvision.runs import index
+from tinyvision.runs.files import read_csv
+from tinyvision.runs.runner import resume, run
+from tinyvision.train.metrics import COLUMNS
+
+TINY = ["data.name=digits", "train.epochs=3", "train.batch_size=64", "optim.lr=0.05"]
+TIMING = {"epoch_seconds", "images_per_second"}
+
+
+def _metrics(path):
+    return [
+        {k: v for k, v in row.items() if k not in TIMING} for row in read_csv(path / "metrics.csv")
+    ]
+
+
+def test_run_folder_is_complete(tmp_path):
+    cfg = build_config("mlp-fashion", TINY)
+    path, summary = run(cfg, tmp_path, "cpu", quiet=True)
+    names = {p.name for p in path.iterdir()}
+    assert {"config.json", "metrics.csv", "summary.json", "model.safetensors",
+            "checkpoint.pt", "curves.png"} <= names  # fmt: skip
+    rows = read_csv(path / "metrics.csv")
+    assert list(rows[0]) == list(COLUMNS) and len(rows) == 3
+    assert summary["status"] == "completed" and summary["epochs_done"] == 3
+    assert summary["final"]["test_acc"] > 85, "an MLP learns the 8x8 digits in 3 epochs"
+    assert summary["params"] == 64 * 256 + 256 + 256 * 10 + 10
+    assert {"torch", "python", "tinyvision"} <= set(summary["versions"])
+    assert summary["data"]["dataset"] == "digits"
+    assert json.loads((path / "config.json").read_text())["train"]["epochs"] == 3
+    weights = load_file(path / "model.safetensors")
+    assert weights["fc1.weight"].shape == (256, 64)
+    ckpt = torch.load(path / "checkpoint.pt", weights_only=True)
+    assert ckpt["epoch"] == 3 and set(ckpt) >= {"model", "optimizer", "scheduler", "rng"}
+    (row,) = index.rows(tmp_path)
+    assert row["status"] == "completed" and row["run_id"] == path.name
+
+
+def test_same_seed_same_numbers(tmp_path):
+    cfg = build_config("cnn-fashion", [*TINY, "train.epochs=2", "data.crop=6", "data.flip=true"])
+    a, _ = run(cfg, tmp_path, "cpu", quiet=True)
+    b, _ = run(cfg, tmp_path, "cpu", quiet=True)
+    c, _ = run(
+        build_config(
+            "cnn-fashion",
+            [*TINY, "train.epochs=2", "data.crop=6", "data.flip=true", "train.seed=1"],
+        ),
+        tmp_path,
+        "cpu",
+        quiet=True,
+    )
+    assert _metrics(a) == _metrics(b)
+    assert _metrics(a) != _metrics(c)
+
+
+def _interrupt_at_epoch(monkeypatch, at: int):
+    from tinyvision.train import loop
+
+    real_epoch, calls = loop.epoch, {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == at:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "epoch", flaky)
+
+
+def test_interrupt_then_resume_matches_uninterrupted(tmp_path, monkeypatch):
+    overrides = [*TINY, "train.epochs=4", "model.dropout=0.2", "schedule.name=exponential"]
+    cfg = build_config("mlp-fashion", overrides)
+    full, _ = run(cfg, tmp_path / "a", "cpu", quiet=True)
+
+    _interrupt_at_epoch(monkeypatch, at=3)
+    with pytest.raises(KeyboardInterrupt):
+        run(build_config("mlp-fashion", overrides), tmp_path / "b", "cpu", quiet=True)
+    monkeypatch.undo()
+    (cut,) = (tmp_path / "b").glob("mlp-fashion-*")
+    summary = json.loads((cut / "summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["epochs_done"] == 2
+    assert index.rows(tmp_path / "b")[0]["status"] == "interrupted"
+
+    _, resumed = resume(cut, "cpu", quiet=True)
+    assert resumed["status"] == "completed" and resumed["epochs_done"] == 4
+    assert _metrics(cut) == _metrics(full)
+
+
+def test_non_finite_loss_is_diverged(tmp_path):
+    cfg = build_config("mlp-fashion", [*TINY, "optim.lr=1e12", "data.normalize=none"])
+    _, summary = run(cfg, tmp_path, "cpu", quiet=True)
+    assert summary["status"] == "diverged" and summary["epochs_done"] < 3
+
+
+@pytest.mark.parametrize("opt", ["sgd", "adam", "adamw", "adagrad", "adadelta", "rmsprop"])
+def test_every_optimizer_learns(tmp_path, opt):
+    lr = {"sgd": 0.05, "adadelta": 1.0}.get(opt, 0.003)
+    cfg = build_config(
+        "mlp-fashion", [*TINY, f"optim.name={opt}", f"optim.lr={lr}", "train.epochs=2"]
+    )
+    _, summary = run(cfg, tmp_path, "cpu", quiet=True)
+    assert summary["final"]["test_acc"] > 70, opt
+
+
+def test_cnn_on_tiny_idx_files(tmp_path, idx_root):
+    cfg = build_config(
+        "cnn-fashion", ["data.name=mnist", "train.epochs=3", "train.batch_size=32", "optim.lr=0.01"]
+    )
+    _, summary = run(cfg, tmp_path, "cpu", quiet=True)
+    assert summary["final"]["test_acc"] > 90
+    assert summary["data"]["train"]["folder"].startswith(str(idx_root))
