@@ -9,10 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import write_idx_dataset
 
 from tinyvision.cli import main
 from tinyvision.data.formats import write_idx
+
+from conftest import write_idx_dataset
 
 
 def _cli(*args: str, cwd: Path | None = None, env: dict | None = None):

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from conftest import needs_fashion, needs_mnist_test
-
 from tinyvision.presets import build_config
 from tinyvision.runs.runner import run
+
+from conftest import needs_fashion, needs_mnist_test
 
 
 @needs_fashion

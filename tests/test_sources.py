@@ -6,13 +6,14 @@ import hashlib
 
 import numpy as np
 import pytest
-from conftest import write_cifar_dataset, write_idx_dataset
 
 from tinyvision.config import DataConfig
 from tinyvision.data import sources
 from tinyvision.data.datasets import load_dataset
 from tinyvision.data.formats import write_idx
 from tinyvision.errors import UserError
+
+from conftest import write_cifar_dataset, write_idx_dataset
 
 
 def test_data_dir_comes_before_cache(tmp_path, monkeypatch):

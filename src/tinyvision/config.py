@@ -21,6 +21,7 @@ from tinyvision.errors import UserError
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "circles", "digits")
 MODELS = ("mlp", "cnn", "lenet")  # plus "timm:<name>"
+MLP_VARIANTS = ("manual", "autograd", "nn", "optim")
 OPTIMIZERS = ("sgd", "adam", "adamw", "adagrad", "adadelta", "rmsprop")
 SCHEDULES = (
     "constant",
@@ -63,6 +64,11 @@ class ModelConfig:
     activation: str = "relu"
     dropout: float = 0.0  # cnn: dropout rate before the last layer
     batchnorm: bool = False  # cnn: BatchNorm2d after each convolution
+    # mlp, practical 1-ab: how it is written and trained. manual: hand-written forward,
+    # backward and sgd (no autograd); autograd: the same tensors with requires_grad;
+    # nn: torch.nn layers, the same hand-written update; optim: torch.nn + torch.optim.
+    variant: str = "optim"
+    init_std: float | None = None  # weights and biases from N(0, init_std); None: torch's
 
 
 @dataclass
@@ -97,6 +103,7 @@ class TrainConfig:
     eval_batch_size: int = 1000
     seed: int = 0
     label_smoothing: float = 0.0
+    loss_reduction: str = "mean"  # gradients averaged ("mean") or summed ("sum") over a batch
     # bf16 autocast: "auto" uses it where the hardware runs it fast (CUDA with bf16, CPUs
     # with AMX tiles), "bf16" always, "none" never (float32 throughout).
     amp: str = "auto"
@@ -107,6 +114,7 @@ class TrainConfig:
 @dataclass
 class Config:
     preset: str = ""
+    task: str = "train"  # "train": the training loop; "svm": the 1-ab SVM comparison
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -216,6 +224,9 @@ def known_keys(cfg: Config | None = None) -> list[str]:
 
 
 def apply_override(cfg: Config, key: str, text: str) -> None:
+    if key in ("task", "preset"):  # the two top-level strings
+        setattr(cfg, key, text)
+        return
     section, _, name = key.partition(".")
     target = getattr(cfg, section, None) if name else None
     if target is None or not dataclasses.is_dataclass(target) or not hasattr(target, name):
@@ -274,6 +285,21 @@ def validate(cfg: Config) -> Config:
         _one_of("model.name", m.name, MODELS)
     _require(len(m.name) > 5 or not m.name.startswith("timm:"), "model.name=timm: needs a name")
     _require(m.hidden > 0, f"model.hidden must be positive, got {m.hidden}")
+    _one_of("model.variant", m.variant, MLP_VARIANTS)
+    _require(m.init_std is None or m.init_std > 0, "model.init_std must be positive")
+    if m.variant != "optim":
+        _require(m.name == "mlp", f"model.variant={m.variant} exists only for model.name=mlp")
+        plain = o.name == "sgd" and o.momentum == 0 and o.weight_decay == 0
+        _require(
+            plain and s.name == "constant",
+            f"model.variant={m.variant} updates by hand with plain SGD: use optim.name=sgd "
+            "with no momentum or weight decay and schedule.name=constant (or variant=optim)",
+        )
+        _require(
+            m.activation == "tanh" or m.variant != "manual",
+            "model.variant=manual has the tanh derivative written in: use model.activation=tanh",
+        )
+        _require(m.dropout == 0, f"model.variant={m.variant} has no dropout: use variant=optim")
     _one_of("model.activation", m.activation, ACTIVATIONS)
     _require(0.0 <= m.dropout < 1.0, f"model.dropout must be in [0, 1), got {m.dropout}")
     _one_of("optim.name", o.name, OPTIMIZERS)
@@ -292,4 +318,9 @@ def validate(cfg: Config) -> Config:
     _require(t.eval_batch_size > 0, "train.eval_batch_size must be positive")
     _require(0 <= t.label_smoothing < 1, "train.label_smoothing must be in [0, 1)")
     _one_of("train.amp", t.amp, ("auto", "none", "bf16"))
+    _one_of("train.loss_reduction", t.loss_reduction, ("mean", "sum"))
+    _one_of("task", cfg.task, ("train", "svm"))
+    _require(
+        cfg.task != "svm" or d.name == "circles", "task=svm compares on 2-D data: data.name=circles"
+    )
     return cfg

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -28,10 +30,15 @@ def create_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: in
 
 def _factory(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     name = cfg.name
+    if name == "mlp" and cfg.variant in ("manual", "autograd"):
+        from tinyvision.models.mlp_manual import ManualMLP, init_params
+
+        params = init_params(math.prod(input_shape), cfg.hidden, num_classes, cfg.init_std)
+        return ManualMLP(params, trainable=cfg.variant == "autograd")
     if name == "mlp":
         from tinyvision.models.mlp import MLP
 
-        return MLP(input_shape, cfg.hidden, num_classes, cfg.activation, cfg.dropout)
+        return MLP(input_shape, cfg.hidden, num_classes, cfg.activation, cfg.dropout, cfg.init_std)
     if len(input_shape) != 3:
         raise UserError(f"model.name={name} needs images, but the data are {input_shape} vectors")
     if name == "cnn":

@@ -32,6 +32,7 @@ class Learner:
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     forward: Callable[[torch.Tensor], torch.Tensor] | None = None  # e.g. the compiled model
     custom_step: Callable[[torch.Tensor, torch.Tensor], tuple] | None = None
+    fixed_lr: float = float("nan")  # the learning rate of a custom step (no optimizer)
 
     def autocast(self):
         if not self.amp:
@@ -50,12 +51,14 @@ class Learner:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self.loss_fn.reduction == "sum":  # gradients summed; the metrics stay per-example
+            loss = loss / len(y)
         return loss, logits
 
     @property
     def lr(self) -> float:
         if self.optimizer is None:
-            return float("nan")
+            return self.fixed_lr
         return self.optimizer.param_groups[0]["lr"]
 
 
