@@ -52,6 +52,23 @@ def build_parser() -> Parser:
     p.add_argument("--jobs", type=int, default=1, help="parallel processes")
     _common(p)
 
+    p = sub.add_parser("study", help="a named study: several runs, one table and figure")
+    p.add_argument("name", help="1cd-ablation, 1cd-lr, ... (`tinyvision study list`)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="applied to every step")
+    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--jobs", type=int, default=1)
+    _common(p)
+
+    p = sub.add_parser("summary", help="a model's layer table: shapes, weights, receptive fields")
+    p.add_argument("model", help="cnn, lenet, mlp, vit, timm:<name>")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="model.* settings")
+    p.add_argument("--input", default=None, help="CxHxW (default: 3x32x32 for cnn, else 1x28x28)")
+    p.add_argument("--classes", type=int, default=10)
+
+    p = sub.add_parser("fcconv", help="a trained course CNN with fc4/fc5 as convolutions")
+    p.add_argument("run_folder", type=Path, help="a run of model.name=cnn")
+    p.add_argument("--size", type=int, default=64, help="side of the larger test image")
+
     p = sub.add_parser("resume", help="continue an interrupted run from its last epoch")
     p.add_argument("run_folder", type=Path)
     _common(p, out=False)
@@ -100,6 +117,9 @@ def dispatch(args: argparse.Namespace) -> int:
         "keys": commands.list_keys,
         "run": commands.run,
         "sweep": commands.sweep,
+        "study": commands.study,
+        "summary": commands.summary,
+        "fcconv": commands.fcconv,
         "resume": commands.resume,
         "runs": commands.runs,
         "data": commands.data,

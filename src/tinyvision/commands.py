@@ -200,3 +200,54 @@ def check_data(name: str | None) -> int:
     if name and not found_any:
         raise UserError(f"{name}: no split found; {sources.where_to_put(name, 'train')}")
     return 0
+
+
+def study(args: argparse.Namespace) -> int:
+    from tinyvision.studies import STUDIES, run_study
+
+    if args.name == "list":
+        for name, s in STUDIES.items():
+            print(f"{name:<18} {s.description} ({len(s.steps)} runs)")
+        return 0
+    if args.seeds < 1 or args.jobs < 1:
+        raise UserError("--seeds and --jobs must be at least 1")
+    folder = run_study(args.name, args.overrides, args.seeds, args.jobs, Path(args.out),
+                       args.device, args.quiet)  # fmt: skip
+    if not args.quiet:
+        print((folder / "table.md").read_text())
+    print(f"study: {folder}")
+    return 0
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    try:
+        shape = tuple(int(v) for v in text.lower().split("x"))
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) <= 0:
+        raise UserError(f"--input {text}: expected CxHxW, for example 3x32x32")
+    return shape
+
+
+def summary(args: argparse.Namespace) -> int:
+    from tinyvision.config import Config, apply_overrides, validate
+    from tinyvision.models import create_model
+    from tinyvision.models.summary import format_table, summarize
+
+    cfg = apply_overrides(Config(), [f"model.name={args.model}", *args.overrides])
+    validate(cfg)
+    default = "3x32x32" if args.model == "cnn" else "1x28x28"
+    shape = parse_shape(args.input or default)
+    model = create_model(cfg.model, shape, args.classes)
+    print(format_table(summarize(model, shape), shape))
+    return 0
+
+
+def fcconv(args: argparse.Namespace) -> int:
+    from tinyvision.report.fc_as_conv import show_fc_as_conv
+
+    picture, difference, score_shape = show_fc_as_conv(args.run_folder, args.size)
+    print(f"model input size: largest difference between fc and conv outputs {difference:.2e}")
+    print(f"{args.size}x{args.size}: score map of shape {score_shape}")
+    print(f"picture: {picture}")
+    return 0

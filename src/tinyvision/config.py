@@ -33,7 +33,10 @@ SCHEDULES = (
     "one-cycle",
     "warmup-cosine",
 )
-NORMALIZATIONS = ("none", "standardize")
+# standardize: per channel, fitted on train; course: the course's CIFAR-10 constants;
+# gcn: global contrast normalization per image; zca: ZCA whitening fitted on train;
+# minmax: per channel to [0, 1] from the train range; l1, l2: per image to unit norm.
+NORMALIZATIONS = ("none", "standardize", "course", "gcn", "zca", "minmax", "l1", "l2")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
 
 
@@ -53,6 +56,16 @@ class DataConfig:
     crop: int | None = None  # random crop (train) / centre crop (test) to this size, pixels
     pad: int = 0  # zero padding before the random crop, pixels (translation augmentation)
     flip: bool = False  # random horizontal flip, p = 0.5
+    zca_epsilon: float = 0.1  # zca: added to the covariance eigenvalues (on [0, 1] pixels)
+    rotate: float = 0.0  # random rotation, up to +- this many degrees
+    translate: float = 0.0  # random affine shift, up to this fraction of the size
+    scale: float = 0.0  # random affine zoom in [1 - scale, 1 + scale]
+    shear: float = 0.0  # random affine shear, up to +- this many degrees
+    jitter: float = 0.0  # colour jitter strength: brightness, contrast, saturation +- this
+    erase: float = 0.0  # random erasing: probability per image of a random rectangle
+    cutout: int = 0  # cutout: a square of this many pixels zeroed at a random place
+    mixup: float = 0.0  # mixup Beta(alpha, alpha); 0 = off
+    cutmix: float = 0.0  # cutmix Beta(alpha, alpha); 0 = off
     n_train: int = 200  # synthetic sets only (circles)
     n_test: int = 200
 
@@ -275,6 +288,12 @@ def validate(cfg: Config) -> Config:
         value = getattr(d, key)
         _require(value is None or value > 0, f"data.{key} must be positive, got {value}")
     _require(d.pad >= 0, f"data.pad must be >= 0, got {d.pad}")
+    _require(d.zca_epsilon > 0, f"data.zca_epsilon must be positive, got {d.zca_epsilon}")
+    for key in ("rotate", "translate", "scale", "shear", "jitter", "erase", "mixup", "cutmix"):
+        _require(getattr(d, key) >= 0, f"data.{key} must be >= 0, got {getattr(d, key)}")
+    _require(d.translate < 1 and d.scale < 1, "data.translate and data.scale must be below 1")
+    _require(d.erase <= 1 and d.jitter < 1, "data.erase must be <= 1 and data.jitter below 1")
+    _require(d.cutout >= 0, f"data.cutout must be >= 0, got {d.cutout}")
     _require(d.holdout > 0, f"data.holdout must be positive, got {d.holdout}")
     _require(d.n_train > 0 and d.n_test > 0, "data.n_train and data.n_test must be positive")
     for key in ("mean", "std"):

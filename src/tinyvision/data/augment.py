@@ -7,6 +7,8 @@ Python loop (or DataLoader worker) sits in the hot path.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 
@@ -46,3 +48,130 @@ def random_flip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> 
     """Mirror left-right a random half (p) of the batch."""
     flip = torch.rand(x.shape[0], device=x.device, generator=generator) < p
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
+
+
+def _uniform(n: int, low: float, high: float, x: torch.Tensor, g: torch.Generator):
+    return low + (high - low) * torch.rand(n, device=x.device, generator=g)
+
+
+def random_affine(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    degrees: float = 0.0,
+    translate: float = 0.0,
+    scale: float = 0.0,
+    shear: float = 0.0,
+) -> torch.Tensor:
+    """Rotation, shift, zoom and shear drawn per sample, applied with one grid_sample.
+
+    The forward map is A = rotation @ shear @ zoom plus a shift; grid_sample needs the
+    inverse (where each output pixel comes from), built here per sample. Pixels from
+    outside the image are zeros (the mean, after normalization).
+    """
+    b = x.shape[0]
+    angle = torch.deg2rad(_uniform(b, -degrees, degrees, x, generator))
+    skew = torch.deg2rad(_uniform(b, -shear, shear, x, generator))
+    zoom = _uniform(b, 1 - scale, 1 + scale, x, generator)
+    shift = _uniform(2 * b, -2 * translate, 2 * translate, x, generator).view(b, 2)  # [-1, 1] units
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    rotation = torch.stack([cos, -sin, sin, cos], 1).view(b, 2, 2)
+    shearing = torch.eye(2, device=x.device).repeat(b, 1, 1)
+    shearing[:, 0, 1] = torch.tan(skew)
+    forward = rotation @ shearing * zoom.view(b, 1, 1)
+    inverse = torch.linalg.inv(forward)
+    theta = torch.cat([inverse, -(inverse @ shift.unsqueeze(2))], dim=2)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x.float(), grid, padding_mode="zeros", align_corners=False)
+
+
+def color_jitter(x: torch.Tensor, generator: torch.Generator, strength: float) -> torch.Tensor:
+    """Brightness, contrast and (colour images) saturation, each factor in 1 +- strength.
+
+    Works on [0, 1] images, before normalization.
+    """
+    b = x.shape[0]
+
+    def factor() -> torch.Tensor:
+        return _uniform(b, 1 - strength, 1 + strength, x, generator).view(b, 1, 1, 1)
+
+    x = x * factor()
+    grey = x.mean(1, keepdim=True) if x.shape[1] == 1 else _luma(x)
+    x = (x - grey.mean((2, 3), keepdim=True)) * factor() + grey.mean((2, 3), keepdim=True)
+    if x.shape[1] == 3:
+        grey = _luma(x)
+        x = grey + (x - grey) * factor()
+    return x.clamp(0, 1)
+
+
+def _luma(x: torch.Tensor) -> torch.Tensor:
+    weights = torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)
+    return (x * weights).sum(1, keepdim=True)
+
+
+def _box_mask(x: torch.Tensor, top, left, height, width) -> torch.Tensor:
+    """(B, 1, H, W) booleans, True inside each sample's box."""
+    h, w = x.shape[-2:]
+    rows = torch.arange(h, device=x.device).view(1, h)
+    cols = torch.arange(w, device=x.device).view(1, w)
+    in_rows = (rows >= top.view(-1, 1)) & (rows < (top + height).view(-1, 1))
+    in_cols = (cols >= left.view(-1, 1)) & (cols < (left + width).view(-1, 1))
+    return (in_rows[:, :, None] & in_cols[:, None, :])[:, None]
+
+
+def random_erase(
+    x: torch.Tensor,
+    generator: torch.Generator,
+    p: float = 0.5,
+    area: tuple[float, float] = (0.02, 0.33),
+    ratio: tuple[float, float] = (0.3, 3.3),
+) -> torch.Tensor:
+    """Random erasing (Zhong et al.): with probability p, zero a random rectangle."""
+    b, (h, w) = x.shape[0], x.shape[-2:]
+    size = _uniform(b, *area, x, generator) * h * w
+    aspect = torch.exp(_uniform(b, math.log(ratio[0]), math.log(ratio[1]), x, generator))
+    height = (size * aspect).sqrt().round().clamp(1, h).long()
+    width = (size / aspect).sqrt().round().clamp(1, w).long()
+    top = (torch.rand(b, device=x.device, generator=generator) * (h - height + 1)).long()
+    left = (torch.rand(b, device=x.device, generator=generator) * (w - width + 1)).long()
+    chosen = torch.rand(b, device=x.device, generator=generator) < p
+    mask = _box_mask(x, top, left, height, width) & chosen.view(b, 1, 1, 1)
+    return x.masked_fill(mask, 0)
+
+
+def cutout(x: torch.Tensor, generator: torch.Generator, size: int) -> torch.Tensor:
+    """Cutout (DeVries and Taylor): a size x size square, centred anywhere, set to zero."""
+    b, (h, w) = x.shape[0], x.shape[-2:]
+    cy = torch.randint(0, h, (b,), device=x.device, generator=generator)
+    cx = torch.randint(0, w, (b,), device=x.device, generator=generator)
+    top, left = cy - size // 2, cx - size // 2
+    side = torch.full_like(cy, size)
+    return x.masked_fill(_box_mask(x, top, left, side, side), 0)
+
+
+def _beta(alpha: float) -> float:
+    # The global generator, seeded per run and saved in the checkpoint.
+    return float(torch.distributions.Beta(alpha, alpha).sample())
+
+
+def mixup(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, alpha: float):
+    """Blend each image and its one-hot label with a random partner's: lam x + (1-lam) x'."""
+    lam = _beta(alpha)
+    partner = torch.randperm(x.shape[0], device=x.device, generator=generator)
+    return lam * x + (1 - lam) * x[partner], lam * y + (1 - lam) * y[partner]
+
+
+def cutmix(x: torch.Tensor, y: torch.Tensor, generator: torch.Generator, alpha: float):
+    """Paste a random partner's box into each image; labels mixed by the pasted area."""
+    b, (h, w) = x.shape[0], x.shape[-2:]
+    lam = _beta(alpha)
+    cut = math.sqrt(1 - lam)
+    height, width = round(h * cut), round(w * cut)
+    cy = int(torch.randint(0, h, (1,), generator=generator, device=x.device))
+    cx = int(torch.randint(0, w, (1,), generator=generator, device=x.device))
+    top, bottom = max(cy - height // 2, 0), min(cy + height // 2, h)
+    left, right = max(cx - width // 2, 0), min(cx + width // 2, w)
+    partner = torch.randperm(b, device=x.device, generator=generator)
+    x = x.clone()
+    x[:, :, top:bottom, left:right] = x[partner, :, top:bottom, left:right]
+    kept = 1 - (bottom - top) * (right - left) / (h * w)
+    return x, kept * y + (1 - kept) * y[partner]

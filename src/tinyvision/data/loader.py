@@ -14,43 +14,70 @@ import torch
 
 from tinyvision.config import DataConfig
 from tinyvision.data import augment
-from tinyvision.data.preprocess import to_float
+from tinyvision.data.preprocess import Normalizer, to_float
 
 
 class BatchTransform:
-    """uint8 batch -> augmented, normalized float batch, all on the batch's device."""
+    """uint8 batch -> augmented, normalized float batch, all on the batch's device.
 
-    def __init__(self, cfg: DataConfig, stats: dict, train: bool, channels_last: bool = False):
-        self.crop, self.pad, self.flip = cfg.crop, cfg.pad, cfg.flip
+    Order: [0, 1] floats -> colour jitter -> normalization (fitted on the full-size
+    training images, which ZCA needs) -> geometric augmentation (pad, crop, flip, affine)
+    -> erasing / cutout. Test batches: floats -> normalization -> centre crop.
+    Padding and erased pixels are zeros, the mean after normalization.
+    """
+
+    def __init__(
+        self,
+        cfg: DataConfig,
+        stats: dict,
+        train: bool,
+        channels_last: bool = False,
+        num_classes: int = 10,
+    ):
+        self.cfg = cfg
         self.train = train
-        self.stats = stats
+        self.normalize = Normalizer(stats)
         self.channels_last = channels_last
-        self._mean: torch.Tensor | None = None
-        self._std: torch.Tensor | None = None
+        self.num_classes = num_classes
 
-    def _normalize(self, x: torch.Tensor) -> torch.Tensor:
-        if self.stats["scheme"] == "none":
-            return x
-        if self._mean is None or self._mean.device != x.device:
-            shape = (1, -1, 1, 1) if x.ndim == 4 else (1, -1)
-            self._mean = torch.tensor(self.stats["mean"], device=x.device).view(shape)
-            self._std = torch.tensor(self.stats["std"], device=x.device).view(shape)
-        return (x - self._mean) / self._std
+    @property
+    def mixes(self) -> bool:
+        return self.train and (self.cfg.mixup > 0 or self.cfg.cutmix > 0)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        if x.ndim == 4:
-            if self.train:
-                x = augment.pad(x, self.pad)
-                if self.crop:
-                    x = augment.random_crop(x, self.crop, generator)
-                if self.flip:
-                    x = augment.random_flip(x, generator)
-            elif self.crop:
-                x = augment.center_crop(x, self.crop)
-        x = self._normalize(to_float(x))
-        if self.channels_last and x.ndim == 4:
+        c = self.cfg
+        x = to_float(x)
+        images = x.ndim == 4
+        if images and self.train and c.jitter:
+            x = augment.color_jitter(x, generator, c.jitter)
+        x = self.normalize(x)
+        if images and self.train:
+            x = augment.pad(x, c.pad)
+            if c.crop:
+                x = augment.random_crop(x, c.crop, generator)
+            if c.flip:
+                x = augment.random_flip(x, generator)
+            if c.rotate or c.translate or c.scale or c.shear:
+                x = augment.random_affine(x, generator, c.rotate, c.translate, c.scale, c.shear)
+            if c.erase:
+                x = augment.random_erase(x, generator, c.erase)
+            if c.cutout:
+                x = augment.cutout(x, generator, c.cutout)
+        elif images and c.crop:
+            x = augment.center_crop(x, c.crop)
+        if self.channels_last and images:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
+
+    def mix(self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator):
+        """mixup / cutmix (one of the two per batch when both are on): soft labels."""
+        c = self.cfg
+        soft = torch.nn.functional.one_hot(y, self.num_classes).float()
+        # The choice is drawn on the CPU (the global, checkpointed generator): no device sync.
+        use_cutmix = c.cutmix > 0 and (c.mixup == 0 or torch.rand(1).item() < 0.5)
+        if use_cutmix:
+            return augment.cutmix(x, soft, generator, c.cutmix)
+        return augment.mixup(x, soft, generator, c.mixup)
 
 
 class DeviceLoader:
@@ -93,4 +120,7 @@ class DeviceLoader:
             else:
                 idx = order[lo:hi]
                 x, y = self.images[idx], self.labels[idx]
-            yield self.transform(x, self.generator), y
+            x = self.transform(x, self.generator)
+            if self.transform.mixes:
+                x, y = self.transform.mix(x, y, self.generator)
+            yield x, y

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
+
 import torch
 from torch import nn
 
 from tinyvision.models.mlp import ACTIVATIONS
 
 
-def conv_block(c_in: int, c_out: int, activation: str, batchnorm: bool, ceil_mode: bool = False):
-    """conv 5x5 (padding 2 keeps the size) -> [BatchNorm] -> activation -> max-pool 2x2."""
-    layers: list[nn.Module] = [nn.Conv2d(c_in, c_out, 5, padding=2)]
+def conv_block(
+    i: int, c_in: int, c_out: int, activation: str, batchnorm: bool, ceil_mode: bool = False
+) -> list[tuple[str, nn.Module]]:
+    """conv i 5x5 (padding 2 keeps the size) -> [bn i] -> activation -> pool i 2x2, named."""
+    layers: list[tuple[str, nn.Module]] = [(f"conv{i}", nn.Conv2d(c_in, c_out, 5, padding=2))]
     if batchnorm:
-        layers.append(nn.BatchNorm2d(c_out))
-    layers += [ACTIVATIONS[activation](), nn.MaxPool2d(2, 2, ceil_mode=ceil_mode)]
+        layers.append((f"bn{i}", nn.BatchNorm2d(c_out)))
+    layers.append((f"{activation}{i}", ACTIVATIONS[activation]()))
+    layers.append((f"pool{i}", nn.MaxPool2d(2, 2, ceil_mode=ceil_mode)))
     return layers
 
 
@@ -33,11 +38,11 @@ class CourseCNN(nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
-        self.features = nn.Sequential(
-            *conv_block(in_chans, 32, activation, batchnorm),
-            *conv_block(32, 64, activation, batchnorm),
-            *conv_block(64, 64, activation, batchnorm, ceil_mode=True),
-        )
+        self.features = nn.Sequential(OrderedDict([
+            *conv_block(1, in_chans, 32, activation, batchnorm),
+            *conv_block(2, 32, 64, activation, batchnorm),
+            *conv_block(3, 64, 64, activation, batchnorm, ceil_mode=True),
+        ]))  # fmt: skip
         self.flatten = nn.Flatten()
         self.fc4 = nn.LazyLinear(1000)  # 1024 inputs on 28x28 and 32x32; sized on first use
         self.act4 = ACTIVATIONS[activation]()
@@ -55,14 +60,15 @@ class LeNet5(nn.Module):
     def __init__(self, in_chans: int = 1, num_classes: int = 10, activation: str = "tanh"):
         super().__init__()
         act = ACTIVATIONS[activation]
-        self.features = nn.Sequential(
-            nn.Conv2d(in_chans, 6, 5, padding=2), act(), nn.MaxPool2d(2, 2),
-            nn.Conv2d(6, 16, 5), act(), nn.MaxPool2d(2, 2),
-        )  # fmt: skip
-        self.classifier = nn.Sequential(
-            nn.Flatten(), nn.LazyLinear(120), act(), nn.Linear(120, 84), act(),
-            nn.Linear(84, num_classes),
-        )  # fmt: skip
+        self.features = nn.Sequential(OrderedDict([
+            ("conv1", nn.Conv2d(in_chans, 6, 5, padding=2)), ("act1", act()),
+            ("pool1", nn.MaxPool2d(2, 2)),
+            ("conv2", nn.Conv2d(6, 16, 5)), ("act2", act()), ("pool2", nn.MaxPool2d(2, 2)),
+        ]))  # fmt: skip
+        self.classifier = nn.Sequential(OrderedDict([
+            ("flatten", nn.Flatten()), ("fc3", nn.LazyLinear(120)), ("act3", act()),
+            ("fc4", nn.Linear(120, 84)), ("act4", act()), ("fc5", nn.Linear(84, num_classes)),
+        ]))  # fmt: skip
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))

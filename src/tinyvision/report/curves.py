@@ -74,3 +74,16 @@ def plot_comparison(groups: dict[str, list[Sequence[dict]]], path: Path, title: 
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
+
+
+def plot_lr(groups: dict[str, Sequence[dict]], path: Path, title: str = "") -> None:
+    """The learning rate at the start of each epoch, one line per setting."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for label, rows in groups.items():
+        ax.plot(_column(rows, "epoch"), _column(rows, "lr"), marker="o", ms=2, label=label)
+    ax.set(xlabel="epoch", ylabel="learning rate", title=title or "learning rate")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)

@@ -19,6 +19,8 @@ class Accumulator:
 
     @torch.no_grad()
     def add(self, loss: torch.Tensor, logits: torch.Tensor, labels: torch.Tensor) -> None:
+        if labels.ndim == 2:  # soft labels (mixup, cutmix): their main class counts
+            labels = labels.argmax(1)
         k = min(5, logits.shape[1])
         top = logits.topk(k, dim=1).indices == labels[:, None]
         n = labels.new_tensor(labels.shape[0], dtype=torch.float64)

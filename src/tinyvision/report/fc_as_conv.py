@@ -1,0 +1,86 @@
+"""`tinyvision fcconv RUN`: a trained course CNN made fully convolutional, shown."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
+
+from tinyvision.config import Config  # noqa: E402
+from tinyvision.data import augment  # noqa: E402
+from tinyvision.data.datasets import load_dataset  # noqa: E402
+from tinyvision.data.preprocess import Normalizer, fit_normalization, to_float  # noqa: E402
+from tinyvision.errors import UserError  # noqa: E402
+from tinyvision.models import create_model  # noqa: E402
+from tinyvision.models.fc_as_conv import FullyConvolutional  # noqa: E402
+from tinyvision.runs.files import save_figure  # noqa: E402
+from tinyvision.runs.folder import WEIGHTS, RunFolder  # noqa: E402
+from tinyvision.runs.runner import model_input_shape  # noqa: E402
+
+PICTURE = "fc_as_conv.png"
+
+
+def load_trained(run_folder: Path):
+    from safetensors.torch import load_file
+
+    cfg = Config.from_dict(RunFolder(run_folder, run_folder.parent).config())
+    if cfg.model.name != "cnn":
+        raise UserError(f"{run_folder}: a run of model.name={cfg.model.name}; fcconv needs cnn")
+    if not (run_folder / WEIGHTS).is_file():
+        raise UserError(f"{run_folder}: no {WEIGHTS} (did the run finish?)")
+    data = load_dataset(cfg.data)
+    shape = model_input_shape(cfg, data)
+    model = create_model(cfg.model, shape, data.num_classes)
+    try:
+        model.load_state_dict(load_file(run_folder / WEIGHTS))
+    except RuntimeError as e:
+        reason = str(e).splitlines()[1].strip() if "\n" in str(e) else str(e)
+        raise UserError(f"{run_folder / WEIGHTS} does not match the model: {reason}") from None
+    return cfg, data, model.eval(), shape
+
+
+@torch.no_grad()
+def show_fc_as_conv(run_folder: Path, size: int) -> tuple[Path, float, tuple[int, ...]]:
+    cfg, data, cnn, shape = load_trained(run_folder)
+    side = shape[-1]
+    if size < 2 * side:
+        raise UserError(f"--size {size}: use at least twice the model's input ({2 * side})")
+    fcn = FullyConvolutional(cnn).eval()
+    normalize = Normalizer(fit_normalization(cfg.data, data.train_x))
+    images = normalize(to_float(data.test_x[:256]))
+    if images.shape[-1] != side:
+        images = augment.center_crop(images, side)
+    difference = (cnn(images) - fcn(images).flatten(1)).abs().max().item()
+
+    k = size // side  # a k x k mosaic of test images: the score map should follow it
+    tiles = images[: k * k]
+    canvas = tiles.view(k, k, *tiles.shape[1:]).permute(2, 0, 3, 1, 4).reshape(
+        tiles.shape[1], k * side, k * side)  # fmt: skip
+    scores = fcn(canvas[None])[0]  # (classes, H', W')
+    _plot(canvas, scores, data, k, run_folder / PICTURE)
+    return run_folder / PICTURE, difference, tuple(scores.shape)
+
+
+def _plot(canvas, scores, data, k, path: Path) -> None:
+    winners = scores.argmax(0)
+    shown = sorted(set(winners.flatten().tolist()))[:4]
+    fig, axes = plt.subplots(1, 2 + len(shown), figsize=(3.2 * (2 + len(shown)), 3.4))
+    picture = canvas.permute(1, 2, 0)
+    picture = (picture - picture.min()) / (picture.max() - picture.min() + 1e-8)
+    axes[0].imshow(picture.squeeze(-1).numpy(), cmap="gray" if canvas.shape[0] == 1 else None)
+    axes[0].set_title(f"{k}x{k} test images")
+    axes[1].imshow(winners.numpy(), cmap="tab10", vmin=0, vmax=9)
+    axes[1].set_title("best class per position")
+    for ax, c in zip(axes[2:], shown):
+        ax.imshow(scores[c].numpy(), cmap="viridis")
+        ax.set_title(f"score map: {data.classes[c]}")
+    for ax in axes:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    save_figure(fig, path)
+    plt.close(fig)
