@@ -69,6 +69,10 @@ def build_parser() -> Parser:
     p.add_argument("run_folder", type=Path, help="a run of model.name=cnn")
     p.add_argument("--size", type=int, default=64, help="side of the larger test image")
 
+    p = sub.add_parser("attention", help="a trained ViT's attention maps and embeddings")
+    p.add_argument("run_folder", type=Path, help="a run of model.name=vit")
+    p.add_argument("--images", type=int, default=4)
+
     p = sub.add_parser("resume", help="continue an interrupted run from its last epoch")
     p.add_argument("run_folder", type=Path)
     _common(p, out=False)
@@ -120,6 +124,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "study": commands.study,
         "summary": commands.summary,
         "fcconv": commands.fcconv,
+        "attention": commands.attention,
         "resume": commands.resume,
         "runs": commands.runs,
         "data": commands.data,

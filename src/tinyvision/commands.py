@@ -251,3 +251,13 @@ def fcconv(args: argparse.Namespace) -> int:
     print(f"{args.size}x{args.size}: score map of shape {score_shape}")
     print(f"picture: {picture}")
     return 0
+
+
+def attention(args: argparse.Namespace) -> int:
+    from tinyvision.report.vit_pictures import draw_vit_pictures
+
+    if args.images < 1:
+        raise UserError("--images must be at least 1")
+    for path in draw_vit_pictures(args.run_folder, args.images):
+        print(f"picture: {path}")
+    return 0

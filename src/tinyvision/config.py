@@ -20,7 +20,7 @@ from typing import Any
 from tinyvision.errors import UserError
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "circles", "digits")
-MODELS = ("mlp", "cnn", "lenet")  # plus "timm:<name>"
+MODELS = ("mlp", "cnn", "lenet", "vit")  # plus "timm:<name>"
 MLP_VARIANTS = ("manual", "autograd", "nn", "optim")
 OPTIMIZERS = ("sgd", "adam", "adamw", "adagrad", "adadelta", "rmsprop")
 SCHEDULES = (
@@ -82,6 +82,20 @@ class ModelConfig:
     # nn: torch.nn layers, the same hand-written update; optim: torch.nn + torch.optim.
     variant: str = "optim"
     init_std: float | None = None  # weights and biases from N(0, init_std); None: torch's
+    # vit (practical 1-e), the course's names and defaults
+    embed_dim: int = 32
+    nb_blocks: int = 2
+    patch_size: int = 7
+    num_heads: int = 4
+    mlp_ratio: float = 4.0
+    pos_embed: str = "sinusoidal"  # or "learned"
+    pool: str = "cls"  # the class token, or "mean" of the patch tokens
+    explicit_attention: bool = False  # the per-head equations instead of the fused kernel
+    # timm:<name> models: ImageNet weights through timm, or a local weights file, and how
+    # the 28x28 one-channel images meet a network made for 224x224 colour ones
+    pretrained: bool = False
+    pretrained_file: str | None = None
+    timm_input: str = "native"  # native: img_size/in_chans set; repeat: 3 channels; resize: 224
 
 
 @dataclass
@@ -305,6 +319,16 @@ def validate(cfg: Config) -> Config:
     _require(len(m.name) > 5 or not m.name.startswith("timm:"), "model.name=timm: needs a name")
     _require(m.hidden > 0, f"model.hidden must be positive, got {m.hidden}")
     _one_of("model.variant", m.variant, MLP_VARIANTS)
+    _one_of("model.pos_embed", m.pos_embed, ("sinusoidal", "learned"))
+    _one_of("model.pool", m.pool, ("cls", "mean"))
+    _one_of("model.timm_input", m.timm_input, ("native", "repeat", "resize"))
+    for key in ("embed_dim", "nb_blocks", "patch_size", "num_heads"):
+        _require(getattr(m, key) > 0, f"model.{key} must be positive, got {getattr(m, key)}")
+    _require(m.mlp_ratio > 0, f"model.mlp_ratio must be positive, got {m.mlp_ratio}")
+    _require(
+        m.name != "vit" or m.embed_dim % m.num_heads == 0,
+        f"model.embed_dim={m.embed_dim} is not divisible by model.num_heads={m.num_heads}",
+    )
     _require(m.init_std is None or m.init_std > 0, "model.init_std must be positive")
     if m.variant != "optim":
         _require(m.name == "mlp", f"model.variant={m.variant} exists only for model.name=mlp")

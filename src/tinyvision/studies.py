@@ -74,6 +74,21 @@ STUDIES = {s.name: s for s in (
             ("one-cycle", ["optim.lr=0.05", "schedule.interval=step"]),
             ("warmup-cosine", ["schedule.warmup_epochs=2", "schedule.interval=step"]),
         ))),
+    Study("1e-embed-dim", "ViT embedding size", _one_key(
+        "1e-vit-mnist", "model.embed_dim", ["16", "32", "64", "128"])),
+    Study("1e-patch-size", "ViT patch size (tokens per image)", _one_key(
+        "1e-vit-mnist", "model.patch_size", ["2", "4", "7", "14", "28"])),
+    Study("1e-blocks", "ViT depth (number of blocks)", _one_key(
+        "1e-vit-mnist", "model.nb_blocks", ["1", "2", "4", "8"])),
+    Study("1e-heads", "ViT attention heads", _one_key(
+        "1e-vit-mnist", "model.num_heads", ["1", "2", "4", "8"])),
+    Study("1e-mlp-ratio", "ViT MLP size (ratio to the embedding)", _one_key(
+        "1e-vit-mnist", "model.mlp_ratio", ["1", "2", "4", "8"])),
+    Study("1e-vit-vs-cnn", "ViT against the course CNN and an MLP, same data and budget", (
+        ("vit", "1e-vit-mnist", []),
+        ("cnn", "1e-vit-mnist", ["model.name=cnn"]),
+        ("mlp", "1e-vit-mnist", ["model.name=mlp", "model.hidden=256"]),
+    )),
 )}  # fmt: skip
 
 
@@ -113,16 +128,17 @@ def run_study(
 
 
 def markdown_table(study: Study, rows: list[dict], overrides: list[str]) -> str:
-    """Step, epochs, lr, final and best test accuracy, train-test gap, seconds (mean over seeds)."""
+    """Per step: epochs, lr, final and best test accuracy, gap, params, tokens, time (seed mean)."""
     lines = [f"# {study.name}: {study.description}", ""]
     if overrides:
         lines += [f"Overrides for every step: `{' '.join(overrides)}`", ""]
-    lines += ["| step | epochs | lr | final test acc | best test acc | train-test gap | seconds |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    lines += ["| step | epochs | lr | final test acc | best test acc | train-test gap | params "
+              "| tokens | s/epoch | seconds |",
+              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
     for label, _, _ in study.steps:
         mine = [r for r in rows if r["step"] == label and r["final_test_acc"]]
         if not mine:
-            lines.append(f"| {label} | | | not run | | | |")
+            lines.append(f"| {label} | | | not run | | | | | | |")
             continue
 
         def mean(key: str, mine: list[dict] = mine) -> float:
@@ -134,6 +150,7 @@ def markdown_table(study: Study, rows: list[dict], overrides: list[str]) -> str:
         lines.append(
             f"| {label} | {mine[0]['epochs_done']} | {float(mine[0]['lr']):g} | "
             f"{mean('final_test_acc'):.2f}%{spread} | {mean('best_test_acc'):.2f}% | "
-            f"{mean('gap'):.2f} | {mean('seconds'):.0f} |"
+            f"{mean('gap'):.2f} | {int(float(mine[0]['params'])):,} | {mine[0]['tokens'] or ''} | "
+            f"{mean('seconds') / max(int(mine[0]['epochs_done']), 1):.1f} | {mean('seconds'):.0f} |"
         )
     return "\n".join(lines) + "\n"

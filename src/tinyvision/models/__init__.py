@@ -49,6 +49,18 @@ def _factory(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -
         from tinyvision.models.cnn import LeNet5
 
         return LeNet5(input_shape[0], num_classes, cfg.activation)
+    if name == "vit":
+        from tinyvision.models.vit import ViT
+
+        size = input_shape[-1]
+        if input_shape[-2] != size or size % cfg.patch_size:
+            raise UserError(
+                f"model.patch_size={cfg.patch_size} does not divide the "
+                f"{input_shape[-2]}x{size} images (try 2, 4, 7, 14 or 28 on 28x28)"
+            )
+        return ViT(cfg.embed_dim, cfg.nb_blocks, cfg.patch_size, cfg.num_heads, cfg.mlp_ratio,
+                   num_classes, input_shape[0], size, cfg.pos_embed, cfg.pool,
+                   cfg.explicit_attention)  # fmt: skip
     if name.startswith("timm:"):
         from tinyvision.models.timm_adapter import create_timm_model
 

@@ -1,0 +1,216 @@
+"""Practical 1-e: the vision transformer, from scratch, read top to bottom.
+
+An image is cut into patches; each patch becomes a token (PatchEmbed); a class token is
+prepended and positional embeddings added; transformer blocks (pre-norm multi-head
+self-attention, then a GELU MLP, each with a residual connection) mix the tokens; the
+class token (or the mean of the tokens) goes through a last LayerNorm to the head.
+
+Parameter names follow timm's `VisionTransformer` (patch_embed.proj, cls_token,
+pos_embed, blocks.i.norm1 / attn.qkv / attn.proj / norm2 / mlp.fc1 / mlp.fc2, norm,
+head), so timm weights load here (`load_timm_weights`) and give the same outputs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+LN_EPS = 1e-6  # timm's LayerNorm epsilon, so that its weights give the same outputs
+
+
+class PatchEmbed(nn.Module):
+    """(B, C, H, W) -> (B, N, D): a convolution with stride = kernel = patch size."""
+
+    def __init__(self, in_chan: int = 1, patch_size: int = 7, embed_dim: int = 32):
+        super().__init__()
+        self.patch_size = patch_size
+        self.proj = nn.Conv2d(in_chan, embed_dim, patch_size, stride=patch_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class MLP(nn.Module):
+    """Two linear layers with a GELU between: D -> hidden -> D."""
+
+    def __init__(self, in_features: int, hidden_features: int, out_features: int | None = None):
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden_features)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_features, out_features or in_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class SelfAttention(nn.Module):
+    """One head: Q = x Wq, K = x Wk, V = x Wv; softmax(Q K^T / sqrt(d)) V; a projection."""
+
+    def __init__(self, embed_dim: int):
+        super().__init__()
+        self.q = nn.Linear(embed_dim, embed_dim)
+        self.k = nn.Linear(embed_dim, embed_dim)
+        self.v = nn.Linear(embed_dim, embed_dim)
+        self.proj = nn.Linear(embed_dim, embed_dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        q, k, v = self.q(x), self.k(x), self.v(x)
+        attention = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-1)
+        return self.proj(attention @ v)
+
+
+class MultiHeadSelfAttention(nn.Module):
+    """h heads of dimension D / h, computed together from one fused qkv projection.
+
+    head_i = softmax(Q_i K_i^T / sqrt(D / h)) V_i ;  out = concat(head_1..head_h) W_o.
+    `explicit=True` runs exactly these equations (and can keep the attention maps);
+    otherwise `F.scaled_dot_product_attention` computes the same thing, faster.
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int = 4, explicit: bool = False):
+        super().__init__()
+        if embed_dim % num_heads:
+            raise ValueError(f"embed_dim {embed_dim} is not divisible by {num_heads} heads")
+        self.num_heads = num_heads
+        self.head_dim = embed_dim // num_heads
+        self.qkv = nn.Linear(embed_dim, 3 * embed_dim)
+        self.proj = nn.Linear(embed_dim, embed_dim)
+        self.explicit = explicit
+        self.keep_attention = False
+        self.attention: torch.Tensor | None = None  # (B, heads, N, N) when kept
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, n, d = x.shape
+        qkv = self.qkv(x).view(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        q, k, v = qkv[0], qkv[1], qkv[2]  # each (B, heads, N, head_dim)
+        if self.explicit or self.keep_attention:
+            scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)
+            attention = torch.softmax(scores, dim=-1)
+            if self.keep_attention:
+                self.attention = attention.detach()
+            heads = attention @ v
+        else:
+            heads = F.scaled_dot_product_attention(q, k, v)
+        return self.proj(heads.transpose(1, 2).reshape(b, n, d))
+
+
+class Block(nn.Module):
+    """Pre-norm transformer block: x + attn(LN(x)), then x + mlp(LN(x))."""
+
+    def __init__(
+        self, embed_dim: int, num_heads: int = 4, mlp_ratio: float = 4.0, explicit: bool = False
+    ):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(embed_dim, eps=LN_EPS)
+        self.attn = MultiHeadSelfAttention(embed_dim, num_heads, explicit)
+        self.norm2 = nn.LayerNorm(embed_dim, eps=LN_EPS)
+        self.mlp = MLP(embed_dim, int(embed_dim * mlp_ratio))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        return x + self.mlp(self.norm2(x))
+
+
+def get_positional_embeddings(sequence_length: int, d: int) -> torch.Tensor:
+    """Sinusoidal embeddings (Vaswani et al.): sin on even dimensions, cos on odd ones.
+
+    PE[i, 2j] = sin(i / 10000^(2j/d)),  PE[i, 2j+1] = cos(i / 10000^(2j/d)).
+    """
+    position = torch.arange(sequence_length, dtype=torch.float32)[:, None]
+    frequency = 10000 ** (-torch.arange(0, d, 2, dtype=torch.float32) / d)
+    result = torch.zeros(sequence_length, d)
+    result[:, 0::2] = torch.sin(position * frequency)
+    result[:, 1::2] = torch.cos(position * frequency[: d // 2])
+    return result
+
+
+class ViT(nn.Module):
+    def __init__(
+        self,
+        embed_dim: int = 32,
+        nb_blocks: int = 2,
+        patch_size: int = 7,
+        num_heads: int = 4,
+        mlp_ratio: float = 4.0,
+        nb_classes: int = 10,
+        in_chans: int = 1,
+        img_size: int = 28,
+        pos_embed: str = "sinusoidal",
+        pool: str = "cls",
+        explicit_attention: bool = False,
+    ):
+        super().__init__()
+        if img_size % patch_size:
+            raise ValueError(f"patch size {patch_size} does not divide the {img_size} image")
+        self.patch_size, self.pool = patch_size, pool
+        self.grid = img_size // patch_size
+        self.num_tokens = self.grid * self.grid + 1  # the patches and the class token
+        self.patch_embed = PatchEmbed(in_chans, patch_size, embed_dim)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        table = get_positional_embeddings(self.num_tokens, embed_dim)[None]
+        if pos_embed == "learned":
+            self.pos_embed = nn.Parameter(table.clone().normal_(std=0.02))
+        else:  # fixed: a buffer, saved with the weights but never trained
+            self.register_buffer("pos_embed", table)
+        self.blocks = nn.Sequential(*[
+            Block(embed_dim, num_heads, mlp_ratio, explicit_attention) for _ in range(nb_blocks)
+        ])  # fmt: skip
+        self.norm = nn.LayerNorm(embed_dim, eps=LN_EPS)
+        self.head = nn.Linear(embed_dim, nb_classes)
+        nn.init.normal_(self.cls_token, std=1e-6)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.patch_embed(x)
+        cls = self.cls_token.expand(len(tokens), -1, -1)
+        tokens = torch.cat([cls, tokens], dim=1) + self.pos_embed
+        return self.norm(self.blocks(tokens))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        tokens = self.forward_features(x)
+        pooled = tokens[:, 0] if self.pool == "cls" else tokens[:, 1:].mean(1)
+        return self.head(pooled)
+
+    def keep_attention(self, keep: bool = True) -> None:
+        for block in self.blocks:
+            block.attn.keep_attention = keep
+
+
+def resample_pos_embed(pos_embed: torch.Tensor, grid: int) -> torch.Tensor:
+    """(1, 1 + g*g, D) -> (1, 1 + grid*grid, D): the patch part resized bicubically."""
+    cls, patches = pos_embed[:, :1], pos_embed[:, 1:]
+    old = int(math.isqrt(patches.shape[1]))
+    if old == grid:
+        return pos_embed
+    image = patches.reshape(1, old, old, -1).permute(0, 3, 1, 2)
+    image = F.interpolate(image, size=(grid, grid), mode="bicubic", align_corners=False)
+    return torch.cat([cls, image.permute(0, 2, 3, 1).reshape(1, grid * grid, -1)], dim=1)
+
+
+def load_timm_weights(model: ViT, state: dict[str, torch.Tensor]) -> list[str]:
+    """Load a timm VisionTransformer state dict; returns the keys left out (head, extras).
+
+    The keys and shapes must match ours (asserted), except: the positional embeddings are
+    resampled to our grid, and the head is dropped when the class count differs.
+    """
+    ours = model.state_dict()
+    state = dict(state)
+    skipped = [k for k in state if k not in ours]  # timm extras (e.g. fc_norm off) or foreign
+    for key in skipped:
+        state.pop(key)
+    if "pos_embed" in state:
+        state["pos_embed"] = resample_pos_embed(state["pos_embed"], model.grid)
+    if "head.weight" in state and state["head.weight"].shape != ours["head.weight"].shape:
+        skipped += ["head.weight", "head.bias"]
+        state.pop("head.weight")
+        state.pop("head.bias", None)
+    for key, value in state.items():
+        if value.shape != ours[key].shape:
+            raise ValueError(f"{key}: timm has {tuple(value.shape)}, ours {tuple(ours[key].shape)}")
+    missing = [k for k in ours if k not in state and not k.startswith("head.")]
+    if missing:
+        raise ValueError(f"keys missing from the timm weights: {missing}")
+    model.load_state_dict(state, strict=False)
+    return skipped

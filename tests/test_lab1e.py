@@ -1,0 +1,191 @@
+"""Practical 1-e: attention, the ViT from scratch, timm interoperability, the studies."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+import timm
+import torch
+from safetensors.torch import save_file
+
+from tinyvision.cli import main
+from tinyvision.config import ModelConfig
+from tinyvision.errors import UserError
+from tinyvision.models import create_model
+from tinyvision.models.vit import (
+    MultiHeadSelfAttention,
+    SelfAttention,
+    ViT,
+    get_positional_embeddings,
+    load_timm_weights,
+)  # fmt: skip
+from tinyvision.presets import build_config
+from tinyvision.runs.runner import run
+from tinyvision.studies import STUDIES, run_study
+
+from conftest import needs_fashion, needs_mnist_test
+
+
+def test_explicit_and_fast_attention_agree():
+    torch.manual_seed(0)
+    attn = MultiHeadSelfAttention(32, 4)
+    x = torch.randn(3, 17, 32)
+    fast = attn(x)
+    attn.explicit = True
+    assert torch.allclose(fast, attn(x), atol=1e-5)
+
+
+def test_single_head_self_attention_is_the_formula():
+    torch.manual_seed(0)
+    attn = SelfAttention(8)
+    x = torch.randn(2, 5, 8)
+    q, k, v = attn.q(x), attn.k(x), attn.v(x)
+    expected = attn.proj(torch.softmax(q @ k.transpose(1, 2) / math.sqrt(8), -1) @ v)
+    assert torch.allclose(attn(x), expected, atol=1e-6)
+
+
+def test_sinusoidal_positional_embeddings():
+    table = get_positional_embeddings(17, 32)
+    assert table.shape == (17, 32)
+    assert torch.allclose(table[0, 0::2], torch.zeros(16)) and torch.allclose(
+        table[0, 1::2], torch.ones(16)
+    )
+    assert torch.allclose(table[3, 0], torch.tensor(math.sin(3.0)))
+    assert torch.allclose(table[3, 3], torch.tensor(math.cos(3 / 10000 ** (2 / 32))))
+
+
+def test_course_vit_shapes_and_parameters():
+    model = create_model(ModelConfig(name="vit"), (1, 28, 28), 10)
+    assert model.num_tokens == 17 and model(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+    assert "pos_embed" not in dict(model.named_parameters()), "sinusoidal: fixed, not trained"
+    learned = create_model(
+        ModelConfig(name="vit", pos_embed="learned", pool="mean"), (1, 28, 28), 10
+    )
+    assert "pos_embed" in dict(learned.named_parameters())
+
+
+def test_tiny_vit_overfits_a_tiny_batch():
+    torch.manual_seed(0)
+    model = ViT(embed_dim=32, nb_blocks=2, patch_size=7)
+    x, y = torch.randn(16, 1, 28, 28), torch.arange(16) % 10
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(150):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    assert loss.item() < 0.05
+
+
+def _timm_vit(**overrides):
+    config = dict(img_size=28, patch_size=7, embed_dim=32, depth=2, num_heads=4, num_classes=10,
+                  in_chans=1)  # fmt: skip
+    return timm.create_model("vit_tiny_patch16_224", pretrained=False, **{**config, **overrides})
+
+
+def test_timm_weights_give_the_same_outputs():
+    torch.manual_seed(0)
+    theirs = _timm_vit().eval()
+    ours = ViT(32, 2, 7, 4, 4.0, 10, 1, 28, pos_embed="learned").eval()
+    assert load_timm_weights(ours, theirs.state_dict()) == []
+    x = torch.randn(4, 1, 28, 28)
+    assert torch.allclose(theirs(x), ours(x), atol=1e-5)
+
+
+def test_timm_weights_resampled_and_head_dropped():
+    theirs = _timm_vit(img_size=56, num_classes=100)  # an 8x8 grid, 100 classes
+    ours = ViT(32, 2, 7, 4, 4.0, 10, 1, 28, pos_embed="learned")
+    skipped = load_timm_weights(ours, theirs.state_dict())
+    assert skipped == ["head.weight", "head.bias"]
+    assert ours.pos_embed.shape == (1, 17, 32)
+    assert torch.equal(ours.blocks[1].attn.qkv.weight, theirs.blocks[1].attn.qkv.weight)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.patch_size=5", "model.patch_size=5 does not divide the 28x28 images"),
+        ("model.num_heads=3", "model.embed_dim=32 is not divisible by model.num_heads=3"),
+        ("model.pool=max", "model.pool=max is not known"),
+    ],
+)
+def test_shapes_that_do_not_fit_are_refused(override, message, idx_root, tmp_path):
+    with pytest.raises(UserError, match=message):
+        run(build_config("1e-vit-mnist", [override]), tmp_path, "cpu", quiet=True)
+
+
+def test_timm_model_adapted_to_the_course_input():
+    for mode, shape in (("native", (1, 28, 28)), ("repeat", (1, 28, 28))):
+        cfg = ModelConfig(name="timm:vit_tiny_patch16_224", timm_input=mode)
+        model = create_model(cfg, shape, 10)
+        assert model(torch.zeros(2, *shape)).shape == (2, 10)
+
+
+def test_pretrained_without_network_is_one_line(monkeypatch, capsys, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    code = main(["run", "1e-timm-pretrained", "data.name=digits", "model.timm_input=resize",
+                 "model.name=timm:vit_tiny_patch16_224", "--out", str(tmp_path)])  # fmt: skip
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "cannot load pretrained weights for vit_tiny_patch16_224" in err[0]
+    assert "model.pretrained_file=PATH" in err[0]
+    assert not any(tmp_path.iterdir())
+
+
+def test_pretrained_file_loads_adapted_weights(tmp_path):
+    torch.manual_seed(0)
+    imagenet = timm.create_model(
+        "vit_tiny_patch16_224", pretrained=False
+    )  # 3x224x224, 1000 classes
+    save_file(imagenet.state_dict(), tmp_path / "weights.safetensors")
+    cfg = ModelConfig(name="timm:vit_tiny_patch16_224", pretrained=True,
+                      pretrained_file=str(tmp_path / "weights.safetensors"))  # fmt: skip
+    model = create_model(cfg, (1, 28, 28), 10)
+    assert torch.equal(model.blocks[0].attn.qkv.weight, imagenet.blocks[0].attn.qkv.weight)
+    summed = imagenet.patch_embed.proj.weight.sum(1, keepdim=True)
+    assert torch.allclose(model.patch_embed.proj.weight, summed, atol=1e-6)
+    assert model.head.out_features == 10
+    missing = ModelConfig(name="timm:vit_tiny_patch16_224", pretrained_file=str(tmp_path / "no"))
+    with pytest.raises(UserError, match="no such file"):
+        create_model(missing, (1, 28, 28), 10)
+
+
+@pytest.mark.parametrize("name", [n for n in STUDIES if n.startswith("1e-")])
+def test_vit_studies_end_to_end(name, idx_root, tmp_path):
+    tiny = ["data.train_subset=200", "data.test_subset=100", "train.epochs=1",
+            "model.embed_dim=16" if name != "1e-embed-dim" else "model.nb_blocks=1"]  # fmt: skip
+    if name == "1e-heads":
+        tiny[-1] = "model.embed_dim=16"
+    folder = run_study(name, tiny, out=tmp_path, device="cpu", quiet=True)
+    with open(folder / "sweep.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == len(STUDIES[name].steps)
+    assert all(r["status"] == "completed" for r in rows)
+    table = (folder / "table.md").read_text()
+    assert "tokens" in table and (folder / "comparison.png").is_file()
+    if name == "1e-patch-size":
+        assert [r["tokens"] for r in rows] == ["197", "50", "17", "5", "2"]
+
+
+def test_attention_pictures(idx_root, tmp_path):
+    path, _ = run(build_config("1e-vit-mnist", ["train.epochs=1"]), tmp_path, "cpu", quiet=True)
+    assert main(["attention", str(path), "--images", "2"]) == 0
+    for name in ("positional_embedding.png", "patch_grid.png", "attention_maps.png"):
+        assert (path / name).stat().st_size > 5_000
+
+
+@needs_mnist_test
+def test_course_vit_on_the_mnist_test_split(tmp_path, real_data):
+    _, summary = run(build_config("1e-vit-mnist", ["data.test_only=true"]), tmp_path, "cpu",
+                     quiet=True)  # fmt: skip
+    assert summary["final"]["test_acc"] >= 95.0
+
+
+@needs_fashion
+def test_course_vit_on_fashion_learns(tmp_path, real_data):
+    # The full check (10 epochs, >= 85%) takes minutes on 2 cores; 3 epochs here.
+    _, summary = run(build_config("1e-vit-fashion", ["train.epochs=3"]), tmp_path, "cpu",
+                     quiet=True)  # fmt: skip
+    assert summary["final"]["test_acc"] >= 82.0
