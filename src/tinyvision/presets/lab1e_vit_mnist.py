@@ -1,7 +1,5 @@
 NAME = "1e-vit-mnist"
-DESCRIPTION = (
-    "1-e: the course ViT (embed 32, patch 7, 2 blocks, 4 heads, mlp 4) on MNIST"
-)
+DESCRIPTION = "1-e: the course ViT (embed 32, patch 7, 2 blocks, 4 heads, mlp 4) on MNIST"
 OVERRIDES = {
     "data.name": "mnist",
     "model.name": "vit",
