@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: $(STAMP)
+	sh scripts/ensure-chromium.sh
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -28,7 +29,7 @@ data: $(STAMP)
 	PATH="$(abspath $(BIN)):$$PATH" sh scripts/get-fashion-mnist.sh
 
 demo: data
-	$(BIN)/tinyvision run cnn-fashion train.epochs=3
+	$(BIN)/tinyvision tour --quick
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/pipeline.py

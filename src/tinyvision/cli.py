@@ -73,6 +73,20 @@ def build_parser() -> Parser:
     p.add_argument("run_folder", type=Path, help="a run of model.name=vit")
     p.add_argument("--images", type=int, default=4)
 
+    p = sub.add_parser("report", help="one HTML report (and its Markdown twin) of runs and studies")
+    p.add_argument(
+        "paths",
+        nargs="*",
+        type=Path,
+        metavar="RUN_OR_SWEEP",
+        help="run, sweep or study folders (default: everything under --out)",
+    )
+    p.add_argument("--out", default="runs", help="records root; the report is written there")
+
+    p = sub.add_parser("tour", help="every practical end to end, then the report (make demo)")
+    p.add_argument("--quick", action="store_true", help="about 3 minutes instead of 10")
+    _common(p)
+
     p = sub.add_parser("resume", help="continue an interrupted run from its last epoch")
     p.add_argument("run_folder", type=Path)
     _common(p, out=False)
@@ -125,6 +139,8 @@ def dispatch(args: argparse.Namespace) -> int:
         "summary": commands.summary,
         "fcconv": commands.fcconv,
         "attention": commands.attention,
+        "report": commands.report,
+        "tour": commands.tour,
         "resume": commands.resume,
         "runs": commands.runs,
         "data": commands.data,

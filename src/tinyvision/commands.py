@@ -261,3 +261,19 @@ def attention(args: argparse.Namespace) -> int:
     for path in draw_vit_pictures(args.run_folder, args.images):
         print(f"picture: {path}")
     return 0
+
+
+def report(args: argparse.Namespace) -> int:
+    from tinyvision.report.html import write_report
+
+    out = Path(args.out)
+    paths = args.paths or [out]
+    print(f"report: {write_report(paths, out)}")
+    return 0
+
+
+def tour(args: argparse.Namespace) -> int:
+    from tinyvision.tour import run_tour
+
+    print(f"report: {run_tour(Path(args.out), args.quick, args.device)}")
+    return 0

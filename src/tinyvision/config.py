@@ -136,6 +136,7 @@ class TrainConfig:
     amp: str = "auto"
     channels_last: bool = True  # NHWC activations: faster convolutions on CPU and GPU
     compile: bool = False  # torch.compile the model
+    logger: str = "none"  # "tensorboard": event files in the run folder (pip extra [tensorboard])
 
 
 @dataclass
@@ -362,6 +363,7 @@ def validate(cfg: Config) -> Config:
     _require(0 <= t.label_smoothing < 1, "train.label_smoothing must be in [0, 1)")
     _one_of("train.amp", t.amp, ("auto", "none", "bf16"))
     _one_of("train.loss_reduction", t.loss_reduction, ("mean", "sum"))
+    _one_of("train.logger", t.logger, ("none", "tensorboard"))
     _one_of("task", cfg.task, ("train", "svm"))
     _require(
         cfg.task != "svm" or d.name == "circles", "task=svm compares on 2-D data: data.name=circles"

@@ -69,4 +69,6 @@ def _factory(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -
 
 
 def count_params(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
+    """Trained numbers: the parameters, or the hand-trained buffers of the 1-ab manual MLP."""
+    own = getattr(model, "num_weights", None)
+    return own() if own else sum(p.numel() for p in model.parameters())

@@ -96,6 +96,9 @@ class ManualMLP(torch.nn.Module):
                 self.register_buffer(name, value)
         self.trainable = trainable
 
+    def num_weights(self) -> int:
+        return sum(v.numel() for v in self.params().values())
+
     def params(self) -> Params:
         return {name: getattr(self, name) for name in ("Wh", "bh", "Wy", "by")}
 
