@@ -178,8 +178,8 @@ def test_attention_pictures(idx_root, tmp_path):
 
 @needs_mnist_test
 def test_course_vit_on_the_mnist_test_split(tmp_path, real_data):
-    _, summary = run(build_config("1e-vit-mnist", ["data.test_only=true"]), tmp_path, "cpu",
-                     quiet=True)  # fmt: skip
+    _, summary = run(build_config("1e-vit-mnist-testsplit"), tmp_path, "cpu", quiet=True)
+    assert summary["data"]["n_train"] == 8000
     assert summary["final"]["test_acc"] >= 95.0
 
 
