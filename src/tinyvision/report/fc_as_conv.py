@@ -10,42 +10,19 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
-from tinyvision.config import Config  # noqa: E402
 from tinyvision.data import augment  # noqa: E402
-from tinyvision.data.datasets import load_dataset  # noqa: E402
 from tinyvision.data.preprocess import Normalizer, fit_normalization, to_float  # noqa: E402
 from tinyvision.errors import UserError  # noqa: E402
-from tinyvision.models import create_model  # noqa: E402
 from tinyvision.models.fc_as_conv import FullyConvolutional  # noqa: E402
 from tinyvision.runs.files import save_figure  # noqa: E402
-from tinyvision.runs.folder import WEIGHTS, RunFolder  # noqa: E402
-from tinyvision.runs.runner import model_input_shape  # noqa: E402
+from tinyvision.runs.trained import load_trained  # noqa: E402
 
 PICTURE = "fc_as_conv.png"
 
 
-def load_trained(run_folder: Path):
-    from safetensors.torch import load_file
-
-    cfg = Config.from_dict(RunFolder(run_folder, run_folder.parent).config())
-    if cfg.model.name != "cnn":
-        raise UserError(f"{run_folder}: a run of model.name={cfg.model.name}; fcconv needs cnn")
-    if not (run_folder / WEIGHTS).is_file():
-        raise UserError(f"{run_folder}: no {WEIGHTS} (did the run finish?)")
-    data = load_dataset(cfg.data)
-    shape = model_input_shape(cfg, data)
-    model = create_model(cfg.model, shape, data.num_classes)
-    try:
-        model.load_state_dict(load_file(run_folder / WEIGHTS))
-    except RuntimeError as e:
-        reason = str(e).splitlines()[1].strip() if "\n" in str(e) else str(e)
-        raise UserError(f"{run_folder / WEIGHTS} does not match the model: {reason}") from None
-    return cfg, data, model.eval(), shape
-
-
 @torch.no_grad()
 def show_fc_as_conv(run_folder: Path, size: int) -> tuple[Path, float, tuple[int, ...]]:
-    cfg, data, cnn, shape = load_trained(run_folder)
+    cfg, data, cnn, shape = load_trained(run_folder, "cnn", "fcconv")
     side = shape[-1]
     if size < 2 * side:
         raise UserError(f"--size {size}: use at least twice the model's input ({2 * side})")

@@ -19,14 +19,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from tinyvision.config import Config  # noqa: E402
-from tinyvision.data.datasets import load_dataset  # noqa: E402
 from tinyvision.data.preprocess import Normalizer, fit_normalization, to_float  # noqa: E402
-from tinyvision.errors import UserError  # noqa: E402
-from tinyvision.models import create_model  # noqa: E402
 from tinyvision.models.vit import ViT  # noqa: E402
 from tinyvision.runs.files import save_figure  # noqa: E402
-from tinyvision.runs.folder import WEIGHTS, RunFolder  # noqa: E402
+from tinyvision.runs.trained import load_trained  # noqa: E402
 
 
 def attention_rollout(attentions: list[torch.Tensor]) -> torch.Tensor:
@@ -40,23 +36,9 @@ def attention_rollout(attentions: list[torch.Tensor]) -> torch.Tensor:
     return result
 
 
-def _load(run_folder: Path):
-    from safetensors.torch import load_file
-
-    cfg = Config.from_dict(RunFolder(run_folder, run_folder.parent).config())
-    if cfg.model.name != "vit":
-        raise UserError(f"{run_folder}: a run of model.name={cfg.model.name}; attention needs vit")
-    if not (run_folder / WEIGHTS).is_file():
-        raise UserError(f"{run_folder}: no {WEIGHTS} (did the run finish?)")
-    data = load_dataset(cfg.data)
-    model = create_model(cfg.model, data.input_shape, data.num_classes)
-    model.load_state_dict(load_file(run_folder / WEIGHTS))
-    return cfg, data, model.eval()
-
-
 @torch.no_grad()
 def draw_vit_pictures(run_folder: Path, count: int = 4) -> list[Path]:
-    cfg, data, model = _load(run_folder)
+    cfg, data, model, _ = load_trained(run_folder, "vit", "attention")
     images = data.test_x[:count]
     x = Normalizer(fit_normalization(cfg.data, data.train_x))(to_float(images))
     model.keep_attention(True)
