@@ -24,8 +24,8 @@ from tinyvision.data.preprocess import describe, fit_normalization
 from tinyvision.errors import UserError
 from tinyvision.models import count_params, create_model
 from tinyvision.report.boundary import BoundaryRecorder
-from tinyvision.runs.folder import CHECKPOINT, WEIGHTS, RunFolder, new_run_dir, read_summary
 from tinyvision.runs.files import save_safetensors, save_torch
+from tinyvision.runs.folder import CHECKPOINT, WEIGHTS, RunFolder, new_run_dir, read_summary
 from tinyvision.train.loop import Learner, fit
 from tinyvision.train.optim import create_optimizer, create_schedule
 from tinyvision.train.progress import EpochProgress
@@ -255,9 +255,15 @@ def _finish(exp: Experiment, folder: RunFolder, status: str, seconds: float) -> 
     return folder.finish(status, seconds, exp.cfg.to_dict())
 
 
-def run(cfg: Config, out: Path, device: str = "auto", quiet: bool = False,
-        data_dir: str | Path | None = None, run_dir: Path | None = None,
-        sweep: str | None = None) -> tuple[Path, dict]:
+def run(
+    cfg: Config,
+    out: Path,
+    device: str = "auto",
+    quiet: bool = False,
+    data_dir: str | Path | None = None,
+    run_dir: Path | None = None,
+    sweep: str | None = None,
+) -> tuple[Path, dict]:
     exp = prepare(cfg, resolve_device(device), data_dir)
     folder = RunFolder(run_dir or new_run_dir(out, cfg.preset), out)
     folder.info = {"created": time.strftime("%Y-%m-%d %H:%M:%S"), "sweep": sweep}
@@ -273,8 +279,9 @@ def find_root(run_path: Path) -> Path:
     return run_path.resolve().parent
 
 
-def resume(run_path: Path, device: str = "auto", quiet: bool = False,
-           data_dir: str | Path | None = None) -> tuple[Path, dict]:
+def resume(
+    run_path: Path, device: str = "auto", quiet: bool = False, data_dir: str | Path | None = None
+) -> tuple[Path, dict]:
     if not run_path.is_dir():
         raise UserError(f"{run_path}: no such run folder")
     folder = RunFolder(run_path.resolve(), find_root(run_path))
@@ -286,7 +293,9 @@ def resume(run_path: Path, device: str = "auto", quiet: bool = False,
     prior = 0.0
     if (run_path / CHECKPOINT).is_file():
         prior = _restore(exp, folder)
-    folder.info = {"created": summary.get("created") or time.strftime("%Y-%m-%d %H:%M:%S"),
-                   "sweep": summary.get("sweep")}
+    folder.info = {
+        "created": summary.get("created") or time.strftime("%Y-%m-%d %H:%M:%S"),
+        "sweep": summary.get("sweep"),
+    }
     folder.info["resumed_from_epoch"] = len(folder.history)
     return folder.path, execute(exp, folder, quiet, prior)

@@ -107,8 +107,15 @@ def _run_point(point: Point, out: Path, device: str, group: str, threads: int) -
     return run(cfg, out, device, quiet=True, run_dir=point.run_dir, sweep=group)[1]
 
 
-def run_points(points: list[Point], folder: Path, out: Path, jobs: int = 1,
-               device: str = "auto", quiet: bool = False, spec: dict | None = None) -> Path:
+def run_points(
+    points: list[Point],
+    folder: Path,
+    out: Path,
+    jobs: int = 1,
+    device: str = "auto",
+    quiet: bool = False,
+    spec: dict | None = None,
+) -> Path:
     """Run every point not yet completed, then write sweep.csv and comparison.png."""
     _place(points, folder)
     files.write_json(folder / "sweep.json", spec or {})
@@ -140,8 +147,15 @@ def run_points(points: list[Point], folder: Path, out: Path, jobs: int = 1,
     return folder
 
 
-def run_sweep(preset: str, grid: list[str], seeds: int = 1, jobs: int = 1,
-              out: Path = Path("runs"), device: str = "auto", quiet: bool = False) -> Path:
+def run_sweep(
+    preset: str,
+    grid: list[str],
+    seeds: int = 1,
+    jobs: int = 1,
+    out: Path = Path("runs"),
+    device: str = "auto",
+    quiet: bool = False,
+) -> Path:
     axes = parse_grid(grid)
     spec = {"preset": preset, "axes": axes, "seeds": seeds}
     keys = "-".join(k.split(".")[-1] for k, v in axes.items() if len(v) > 1)
