@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tinyvision.data import sources
 from tinyvision.data.formats import write_cifar_batch, write_idx
 
 REAL_DATA = Path(os.environ.get("TINYVISION_DATA") or Path(__file__).parents[2] / "shared" / "data")
@@ -30,7 +31,12 @@ needs_mnist_test = pytest.mark.skipif(
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path_factory, monkeypatch):
-    """No downloads, a private cache, the real data folder only where a test asks for it."""
+    """No downloads, a private cache, no OS-package datasets, real data only where asked for.
+
+    The machine may have Debian's dataset-fashion-mnist installed (`make demo` installs it);
+    tests must not find it, or the "missing data" paths would pass or fail by machine.
+    """
+    monkeypatch.setattr(sources, "SYSTEM_DIRS", ())
     monkeypatch.setenv("TINYVISION_OFFLINE", "1")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     monkeypatch.delenv("TINYVISION_DATA", raising=False)

@@ -25,6 +25,16 @@ def test_data_dir_comes_before_cache(tmp_path, monkeypatch):
     assert len(load_dataset(DataConfig(name="mnist")).train_y) == 40
 
 
+def test_os_package_folder_comes_after_cache(tmp_path, monkeypatch):
+    """Debian's dataset-fashion-mnist installs under /usr/share/datasets: found last."""
+    system = tmp_path / "usr-share-datasets"
+    write_idx_dataset(system, name="fashion-mnist", n_train=50)
+    monkeypatch.setattr(sources, "SYSTEM_DIRS", (system,))
+    assert len(load_dataset(DataConfig(name="fashion-mnist")).train_y) == 50
+    write_idx_dataset(sources.cache_dir(), name="fashion-mnist", n_train=20)
+    assert len(load_dataset(DataConfig(name="fashion-mnist")).train_y) == 20
+
+
 def test_test_split_alone_is_usable(tmp_path, monkeypatch):
     root = write_idx_dataset(tmp_path / "d", n_test=300, splits=("test",))
     monkeypatch.setenv("TINYVISION_DATA", str(root))
