@@ -30,11 +30,23 @@ from conftest import needs_fashion, needs_mnist_test
 
 def test_explicit_and_fast_attention_agree():
     torch.manual_seed(0)
-    attn = MultiHeadSelfAttention(32, 4)
-    x = torch.randn(3, 17, 32)
-    fast = attn(x)
-    attn.explicit = True
-    assert torch.allclose(fast, attn(x), atol=1e-5)
+    attn = MultiHeadSelfAttention(32, 4, attention="fused")
+    x = torch.randn(3, 17, 32, requires_grad=True)
+    fused = attn(x)
+    (fused_grad,) = torch.autograd.grad(fused.square().sum(), x)
+    for impl in ("explicit", "auto"):
+        attn.attention_impl = impl
+        out = attn(x)
+        (grad,) = torch.autograd.grad(out.square().sum(), x)
+        assert torch.allclose(fused, out, atol=1e-5)
+        assert torch.allclose(fused_grad, grad, atol=1e-4)
+
+
+def test_unknown_attention_is_refused():
+    with pytest.raises(ValueError, match="attention='flash'"):
+        MultiHeadSelfAttention(32, 4, attention="flash")
+    with pytest.raises(UserError, match="model.attention"):
+        build_config("1e-vit-mnist", ["model.attention=flash"])
 
 
 def test_single_head_self_attention_is_the_formula():

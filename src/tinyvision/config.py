@@ -90,7 +90,7 @@ class ModelConfig:
     mlp_ratio: float = 4.0
     pos_embed: str = "sinusoidal"  # or "learned"
     pool: str = "cls"  # the class token, or "mean" of the patch tokens
-    explicit_attention: bool = False  # the per-head equations instead of the fused kernel
+    attention: str = "auto"  # explicit (the equations), fused (SDPA); auto: fused on GPUs only
     # timm:<name> models: ImageNet weights through timm, or a local weights file, and how
     # the 28x28 one-channel images meet a network made for 224x224 colour ones
     pretrained: bool = False
@@ -322,6 +322,7 @@ def validate(cfg: Config) -> Config:
     _one_of("model.variant", m.variant, MLP_VARIANTS)
     _one_of("model.pos_embed", m.pos_embed, ("sinusoidal", "learned"))
     _one_of("model.pool", m.pool, ("cls", "mean"))
+    _one_of("model.attention", m.attention, ("auto", "explicit", "fused"))
     _one_of("model.timm_input", m.timm_input, ("native", "repeat", "resize"))
     for key in ("embed_dim", "nb_blocks", "patch_size", "num_heads"):
         _require(getattr(m, key) > 0, f"model.{key} must be positive, got {getattr(m, key)}")

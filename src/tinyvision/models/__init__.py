@@ -60,7 +60,7 @@ def _factory(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -
             )
         return ViT(cfg.embed_dim, cfg.nb_blocks, cfg.patch_size, cfg.num_heads, cfg.mlp_ratio,
                    num_classes, input_shape[0], size, cfg.pos_embed, cfg.pool,
-                   cfg.explicit_attention)  # fmt: skip
+                   cfg.attention)  # fmt: skip
     if name.startswith("timm:"):
         from tinyvision.models.timm_adapter import create_timm_model
 

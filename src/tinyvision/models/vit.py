@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+ATTENTION_CHOICES = ("auto", "explicit", "fused")
 LN_EPS = 1e-6  # timm's LayerNorm epsilon, so that its weights give the same outputs
 
 
@@ -66,11 +67,14 @@ class MultiHeadSelfAttention(nn.Module):
     """h heads of dimension D / h, computed together from one fused qkv projection.
 
     head_i = softmax(Q_i K_i^T / sqrt(D / h)) V_i ;  out = concat(head_1..head_h) W_o.
-    `explicit=True` runs exactly these equations (and can keep the attention maps);
-    otherwise `F.scaled_dot_product_attention` computes the same thing, faster.
+    `attention="explicit"` runs exactly these equations (and can keep the attention maps);
+    `"fused"` calls `F.scaled_dot_product_attention`, which computes the same thing.
+    `"auto"` takes the fused kernel on GPUs and the equations on CPU: there PyTorch's
+    fused kernel is the slower one for these short sequences and small heads (its backward
+    under bf16 autocast is 4x slower; `benchmarks/attention.py` measures it).
     """
 
-    def __init__(self, embed_dim: int, num_heads: int = 4, explicit: bool = False):
+    def __init__(self, embed_dim: int, num_heads: int = 4, attention: str = "auto"):
         super().__init__()
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim {embed_dim} is not divisible by {num_heads} heads")
@@ -78,7 +82,9 @@ class MultiHeadSelfAttention(nn.Module):
         self.head_dim = embed_dim // num_heads
         self.qkv = nn.Linear(embed_dim, 3 * embed_dim)
         self.proj = nn.Linear(embed_dim, embed_dim)
-        self.explicit = explicit
+        if attention not in ATTENTION_CHOICES:
+            raise ValueError(f"attention={attention!r}: choose one of {ATTENTION_CHOICES}")
+        self.attention_impl = attention
         self.keep_attention = False
         self.attention: torch.Tensor | None = None  # (B, heads, N, N) when kept
 
@@ -86,7 +92,7 @@ class MultiHeadSelfAttention(nn.Module):
         b, n, d = x.shape
         qkv = self.qkv(x).view(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
         q, k, v = qkv[0], qkv[1], qkv[2]  # each (B, heads, N, head_dim)
-        if self.explicit or self.keep_attention:
+        if self.keep_attention or not self._fused(x):
             scores = q @ k.transpose(-2, -1) / math.sqrt(self.head_dim)
             attention = torch.softmax(scores, dim=-1)
             if self.keep_attention:
@@ -96,16 +102,21 @@ class MultiHeadSelfAttention(nn.Module):
             heads = F.scaled_dot_product_attention(q, k, v)
         return self.proj(heads.transpose(1, 2).reshape(b, n, d))
 
+    def _fused(self, x: torch.Tensor) -> bool:
+        if self.attention_impl == "auto":
+            return x.device.type != "cpu"
+        return self.attention_impl == "fused"
+
 
 class Block(nn.Module):
     """Pre-norm transformer block: x + attn(LN(x)), then x + mlp(LN(x))."""
 
     def __init__(
-        self, embed_dim: int, num_heads: int = 4, mlp_ratio: float = 4.0, explicit: bool = False
+        self, embed_dim: int, num_heads: int = 4, mlp_ratio: float = 4.0, attention: str = "auto"
     ):
         super().__init__()
         self.norm1 = nn.LayerNorm(embed_dim, eps=LN_EPS)
-        self.attn = MultiHeadSelfAttention(embed_dim, num_heads, explicit)
+        self.attn = MultiHeadSelfAttention(embed_dim, num_heads, attention)
         self.norm2 = nn.LayerNorm(embed_dim, eps=LN_EPS)
         self.mlp = MLP(embed_dim, int(embed_dim * mlp_ratio))
 
@@ -140,7 +151,7 @@ class ViT(nn.Module):
         img_size: int = 28,
         pos_embed: str = "sinusoidal",
         pool: str = "cls",
-        explicit_attention: bool = False,
+        attention: str = "auto",
     ):
         super().__init__()
         if img_size % patch_size:
@@ -156,7 +167,7 @@ class ViT(nn.Module):
         else:  # fixed: a buffer, saved with the weights but never trained
             self.register_buffer("pos_embed", table)
         self.blocks = nn.Sequential(*[
-            Block(embed_dim, num_heads, mlp_ratio, explicit_attention) for _ in range(nb_blocks)
+            Block(embed_dim, num_heads, mlp_ratio, attention) for _ in range(nb_blocks)
         ])  # fmt: skip
         self.norm = nn.LayerNorm(embed_dim, eps=LN_EPS)
         self.head = nn.Linear(embed_dim, nb_classes)
