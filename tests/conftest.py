@@ -38,7 +38,11 @@ def _isolated(tmp_path_factory, monkeypatch):
     """
     monkeypatch.setattr(sources, "SYSTEM_DIRS", ())
     monkeypatch.setenv("TINYVISION_OFFLINE", "1")
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
+    cache = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    # Pretrained weights a user downloaded earlier must not turn "no network" tests green.
+    monkeypatch.setenv("HF_HOME", str(cache / "huggingface"))
+    monkeypatch.setenv("TORCH_HOME", str(cache / "torch"))
     monkeypatch.delenv("TINYVISION_DATA", raising=False)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
 
