@@ -38,6 +38,7 @@ SCHEDULES = (
 # minmax: per channel to [0, 1] from the train range; l1, l2: per image to unit norm.
 NORMALIZATIONS = ("none", "standardize", "course", "gcn", "zca", "minmax", "l1", "l2")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
+ATTENTION_CHOICES = ("auto", "explicit", "fused")  # models/vit.py: MultiHeadSelfAttention
 
 
 @dataclass
@@ -322,7 +323,7 @@ def validate(cfg: Config) -> Config:
     _one_of("model.variant", m.variant, MLP_VARIANTS)
     _one_of("model.pos_embed", m.pos_embed, ("sinusoidal", "learned"))
     _one_of("model.pool", m.pool, ("cls", "mean"))
-    _one_of("model.attention", m.attention, ("auto", "explicit", "fused"))
+    _one_of("model.attention", m.attention, ATTENTION_CHOICES)
     _one_of("model.timm_input", m.timm_input, ("native", "repeat", "resize"))
     for key in ("embed_dim", "nb_blocks", "patch_size", "num_heads"):
         _require(getattr(m, key) > 0, f"model.{key} must be positive, got {getattr(m, key)}")

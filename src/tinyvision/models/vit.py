@@ -18,7 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-ATTENTION_CHOICES = ("auto", "explicit", "fused")
+from tinyvision.config import ATTENTION_CHOICES
+
 LN_EPS = 1e-6  # timm's LayerNorm epsilon, so that its weights give the same outputs
 
 
