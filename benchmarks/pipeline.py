@@ -56,14 +56,21 @@ def model_on(device: torch.device) -> nn.Module:
 
 
 def course_pipeline(images, labels, steps: int, device: torch.device) -> float:
-    transform = transforms.Compose([
-        transforms.RandomCrop(28), transforms.RandomHorizontalFlip(),
-        transforms.ToTensor(), transforms.Normalize(MEAN, STD),
-    ])  # fmt: skip
+    transform = transforms.Compose(
+        [
+            transforms.RandomCrop(28),
+            transforms.RandomHorizontalFlip(),
+            transforms.ToTensor(),
+            transforms.Normalize(MEAN, STD),
+        ]
+    )
     loader = DataLoader(
         CourseDataset(images.transpose(0, 2, 3, 1), labels, transform),
-        batch_size=BATCH, shuffle=True, num_workers=2, drop_last=True,
-    )  # fmt: skip
+        batch_size=BATCH,
+        shuffle=True,
+        num_workers=2,
+        drop_last=True,
+    )
     model = model_on(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
     loss_fn = nn.CrossEntropyLoss()
@@ -93,17 +100,29 @@ def tinyvision_pipeline(
     stats = {"scheme": "standardize", "mean": list(MEAN), "std": list(STD)}
     n = steps * BATCH
     loader = DeviceLoader(
-        torch.from_numpy(images[:n]), torch.from_numpy(labels[:n]), BATCH,
-        BatchTransform(cfg, stats, train=True, channels_last=channels_last), device,
-        shuffle=True, generator=torch.Generator(device=device).manual_seed(0),
-    )  # fmt: skip
+        torch.from_numpy(images[:n]),
+        torch.from_numpy(labels[:n]),
+        BATCH,
+        BatchTransform(cfg, stats, train=True, channels_last=channels_last),
+        device,
+        shuffle=True,
+        generator=torch.Generator(device=device).manual_seed(0),
+    )
     model = model_on(device)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     learner = Learner(model, torch.optim.SGD(model.parameters(), lr=LR), amp=amp, device=device)
-    train_epoch(learner, DeviceLoader(  # warm-up: a few steps, as (a) gets its workers started
-        loader.images[: 5 * BATCH], loader.labels[: 5 * BATCH], BATCH, loader.transform, device,
-        shuffle=True))  # fmt: skip
+    train_epoch(
+        learner,
+        DeviceLoader(  # warm-up: a few steps, as (a) gets its workers started
+            loader.images[: 5 * BATCH],
+            loader.labels[: 5 * BATCH],
+            BATCH,
+            loader.transform,
+            device,
+            shuffle=True,
+        ),
+    )
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()

@@ -18,9 +18,13 @@ from conftest import write_idx_dataset
 
 def _cli(*args: str, cwd: Path | None = None, env: dict | None = None):
     return subprocess.run(
-        [sys.executable, "-m", "tinyvision", *args], capture_output=True, text=True,
-        cwd=cwd, env={**os.environ, **(env or {})}, timeout=300,
-    )  # fmt: skip
+        [sys.executable, "-m", "tinyvision", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        timeout=300,
+    )
 
 
 def _one_line_error(result, *fragments: str) -> None:

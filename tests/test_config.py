@@ -10,10 +10,17 @@ from tinyvision.presets import all_presets, build_config
 
 
 def test_overrides_are_typed():
-    cfg = apply_overrides(Config(), [
-        "train.epochs=3", "optim.lr=1e-3", "optim.nesterov=true", "data.train_subset=100",
-        "data.mean=0.1,0.2,0.3", "data.crop=none",
-    ])  # fmt: skip
+    cfg = apply_overrides(
+        Config(),
+        [
+            "train.epochs=3",
+            "optim.lr=1e-3",
+            "optim.nesterov=true",
+            "data.train_subset=100",
+            "data.mean=0.1,0.2,0.3",
+            "data.crop=none",
+        ],
+    )
     assert cfg.train.epochs == 3 and cfg.optim.lr == 1e-3 and cfg.optim.nesterov is True
     assert cfg.data.train_subset == 100 and cfg.data.mean == (0.1, 0.2, 0.3)
     assert cfg.data.crop is None

@@ -121,9 +121,12 @@ def test_svm_comparison(tmp_path):
 
 def test_lr_batch_study(tmp_path):
     folder = run_sweep(
-        "1ab-circles-optim", ["optim.lr=0.003,0.03", "train.batch_size=10,50", "train.epochs=5"],
-        out=tmp_path, device="cpu", quiet=True,
-    )  # fmt: skip
+        "1ab-circles-optim",
+        ["optim.lr=0.003,0.03", "train.batch_size=10,50", "train.epochs=5"],
+        out=tmp_path,
+        device="cpu",
+        quiet=True,
+    )
     with open(folder / "sweep.csv") as f:
         rows = list(csv.DictReader(f))
     assert len(rows) == 4 and {"optim.lr", "train.batch_size"} <= set(rows[0])

@@ -26,8 +26,10 @@ def test_course_cnn_parameters_and_receptive_fields():
     model = create_model(ModelConfig(name="cnn"), (3, 32, 32), 10)
     assert count_params(model) == 1_191_170
     rows = {r.name: r for r in summarize(model, (3, 32, 32))}
-    fields = [rows[f"features.{n}"].receptive_field
-              for n in ("conv1", "pool1", "conv2", "pool2", "conv3", "pool3")]  # fmt: skip
+    fields = [
+        rows[f"features.{n}"].receptive_field
+        for n in ("conv1", "pool1", "conv2", "pool2", "conv3", "pool3")
+    ]
     assert fields == [5, 6, 14, 16, 32, 36]
     assert rows["features.pool3"].output == (64, 4, 4)
     assert sum(r.weights + r.biases for r in rows.values()) == 1_191_170
@@ -43,8 +45,9 @@ def test_cnns_fit_every_course_input(shape):
 
 
 def test_arithmetic_matches_pytorch_shapes():
-    for size, k, s, p, ceil in itertools.product((7, 8, 28, 32), (1, 2, 3, 5), (1, 2, 3),
-                                                 (0, 1, 2), (False, True)):  # fmt: skip
+    for size, k, s, p, ceil in itertools.product(
+        (7, 8, 28, 32), (1, 2, 3, 5), (1, 2, 3), (0, 1, 2), (False, True)
+    ):
         if p > k // 2:
             continue
         x = torch.zeros(1, 1, size, size)
@@ -59,7 +62,13 @@ def test_arithmetic_matches_pytorch_shapes():
     assert arithmetic.fc_weights_same_output(3, 32, 32, 32) == 3 * 32 * 32 * 32 * 32 * 32 + 32768
     assert arithmetic.locally_connected_weights(3, 32, 5, 32) == 2432 * 32 * 32
     assert arithmetic.receptive_field([(5, 1), (2, 2), (5, 1), (2, 2), (5, 1), (2, 2)]) == [
-        (5, 1), (6, 2), (14, 2), (16, 4), (32, 4), (36, 8)]  # fmt: skip
+        (5, 1),
+        (6, 2),
+        (14, 2),
+        (16, 4),
+        (32, 4),
+        (36, 8),
+    ]
 
 
 def test_fully_connected_as_convolution():
@@ -164,20 +173,38 @@ def test_augmented_training_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("TINYVISION_DATA", str(write_cifar_dataset(tmp_path / "d", 40)))
     from tinyvision.runs.runner import run
 
-    extra = ["data.rotate=10", "data.jitter=0.3", "data.cutout=6", "data.mixup=0.4",
-             "data.cutmix=1", "data.erase=0.5", "train.epochs=1"]  # fmt: skip
+    extra = [
+        "data.rotate=10",
+        "data.jitter=0.3",
+        "data.cutout=6",
+        "data.mixup=0.4",
+        "data.cutmix=1",
+        "data.erase=0.5",
+        "train.epochs=1",
+    ]
     _, summary = run(build_config("1cd-augment", extra), tmp_path, "cpu", quiet=True)
     assert summary["status"] == "completed"
 
 
 def test_ablation_study_end_to_end(tmp_path, monkeypatch):
     monkeypatch.setenv("TINYVISION_DATA", str(write_cifar_dataset(tmp_path / "d", 40)))
-    folder = run_study("1cd-ablation", ["train.epochs=2", "train.batch_size=50"],
-                       out=tmp_path / "runs", device="cpu", quiet=True)  # fmt: skip
+    folder = run_study(
+        "1cd-ablation",
+        ["train.epochs=2", "train.batch_size=50"],
+        out=tmp_path / "runs",
+        device="cpu",
+        quiet=True,
+    )
     with open(folder / "sweep.csv") as f:
         rows = list(csv.DictReader(f))
-    assert [r["step"] for r in rows] == ["baseline", "standardize", "augment", "schedule",
-                                         "dropout", "batchnorm"]  # fmt: skip
+    assert [r["step"] for r in rows] == [
+        "baseline",
+        "standardize",
+        "augment",
+        "schedule",
+        "dropout",
+        "batchnorm",
+    ]
     assert all(r["status"] == "completed" and r["gap"] != "" for r in rows)
     table = (folder / "table.md").read_text()
     assert "| batchnorm | 2 | 0.01 |" in table and "train-test gap" in table
@@ -200,8 +227,12 @@ def test_fcconv_command(tmp_path, idx_root, capsys):
     from tinyvision.cli import main
     from tinyvision.runs.runner import run
 
-    path, _ = run(build_config("cnn-fashion", ["data.name=mnist", "train.epochs=1"]), tmp_path,
-                  "cpu", quiet=True)  # fmt: skip
+    path, _ = run(
+        build_config("cnn-fashion", ["data.name=mnist", "train.epochs=1"]),
+        tmp_path,
+        "cpu",
+        quiet=True,
+    )
     assert main(["fcconv", str(path), "--size", "56"]) == 0
     out = capsys.readouterr().out
     assert "score map of shape (10, 4, 4)" in out and (path / "fc_as_conv.png").is_file()

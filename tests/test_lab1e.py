@@ -20,7 +20,7 @@ from tinyvision.models.vit import (
     ViT,
     get_positional_embeddings,
     load_timm_weights,
-)  # fmt: skip
+)
 from tinyvision.presets import build_config
 from tinyvision.runs.runner import run
 from tinyvision.studies import STUDIES, run_study
@@ -92,8 +92,9 @@ def test_tiny_vit_overfits_a_tiny_batch():
 
 
 def _timm_vit(**overrides):
-    config = dict(img_size=28, patch_size=7, embed_dim=32, depth=2, num_heads=4, num_classes=10,
-                  in_chans=1)  # fmt: skip
+    config = dict(
+        img_size=28, patch_size=7, embed_dim=32, depth=2, num_heads=4, num_classes=10, in_chans=1
+    )
     return timm.create_model("vit_tiny_patch16_224", pretrained=False, **{**config, **overrides})
 
 
@@ -137,8 +138,17 @@ def test_timm_model_adapted_to_the_course_input():
 
 def test_pretrained_without_network_is_one_line(monkeypatch, capsys, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    code = main(["run", "1e-timm-pretrained", "data.name=digits", "model.timm_input=resize",
-                 "model.name=timm:vit_tiny_patch16_224", "--out", str(tmp_path)])  # fmt: skip
+    code = main(
+        [
+            "run",
+            "1e-timm-pretrained",
+            "data.name=digits",
+            "model.timm_input=resize",
+            "model.name=timm:vit_tiny_patch16_224",
+            "--out",
+            str(tmp_path),
+        ]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1
     assert "cannot load pretrained weights for vit_tiny_patch16_224" in err[0]
@@ -152,8 +162,11 @@ def test_pretrained_file_loads_adapted_weights(tmp_path):
         "vit_tiny_patch16_224", pretrained=False
     )  # 3x224x224, 1000 classes
     save_file(imagenet.state_dict(), tmp_path / "weights.safetensors")
-    cfg = ModelConfig(name="timm:vit_tiny_patch16_224", pretrained=True,
-                      pretrained_file=str(tmp_path / "weights.safetensors"))  # fmt: skip
+    cfg = ModelConfig(
+        name="timm:vit_tiny_patch16_224",
+        pretrained=True,
+        pretrained_file=str(tmp_path / "weights.safetensors"),
+    )
     model = create_model(cfg, (1, 28, 28), 10)
     assert torch.equal(model.blocks[0].attn.qkv.weight, imagenet.blocks[0].attn.qkv.weight)
     summed = imagenet.patch_embed.proj.weight.sum(1, keepdim=True)
@@ -166,8 +179,12 @@ def test_pretrained_file_loads_adapted_weights(tmp_path):
 
 @pytest.mark.parametrize("name", [n for n in STUDIES if n.startswith("1e-")])
 def test_vit_studies_end_to_end(name, idx_root, tmp_path):
-    tiny = ["data.train_subset=200", "data.test_subset=100", "train.epochs=1",
-            "model.embed_dim=16" if name != "1e-embed-dim" else "model.nb_blocks=1"]  # fmt: skip
+    tiny = [
+        "data.train_subset=200",
+        "data.test_subset=100",
+        "train.epochs=1",
+        "model.embed_dim=16" if name != "1e-embed-dim" else "model.nb_blocks=1",
+    ]
     if name == "1e-heads":
         tiny[-1] = "model.embed_dim=16"
     folder = run_study(name, tiny, out=tmp_path, device="cpu", quiet=True)
@@ -210,6 +227,7 @@ def test_course_vit_on_the_mnist_test_split(tmp_path, real_data):
 @needs_fashion
 def test_course_vit_on_fashion_learns(tmp_path, real_data):
     # The full check (10 epochs, >= 85%) takes minutes on 2 cores; 3 epochs here.
-    _, summary = run(build_config("1e-vit-fashion", ["train.epochs=3"]), tmp_path, "cpu",
-                     quiet=True)  # fmt: skip
+    _, summary = run(
+        build_config("1e-vit-fashion", ["train.epochs=3"]), tmp_path, "cpu", quiet=True
+    )
     assert summary["final"]["test_acc"] >= 82.0

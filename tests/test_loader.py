@@ -66,9 +66,14 @@ def test_loader_visits_every_example_once_per_epoch():
     labels = torch.arange(103)
     stats = {"scheme": "none"}
     loader = DeviceLoader(
-        images, labels, 10, BatchTransform(DataConfig(), stats, train=True), torch.device("cpu"),
-        shuffle=True, generator=torch.Generator().manual_seed(0),
-    )  # fmt: skip
+        images,
+        labels,
+        10,
+        BatchTransform(DataConfig(), stats, train=True),
+        torch.device("cpu"),
+        shuffle=True,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert len(loader) == 11
     seen = torch.cat([y for _, y in loader])
     assert sorted(seen.tolist()) == list(range(103))

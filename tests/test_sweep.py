@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tinyvision.io import read_csv
 from tinyvision.runs import index
-from tinyvision.runs.files import read_csv
 from tinyvision.runs.sweep import run_sweep
 
 GRID = ["optim.lr=0.01,0.05,0.1"]

@@ -8,9 +8,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from tinyvision.io import read_csv
 from tinyvision.presets import build_config
 from tinyvision.runs import index
-from tinyvision.runs.files import read_csv
 from tinyvision.runs.runner import resume, run
 from tinyvision.train.metrics import COLUMNS
 
@@ -28,8 +28,14 @@ def test_run_folder_is_complete(tmp_path):
     cfg = build_config("mlp-fashion", TINY)
     path, summary = run(cfg, tmp_path, "cpu", quiet=True)
     names = {p.name for p in path.iterdir()}
-    assert {"config.json", "metrics.csv", "summary.json", "model.safetensors",
-            "checkpoint.pt", "curves.png"} <= names  # fmt: skip
+    assert {
+        "config.json",
+        "metrics.csv",
+        "summary.json",
+        "model.safetensors",
+        "checkpoint.pt",
+        "curves.png",
+    } <= names
     rows = read_csv(path / "metrics.csv")
     assert list(rows[0]) == list(COLUMNS) and len(rows) == 3
     assert summary["status"] == "completed" and summary["epochs_done"] == 3

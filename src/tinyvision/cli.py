@@ -1,13 +1,15 @@
 """The `tinyvision` command line. Thin: parse, call the library, print.
 
 torch is imported only by the commands that train, so `--help` and `list` are instant.
-Exit codes: 0 success, 2 bad input (one line on stderr), 130 interrupted, 1 a bug.
+Exit codes: 0 success, 2 bad input (one line on stderr), 3 a run diverged, 130
+interrupted (Ctrl-C or SIGTERM), 1 a bug.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -113,16 +115,42 @@ def build_parser() -> Parser:
     return parser
 
 
+# Commands whose free KEY=VALUE words may come anywhere, options before or after them.
+FREE_WORDS = {"run": "overrides", "sweep": "grid", "study": "overrides", "summary": "overrides"}
+
+
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    """argparse, but `run PRESET --quiet KEY=VALUE` works: words after options are kept."""
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    words = FREE_WORDS.get(args.command)
+    stray = [w for w in extra if not (words and "=" in w and not w.startswith("-"))]
+    if stray:
+        parser.error(f"unrecognized arguments: {' '.join(stray)}")
+    if words and extra:
+        setattr(args, words, [*getattr(args, words), *extra])
+    return args
+
+
+def _terminate(signum, frame) -> None:
+    """SIGTERM (a scheduler, `kill`) ends a run like Ctrl-C: recorded and resumable."""
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
-        args = build_parser().parse_args(argv)
+        args = parse(argv)
         return dispatch(args)
     except UserError as e:
         print(f"tinyvision: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("tinyvision: interrupted", file=sys.stderr)
+        print("tinyvision: interrupted; `tinyvision resume RUN` continues a run", file=sys.stderr)
         return EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def dispatch(args: argparse.Namespace) -> int:

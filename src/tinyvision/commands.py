@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from tinyvision.errors import UserError
 
 
 def _console():
-    import sys
-
     from rich.console import Console
 
     # Piped output (scripts, CI logs) gets wide lines instead of rich's 80-column wrap.
@@ -47,9 +46,20 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = build_config(args.preset, args.overrides)
     path, summary = run_experiment(cfg, Path(args.out), args.device, args.quiet)
+    return _ended(path, summary)
+
+
+def _ended(path: Path, summary: dict) -> int:
+    """The result lines, and the exit code of the run's status (README: exit codes)."""
+    from tinyvision.runs.runner import EXIT_CODES
+
     _print_result(summary)
     print(f"run: {path}")
-    return 0 if summary["status"] == "completed" else 1
+    if summary["status"] == "diverged":
+        print(
+            "tinyvision: the run diverged (its loss is not finite): lower optim.lr", file=sys.stderr
+        )
+    return EXIT_CODES.get(summary["status"], 1)
 
 
 def _print_result(summary: dict) -> None:
@@ -66,22 +76,21 @@ def resume(args: argparse.Namespace) -> int:
     from tinyvision.runs.runner import resume as resume_run
 
     path, summary = resume_run(args.run_folder, args.device, args.quiet)
-    _print_result(summary)
-    print(f"run: {path}")
-    return 0 if summary["status"] == "completed" else 1
+    return _ended(path, summary)
 
 
 def sweep(args: argparse.Namespace) -> int:
     from tinyvision.runs.sweep import run_sweep
 
-    if args.seeds < 1 or args.jobs < 1:
-        raise UserError("--seeds and --jobs must be at least 1")
-    folder = run_sweep(
-        args.preset, args.grid, seeds=args.seeds, jobs=args.jobs, out=Path(args.out),
-        device=args.device, quiet=args.quiet,
-    )  # fmt: skip
+    folder = run_sweep(args.preset, args.grid, _options(args))
     print(f"sweep: {folder}")
     return 0
+
+
+def _options(args: argparse.Namespace):
+    from tinyvision.runs.sweep import Options
+
+    return Options(args.seeds, args.jobs, Path(args.out), args.device, args.quiet)
 
 
 def runs(args: argparse.Namespace) -> int:
@@ -97,10 +106,15 @@ def runs(args: argparse.Namespace) -> int:
         table = Table("run", "status", "dataset", "model", "epochs", "best test", "final test", "s")
         for r in rows:
             table.add_row(
-                r["run_id"], r["status"], r["dataset"], r["model"],
-                f"{r['epochs_done']}/{r['epochs']}", _pct(r["best_test_acc"]),
-                _pct(r["final_test_acc"]), f"{r['seconds'] or 0:.0f}",
-            )  # fmt: skip
+                r["run_id"],
+                r["status"],
+                r["dataset"],
+                r["model"],
+                f"{r['epochs_done']}/{r['epochs']}",
+                _pct(r["best_test_acc"]),
+                _pct(r["final_test_acc"]),
+                f"{r['seconds'] or 0:.0f}",
+            )
         _console().print(table)
         return 0
     return show_run(args.run)
@@ -113,7 +127,7 @@ def _pct(value) -> str:
 def show_run(path: Path) -> int:
     from rich.table import Table
 
-    from tinyvision.runs.files import read_csv
+    from tinyvision.io import read_csv
     from tinyvision.runs.folder import METRICS, RunFolder, read_summary
 
     summary = read_summary(path)
@@ -134,10 +148,14 @@ def show_run(path: Path) -> int:
         table = Table("epoch", "train loss", "train acc", "test loss", "test acc", "lr", "s")
         for r in rows:
             table.add_row(
-                r["epoch"], f"{float(r['train_loss']):.4f}", f"{float(r['train_acc']):.2f}",
-                f"{float(r['test_loss']):.4f}", f"{float(r['test_acc']):.2f}",
-                f"{float(r['lr']):.4g}", f"{float(r['epoch_seconds']):.1f}",
-            )  # fmt: skip
+                r["epoch"],
+                f"{float(r['train_loss']):.4f}",
+                f"{float(r['train_acc']):.2f}",
+                f"{float(r['test_loss']):.4f}",
+                f"{float(r['test_acc']):.2f}",
+                f"{float(r['lr']):.4g}",
+                f"{float(r['epoch_seconds']):.1f}",
+            )
         console.print(table)
     return 0
 
@@ -209,10 +227,7 @@ def study(args: argparse.Namespace) -> int:
         for name, s in STUDIES.items():
             print(f"{name:<18} {s.description} ({len(s.steps)} runs)")
         return 0
-    if args.seeds < 1 or args.jobs < 1:
-        raise UserError("--seeds and --jobs must be at least 1")
-    folder = run_study(args.name, args.overrides, args.seeds, args.jobs, Path(args.out),
-                       args.device, args.quiet)  # fmt: skip
+    folder = run_study(args.name, args.overrides, _options(args))
     if not args.quiet:
         print((folder / "table.md").read_text())
     print(f"study: {folder}")
@@ -230,12 +245,13 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def summary(args: argparse.Namespace) -> int:
-    from tinyvision.config import Config, apply_overrides, validate
+    from tinyvision.config import Config, apply_overrides, check_model_keys, parse_assignment
     from tinyvision.models import create_model
     from tinyvision.models.summary import format_table, summarize
 
     cfg = apply_overrides(Config(), [f"model.name={args.model}", *args.overrides])
-    validate(cfg)
+    check_model_keys(cfg, [parse_assignment(a)[0] for a in args.overrides])
+    cfg.validate()
     default = "3x32x32" if args.model == "cnn" else "1x28x28"
     shape = parse_shape(args.input or default)
     model = create_model(cfg.model, shape, args.classes)
@@ -244,7 +260,7 @@ def summary(args: argparse.Namespace) -> int:
 
 
 def fcconv(args: argparse.Namespace) -> int:
-    from tinyvision.report.fc_as_conv import show_fc_as_conv
+    from tinyvision.labs.lab1cd import show_fc_as_conv
 
     picture, difference, score_shape = show_fc_as_conv(args.run_folder, args.size)
     print(f"model input size: largest difference between fc and conv outputs {difference:.2e}")
@@ -254,7 +270,7 @@ def fcconv(args: argparse.Namespace) -> int:
 
 
 def attention(args: argparse.Namespace) -> int:
-    from tinyvision.report.vit_pictures import draw_vit_pictures
+    from tinyvision.labs.lab1e import draw_vit_pictures
 
     if args.images < 1:
         raise UserError("--images must be at least 1")

@@ -3,7 +3,9 @@
 A run is fully described by one `Config`. Presets (see `tinyvision.presets`) hold only
 what differs from these defaults, and the command line adds `section.field=value`
 overrides on top. Everything is validated here, before any data is loaded, so a typo
-costs one clear line instead of a traceback ten minutes into training.
+costs one clear line instead of a traceback ten minutes into training. A `config.json`
+read back from a run folder is untrusted: `Config.from_dict` checks every key and type
+exactly as the command line does.
 
 This module imports no torch: `tinyvision --help` and `tinyvision list` stay instant.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import asdict, dataclass, field, fields
@@ -39,6 +42,38 @@ SCHEDULES = (
 NORMALIZATIONS = ("none", "standardize", "course", "gcn", "zca", "minmax", "l1", "l2")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
 ATTENTION_CHOICES = ("auto", "explicit", "fused")  # models/vit.py: MultiHeadSelfAttention
+TASKS = ("train", "svm")  # svm: the MLP, then scikit-learn's SVMs on the same 2-D points
+SEED_MAX = 2**63 - 1  # torch and numpy take any seed below this
+MAX_POINTS = 10_000_000  # generated data sets (circles): beyond this, memory runs out
+# The model.* keys each kind of model reads (besides model.name); any other is refused.
+MODEL_KEYS = {
+    "mlp": ("hidden", "activation", "dropout", "variant", "init_std"),
+    "cnn": ("activation", "dropout", "batchnorm"),
+    "lenet": ("activation",),
+    "vit": (
+        "embed_dim",
+        "nb_blocks",
+        "patch_size",
+        "num_heads",
+        "mlp_ratio",
+        "pos_embed",
+        "pool",
+        "attention",
+    ),
+    "timm": ("pretrained", "pretrained_file", "timm_input"),
+}
+
+
+# --- validation helpers ---------------------------------------------------------------
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise UserError(message)
+
+
+def _one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
+    _require(value in allowed, f"{key}={value} is not known; choose one of {', '.join(allowed)}")
 
 
 @dataclass
@@ -70,6 +105,37 @@ class DataConfig:
     n_train: int = 200  # synthetic sets only (circles)
     n_test: int = 200
 
+    def validate(self) -> None:
+        _one_of("data.name", self.name, DATASETS)
+        _one_of("data.normalize", self.normalize, NORMALIZATIONS)
+        for key in ("train_subset", "test_subset", "crop"):
+            value = getattr(self, key)
+            _require(value is None or value > 0, f"data.{key} must be positive, got {value}")
+        for key in (
+            "pad",
+            "cutout",
+            "rotate",
+            "translate",
+            "scale",
+            "shear",
+            "jitter",
+            "erase",
+            "mixup",
+            "cutmix",
+        ):
+            _require(getattr(self, key) >= 0, f"data.{key} must be >= 0, got {getattr(self, key)}")
+        _require(self.zca_epsilon > 0, f"data.zca_epsilon must be positive, got {self.zca_epsilon}")
+        _require(self.translate < 1 and self.scale < 1, "data.translate and data.scale: below 1")
+        _require(self.erase <= 1 and self.jitter < 1, "data.erase must be <= 1, data.jitter < 1")
+        _require(self.holdout > 0, f"data.holdout must be positive, got {self.holdout}")
+        for key in ("n_train", "n_test"):
+            value = getattr(self, key)
+            _require(0 < value <= MAX_POINTS, f"data.{key} must be in 1..{MAX_POINTS}, got {value}")
+        for key in ("mean", "std"):
+            value = getattr(self, key)
+            _require(value is None or len(value) > 0, f"data.{key} needs at least one number")
+        _require(self.std is None or all(v > 0 for v in self.std), "data.std values must be > 0")
+
 
 @dataclass
 class ModelConfig:
@@ -98,6 +164,46 @@ class ModelConfig:
     pretrained_file: str | None = None
     timm_input: str = "native"  # native: img_size/in_chans set; repeat: 3 channels; resize: 224
 
+    @property
+    def kind(self) -> str:
+        """mlp, cnn, lenet, vit or timm: which entry of MODEL_KEYS applies."""
+        return "timm" if self.name.startswith("timm:") else self.name
+
+    def validate(self) -> None:
+        if self.kind != "timm":
+            _one_of("model.name", self.name, MODELS)
+        _require(len(self.name) > 5 or self.kind != "timm", "model.name=timm: needs a name")
+        _require(self.hidden > 0, f"model.hidden must be positive, got {self.hidden}")
+        _one_of("model.variant", self.variant, MLP_VARIANTS)
+        _one_of("model.activation", self.activation, ACTIVATIONS)
+        _one_of("model.pos_embed", self.pos_embed, ("sinusoidal", "learned"))
+        _one_of("model.pool", self.pool, ("cls", "mean"))
+        _one_of("model.attention", self.attention, ATTENTION_CHOICES)
+        _one_of("model.timm_input", self.timm_input, ("native", "repeat", "resize"))
+        for key in ("embed_dim", "nb_blocks", "patch_size", "num_heads"):
+            value = getattr(self, key)
+            _require(value > 0, f"model.{key} must be positive, got {value}")
+        _require(self.mlp_ratio > 0, f"model.mlp_ratio must be positive, got {self.mlp_ratio}")
+        _require(
+            self.name != "vit" or self.embed_dim % self.num_heads == 0,
+            f"model.embed_dim={self.embed_dim} is not divisible by "
+            f"model.num_heads={self.num_heads}",
+        )
+        _require(self.init_std is None or self.init_std > 0, "model.init_std must be positive")
+        _require(0.0 <= self.dropout < 1.0, f"model.dropout must be in [0, 1), got {self.dropout}")
+        if self.variant != "optim":
+            _require(
+                self.name == "mlp", f"model.variant={self.variant} exists only for model.name=mlp"
+            )
+            _require(
+                self.activation == "tanh" or self.variant != "manual",
+                "model.variant=manual has the tanh derivative written in: "
+                "use model.activation=tanh",
+            )
+            _require(
+                self.dropout == 0, f"model.variant={self.variant} has no dropout: use variant=optim"
+            )
+
 
 @dataclass
 class OptimConfig:
@@ -111,6 +217,20 @@ class OptimConfig:
     alpha: float = 0.99  # rmsprop smoothing
     rho: float = 0.9  # adadelta
 
+    def validate(self) -> None:
+        _one_of("optim.name", self.name, OPTIMIZERS)
+        _require(self.lr > 0, f"optim.lr must be positive, got {self.lr}")
+        _require(self.momentum >= 0, f"optim.momentum must be >= 0, got {self.momentum}")
+        _require(
+            self.weight_decay >= 0, f"optim.weight_decay must be >= 0, got {self.weight_decay}"
+        )
+        _require(
+            not self.nesterov or self.momentum > 0, "optim.nesterov=true needs optim.momentum > 0"
+        )
+        for key in ("beta1", "beta2", "alpha", "rho"):
+            value = getattr(self, key)
+            _require(0 <= value < 1, f"optim.{key} must be in [0, 1), got {value}")
+
 
 @dataclass
 class ScheduleConfig:
@@ -122,6 +242,18 @@ class ScheduleConfig:
     warmup_epochs: float = 0.0  # warmup-cosine: linear warmup length, epochs
     min_factor: float = 0.0  # cosine/polynomial/linear: final lr as a fraction of lr
     pct_start: float = 0.3  # one-cycle: fraction of training spent increasing the lr
+
+    def validate(self) -> None:
+        _one_of("schedule.name", self.name, SCHEDULES)
+        _one_of("schedule.interval", self.interval, ("epoch", "step"))
+        _require(self.gamma > 0, f"schedule.gamma must be positive, got {self.gamma}")
+        _require(self.step_size > 0, f"schedule.step_size must be positive, got {self.step_size}")
+        _require(
+            0 < self.pct_start < 1, f"schedule.pct_start must be in (0, 1), got {self.pct_start}"
+        )
+        _require(self.warmup_epochs >= 0, "schedule.warmup_epochs must be >= 0")
+        _require(0 <= self.min_factor <= 1, "schedule.min_factor must be in [0, 1]")
+        _require(self.power > 0, f"schedule.power must be positive, got {self.power}")
 
 
 @dataclass
@@ -138,6 +270,18 @@ class TrainConfig:
     channels_last: bool = True  # NHWC activations: faster convolutions on CPU and GPU
     compile: bool = False  # torch.compile the model
     logger: str = "none"  # "tensorboard": event files in the run folder (pip extra [tensorboard])
+
+    def validate(self) -> None:
+        _require(self.epochs > 0, f"train.epochs must be positive, got {self.epochs}")
+        _require(self.batch_size > 0, f"train.batch_size must be positive, got {self.batch_size}")
+        _require(self.eval_batch_size > 0, "train.eval_batch_size must be positive")
+        _require(
+            0 <= self.seed <= SEED_MAX, f"train.seed must be in 0..{SEED_MAX}, got {self.seed}"
+        )
+        _require(0 <= self.label_smoothing < 1, "train.label_smoothing must be in [0, 1)")
+        _one_of("train.amp", self.amp, ("auto", "none", "bf16"))
+        _one_of("train.loss_reduction", self.loss_reduction, ("mean", "sum"))
+        _one_of("train.logger", self.logger, ("none", "tensorboard"))
 
 
 @dataclass
@@ -157,37 +301,130 @@ class Config:
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2)
 
+    def validate(self) -> Config:
+        """Each section's own checks, then the combinations that cannot train."""
+        for section in SECTIONS:
+            getattr(self, section).validate()
+        _one_of("task", self.task, TASKS)
+        d, m, o, s, t = self.data, self.model, self.optim, self.schedule, self.train
+        if m.variant != "optim":
+            plain = o.name == "sgd" and o.momentum == 0 and o.weight_decay == 0
+            _require(
+                plain and s.name == "constant",
+                f"model.variant={m.variant} updates by hand with plain SGD: use optim.name=sgd "
+                "with no momentum or weight decay and schedule.name=constant (or variant=optim)",
+            )
+            _require(
+                t.label_smoothing == 0,
+                f"model.variant={m.variant} computes its own loss: train.label_smoothing=0",
+            )
+        for key in ("mixup", "cutmix"):
+            if getattr(d, key) > 0:
+                _require(
+                    m.variant == "optim",
+                    f"data.{key} mixes labels, which the hand-written model.variant={m.variant} "
+                    "cannot learn from: use model.variant=optim",
+                )
+                _require(
+                    d.name != "circles",
+                    f"data.{key} mixes images; data.name=circles holds 2-D points",
+                )
+        return self
+
     @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> Config:
+    def from_dict(cls, d: Any, source: str = "config") -> Config:
+        """A config from its JSON form (a run's config.json): every key and type checked."""
         cfg = cls()
-        for key, value in d.items():
-            current = getattr(cfg, key, None)
-            if dataclasses.is_dataclass(current):
-                for k, v in value.items():
-                    if hasattr(current, k):
-                        ftype = _field_types(type(current))[k]
-                        setattr(current, k, _from_json_value(v, ftype))
-            elif hasattr(cfg, key):
-                setattr(cfg, key, value)
-        return cfg
+        try:
+            _require(isinstance(d, dict), "expected a JSON object")
+            for key, value in d.items():
+                _require(key in TOP_LEVEL, f"unknown key '{key}'")
+                current = getattr(cfg, key)
+                if dataclasses.is_dataclass(current):
+                    _require(isinstance(value, dict), f"'{key}' must be an object")
+                    for name, v in value.items():
+                        assign(cfg, f"{key}.{name}", v)
+                else:
+                    assign(cfg, key, value)
+            return cfg.validate()
+        except UserError as e:
+            raise UserError(f"{source}: {e}") from None
 
 
-# --- overrides ------------------------------------------------------------------------
+SECTIONS = ("data", "model", "optim", "schedule", "train")
+TOP_LEVEL = ("preset", "task", *SECTIONS, "overrides")
+
+
+# --- values: typed (presets, config.json) and text (the command line) -----------------
 
 
 def _field_types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _from_json_value(value: Any, ftype: Any) -> Any:
-    if isinstance(value, list) and _is_tuple_type(ftype):
-        return tuple(value)
-    return value
+def _target(cfg: Config, key: str) -> tuple[Any, str, Any]:
+    """(the object holding the field, the field's name, its type) for a dotted key."""
+    if key in ("task", "preset", "overrides"):
+        return cfg, key, _field_types(Config)[key]
+    section, _, name = key.partition(".")
+    target = getattr(cfg, section, None) if name and section in SECTIONS else None
+    if target is None or name not in {f.name for f in fields(target)}:
+        close = [k for k in known_keys() if k.endswith("." + (name or section))]
+        hint = f" (did you mean {close[0]}?)" if close else " (`tinyvision keys` lists them)"
+        raise UserError(f"unknown config key '{key}'{hint}")
+    return target, name, _field_types(type(target))[name]
+
+
+def _optional(ftype: Any) -> tuple[bool, Any]:
+    origin, args = typing.get_origin(ftype), typing.get_args(ftype)
+    if (origin is typing.Union or origin is types.UnionType) and type(None) in args:
+        return True, next(a for a in args if a is not type(None))
+    return False, ftype
 
 
 def _is_tuple_type(ftype: Any) -> bool:
-    args = typing.get_args(ftype)
-    return typing.get_origin(ftype) is tuple or any(typing.get_origin(a) is tuple for a in args)
+    return typing.get_origin(_optional(ftype)[1]) is tuple
+
+
+def check_value(key: str, value: Any, ftype: Any) -> Any:
+    """The value if it has the field's type (JSON's view of it), else a one-line error."""
+    optional, base = _optional(ftype)
+    if value is None:
+        _require(optional, f"{key}: a value is required, got null")
+        return None
+    kind = base.__name__ if isinstance(base, type) else "list"
+    if base is bool:
+        ok = isinstance(value, bool)
+    elif base is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif base is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok:
+            _require(math.isfinite(value), f"{key}: {value} is not a finite number")
+            value = float(value)
+    elif base is str:
+        ok = isinstance(value, str)
+    elif typing.get_origin(base) is tuple:
+        ok = isinstance(value, (list, tuple)) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+            for v in value
+        )
+        kind = "list of finite numbers"
+        value = tuple(float(v) for v in value) if ok else value
+    elif typing.get_origin(base) is list:
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        kind = "list of strings"
+    else:  # pragma: no cover - every field has one of the types above
+        raise TypeError(f"{key}: unsupported field type {ftype}")
+    names = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
+    _require(ok, f"{key}: expected {names.get(kind, 'a ' + kind)}, got {json.dumps(value)[:40]}")
+    return value
+
+
+def assign(cfg: Config, key: str, value: Any) -> None:
+    """Set a dotted key to a typed value (a preset's, or one read from config.json)."""
+    target, name, ftype = _target(cfg, key)
+    setattr(target, name, check_value(key, value, ftype))
 
 
 def split_values(text: str) -> list[str]:
@@ -209,60 +446,43 @@ def split_values(text: str) -> list[str]:
 
 def parse_value(key: str, text: str, ftype: Any) -> Any:
     """Turn the text after `key=` into a value of the field's type, or explain why not."""
-    origin = typing.get_origin(ftype)
-    args = typing.get_args(ftype)
-    optional = (origin is typing.Union or origin is types.UnionType) and type(None) in args
-    if optional:
-        if text.lower() in ("none", "null", ""):
-            return None
-        ftype = next(a for a in args if a is not type(None))
-    if _is_tuple_type(ftype):
+    optional, base = _optional(ftype)
+    if optional and text.lower() in ("none", "null", ""):
+        return None
+    if typing.get_origin(base) is tuple:
         items = [t for t in text.strip("[]()").split(",") if t.strip()]
         try:
-            return tuple(float(t) for t in items)
+            return check_value(key, [float(t) for t in items], ftype)
         except ValueError:
             raise UserError(f"{key}={text}: expected numbers separated by commas") from None
-    if ftype is bool:
+    if base is bool:
         low = text.lower()
         if low in ("true", "1", "yes", "on"):
             return True
         if low in ("false", "0", "no", "off"):
             return False
         raise UserError(f"{key}={text}: expected true or false")
-    if ftype is int:
+    if base is int:
         try:
             return int(text)
         except ValueError:
             raise UserError(f"{key}={text}: expected an integer") from None
-    if ftype is float:
+    if base is float:
         try:
-            return float(text)
+            value = float(text)
         except ValueError:
             raise UserError(f"{key}={text}: expected a number") from None
+        _require(math.isfinite(value), f"{key}={text}: expected a finite number")
+        return value
     return text
 
 
-def known_keys(cfg: Config | None = None) -> list[str]:
-    cfg = cfg or Config()
-    keys = []
-    for f in fields(cfg):
-        value = getattr(cfg, f.name)
-        if dataclasses.is_dataclass(value):
-            keys += [f"{f.name}.{g.name}" for g in fields(value)]
-    return keys
+def known_keys() -> list[str]:
+    return [f"{s}.{f.name}" for s in SECTIONS for f in fields(getattr(Config(), s))]
 
 
 def apply_override(cfg: Config, key: str, text: str) -> None:
-    if key in ("task", "preset"):  # the two top-level strings
-        setattr(cfg, key, text)
-        return
-    section, _, name = key.partition(".")
-    target = getattr(cfg, section, None) if name else None
-    if target is None or not dataclasses.is_dataclass(target) or not hasattr(target, name):
-        close = [k for k in known_keys(cfg) if k.endswith("." + (name or section))]
-        hint = f" (did you mean {close[0]}?)" if close else " (`tinyvision keys` lists them)"
-        raise UserError(f"unknown config key '{key}'{hint}")
-    ftype = _field_types(type(target))[name]
+    target, name, ftype = _target(cfg, key)
     setattr(target, name, parse_value(key, text, ftype))
 
 
@@ -273,101 +493,26 @@ def parse_assignment(arg: str) -> tuple[str, str]:
     return key.strip(), value.strip()
 
 
-def apply_overrides(cfg: Config, assignments: dict[str, Any] | list[str]) -> Config:
-    items = (
-        assignments.items()
-        if isinstance(assignments, dict)
-        else (parse_assignment(a) for a in assignments)
-    )
-    for key, value in items:
-        apply_override(cfg, key, value if isinstance(value, str) else json.dumps(value))
+def apply_overrides(cfg: Config, assignments: list[str]) -> Config:
+    """`key=value` texts, as typed on the command line."""
+    for key, value in (parse_assignment(a) for a in assignments):
+        apply_override(cfg, key, value)
     return cfg
 
 
-# --- validation -----------------------------------------------------------------------
-
-
-def _require(ok: bool, message: str) -> None:
-    if not ok:
-        raise UserError(message)
-
-
-def _one_of(key: str, value: str, allowed: tuple[str, ...]) -> None:
-    _require(value in allowed, f"{key}={value} is not known; choose one of {', '.join(allowed)}")
+def check_model_keys(cfg: Config, keys: list[str]) -> None:
+    """Refuse model.* keys that the chosen model does not read (they would do nothing)."""
+    takes = MODEL_KEYS.get(cfg.model.kind)
+    if takes is None:  # an unknown model: validation says so
+        return
+    for key in keys:
+        section, _, name = key.partition(".")
+        if section == "model" and name != "name" and name not in takes:
+            raise UserError(
+                f"{key} does nothing for model.name={cfg.model.name}, which takes "
+                + ", ".join(f"model.{k}" for k in takes)
+            )
 
 
 def validate(cfg: Config) -> Config:
-    d, m, o, s, t = cfg.data, cfg.model, cfg.optim, cfg.schedule, cfg.train
-    _one_of("data.name", d.name, DATASETS)
-    _one_of("data.normalize", d.normalize, NORMALIZATIONS)
-    for key in ("train_subset", "test_subset", "crop"):
-        value = getattr(d, key)
-        _require(value is None or value > 0, f"data.{key} must be positive, got {value}")
-    _require(d.pad >= 0, f"data.pad must be >= 0, got {d.pad}")
-    _require(d.zca_epsilon > 0, f"data.zca_epsilon must be positive, got {d.zca_epsilon}")
-    for key in ("rotate", "translate", "scale", "shear", "jitter", "erase", "mixup", "cutmix"):
-        _require(getattr(d, key) >= 0, f"data.{key} must be >= 0, got {getattr(d, key)}")
-    _require(d.translate < 1 and d.scale < 1, "data.translate and data.scale must be below 1")
-    _require(d.erase <= 1 and d.jitter < 1, "data.erase must be <= 1 and data.jitter below 1")
-    _require(d.cutout >= 0, f"data.cutout must be >= 0, got {d.cutout}")
-    _require(d.holdout > 0, f"data.holdout must be positive, got {d.holdout}")
-    _require(d.n_train > 0 and d.n_test > 0, "data.n_train and data.n_test must be positive")
-    for key in ("mean", "std"):
-        value = getattr(d, key)
-        _require(value is None or len(value) > 0, f"data.{key} needs at least one number")
-    _require(d.std is None or all(v > 0 for v in d.std), "data.std values must be positive")
-    if not m.name.startswith("timm:"):
-        _one_of("model.name", m.name, MODELS)
-    _require(len(m.name) > 5 or not m.name.startswith("timm:"), "model.name=timm: needs a name")
-    _require(m.hidden > 0, f"model.hidden must be positive, got {m.hidden}")
-    _one_of("model.variant", m.variant, MLP_VARIANTS)
-    _one_of("model.pos_embed", m.pos_embed, ("sinusoidal", "learned"))
-    _one_of("model.pool", m.pool, ("cls", "mean"))
-    _one_of("model.attention", m.attention, ATTENTION_CHOICES)
-    _one_of("model.timm_input", m.timm_input, ("native", "repeat", "resize"))
-    for key in ("embed_dim", "nb_blocks", "patch_size", "num_heads"):
-        _require(getattr(m, key) > 0, f"model.{key} must be positive, got {getattr(m, key)}")
-    _require(m.mlp_ratio > 0, f"model.mlp_ratio must be positive, got {m.mlp_ratio}")
-    _require(
-        m.name != "vit" or m.embed_dim % m.num_heads == 0,
-        f"model.embed_dim={m.embed_dim} is not divisible by model.num_heads={m.num_heads}",
-    )
-    _require(m.init_std is None or m.init_std > 0, "model.init_std must be positive")
-    if m.variant != "optim":
-        _require(m.name == "mlp", f"model.variant={m.variant} exists only for model.name=mlp")
-        plain = o.name == "sgd" and o.momentum == 0 and o.weight_decay == 0
-        _require(
-            plain and s.name == "constant",
-            f"model.variant={m.variant} updates by hand with plain SGD: use optim.name=sgd "
-            "with no momentum or weight decay and schedule.name=constant (or variant=optim)",
-        )
-        _require(
-            m.activation == "tanh" or m.variant != "manual",
-            "model.variant=manual has the tanh derivative written in: use model.activation=tanh",
-        )
-        _require(m.dropout == 0, f"model.variant={m.variant} has no dropout: use variant=optim")
-    _one_of("model.activation", m.activation, ACTIVATIONS)
-    _require(0.0 <= m.dropout < 1.0, f"model.dropout must be in [0, 1), got {m.dropout}")
-    _one_of("optim.name", o.name, OPTIMIZERS)
-    _require(o.lr > 0, f"optim.lr must be positive, got {o.lr}")
-    _require(o.momentum >= 0, f"optim.momentum must be >= 0, got {o.momentum}")
-    _require(o.weight_decay >= 0, f"optim.weight_decay must be >= 0, got {o.weight_decay}")
-    _require(not o.nesterov or o.momentum > 0, "optim.nesterov=true needs optim.momentum > 0")
-    _one_of("schedule.name", s.name, SCHEDULES)
-    _one_of("schedule.interval", s.interval, ("epoch", "step"))
-    _require(s.gamma > 0, f"schedule.gamma must be positive, got {s.gamma}")
-    _require(s.step_size > 0, f"schedule.step_size must be positive, got {s.step_size}")
-    _require(0 < s.pct_start < 1, f"schedule.pct_start must be in (0, 1), got {s.pct_start}")
-    _require(s.warmup_epochs >= 0, "schedule.warmup_epochs must be >= 0")
-    _require(t.epochs > 0, f"train.epochs must be positive, got {t.epochs}")
-    _require(t.batch_size > 0, f"train.batch_size must be positive, got {t.batch_size}")
-    _require(t.eval_batch_size > 0, "train.eval_batch_size must be positive")
-    _require(0 <= t.label_smoothing < 1, "train.label_smoothing must be in [0, 1)")
-    _one_of("train.amp", t.amp, ("auto", "none", "bf16"))
-    _one_of("train.loss_reduction", t.loss_reduction, ("mean", "sum"))
-    _one_of("train.logger", t.logger, ("none", "tensorboard"))
-    _one_of("task", cfg.task, ("train", "svm"))
-    _require(
-        cfg.task != "svm" or d.name == "circles", "task=svm compares on 2-D data: data.name=circles"
-    )
-    return cfg
+    return cfg.validate()

@@ -14,6 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinyvision.errors import UserError
+from tinyvision.figures import plot_lr
+from tinyvision.io import read_csv, write_text
+from tinyvision.runs.folder import METRICS
+from tinyvision.runs.sweep import Options, Point, folder_for, run_points
 
 Step = tuple[str, str, list[str]]  # label, preset, overrides
 
@@ -30,6 +34,7 @@ def _one_key(base: str, key: str, values: list[str]) -> tuple[Step, ...]:
 
 
 CNN_STACK = ("baseline", "standardize", "augment", "schedule", "dropout", "batchnorm")
+# fmt: off
 STUDIES = {s.name: s for s in (
     Study("1cd-ablation", "the course's CNN improvements stacked one by one",
           tuple((step, f"1cd-{step}", []) for step in CNN_STACK)),
@@ -89,7 +94,8 @@ STUDIES = {s.name: s for s in (
         ("cnn", "1e-vit-mnist", ["model.name=cnn"]),
         ("mlp", "1e-vit-mnist", ["model.name=mlp", "model.hidden=256"]),
     )),
-)}  # fmt: skip
+)}
+# fmt: on
 
 
 def get_study(name: str) -> Study:
@@ -98,30 +104,28 @@ def get_study(name: str) -> Study:
     return STUDIES[name]
 
 
-def run_study(
-    name: str,
-    overrides: list[str],
-    seeds: int = 1,
-    jobs: int = 1,
-    out: Path = Path("runs"),
-    device: str = "auto",
-    quiet: bool = False,
-) -> Path:
-    from tinyvision.report.curves import plot_lr
-    from tinyvision.runs.files import read_csv, write_text
-    from tinyvision.runs.folder import METRICS
-    from tinyvision.runs.sweep import Point, folder_for, run_points
+def run_study(name: str, overrides: list[str], options: Options | None = None, **fields) -> Path:
+    """Every step (the overrides apply to the steps whose model reads them), then the table.
 
+    `fields` are Options' (out=, seeds=, jobs=, device=, quiet=) when no `options` is given.
+    """
+    options = options or Options(**fields)
     study = get_study(name)
-    points = [Point(preset, {"step": label}, [*extra, *overrides], seed)
-              for label, preset, extra in study.steps for seed in range(seeds)]  # fmt: skip
-    spec = {"study": name, "overrides": overrides, "seeds": seeds}
-    folder = folder_for(out, "study", name, spec)
-    run_points(points, folder, out, jobs, device, quiet, spec)
+    points = [
+        Point(preset, {"step": label}, extra, seed, shared=list(overrides))
+        for label, preset, extra in study.steps
+        for seed in range(options.seeds)
+    ]
+    spec = {"kind": "study", "study": name, "overrides": overrides, "seeds": options.seeds}
+    folder = folder_for(options.out, "study", name, spec)
+    run_points(points, folder, spec, options)
     rows = read_csv(folder / "sweep.csv")
     write_text(folder / "table.md", markdown_table(study, rows, overrides))
-    lrs = {p.label: read_csv(p.run_dir / METRICS) for p in points
-           if p.seed == 0 and (p.run_dir / METRICS).is_file()}  # fmt: skip
+    lrs = {
+        p.label: read_csv(p.run_dir / METRICS)
+        for p in points
+        if p.seed == 0 and (p.run_dir / METRICS).is_file()
+    }
     if lrs:
         plot_lr(lrs, folder / "lr.png", title=f"{name}: learning rate per epoch")
     return folder
@@ -132,9 +136,11 @@ def markdown_table(study: Study, rows: list[dict], overrides: list[str]) -> str:
     lines = [f"# {study.name}: {study.description}", ""]
     if overrides:
         lines += [f"Overrides for every step: `{' '.join(overrides)}`", ""]
-    lines += ["| step | epochs | lr | final test acc | best test acc | train-test gap | params "
-              "| tokens | s/epoch | seconds |",
-              "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]  # fmt: skip
+    lines += [
+        "| step | epochs | lr | final test acc | best test acc | train-test gap | params "
+        "| tokens | s/epoch | seconds |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     for label, _, _ in study.steps:
         mine = [r for r in rows if r["step"] == label and r["final_test_acc"]]
         if not mine:

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tinyvision import io
 from tinyvision.data import sources
 from tinyvision.errors import UserError
-from tinyvision.runs import files
 
 BUDGETS = {  # images per training split, test images, epochs
     "quick": {"train": 3000, "test": 1000, "epochs": 2},
@@ -50,11 +50,12 @@ def _choose(preferences: list[str], found: dict[str, tuple[str, str]]) -> tuple[
 
 
 def run_tour(out: Path, quick: bool, device: str = "auto") -> Path:
+    from tinyvision.labs.lab1cd import show_fc_as_conv
+    from tinyvision.labs.lab1e import draw_vit_pictures
     from tinyvision.presets import build_config
-    from tinyvision.report.fc_as_conv import show_fc_as_conv
     from tinyvision.report.html import write_report
-    from tinyvision.report.vit_pictures import draw_vit_pictures
     from tinyvision.runs.runner import run
+    from tinyvision.runs.sweep import Options
     from tinyvision.studies import run_study
 
     budget = BUDGETS["quick" if quick else "full"]
@@ -90,7 +91,8 @@ def run_tour(out: Path, quick: bool, device: str = "auto") -> Path:
     if cnn_data == "digits":  # 8x8 images: the course's 28-pixel crops become 6-pixel ones
         cnn_overrides.append("data.crop=6")
     say(f"1-cd: the CNN ablation on {cnn_data}")
-    study = run_study("1cd-ablation", [*cnn_overrides, *sized], out=root, device=device, quiet=True)
+    options = Options(out=root, device=device, quiet=True)
+    study = run_study("1cd-ablation", [*cnn_overrides, *sized], options)
     baseline = next(p for p in sorted(study.iterdir()) if p.name.startswith("step=baseline"))
     if cnn_data != "digits":  # fc4 as a 4x4 convolution needs the course's 28 or 32 pixels
         show_fc_as_conv(baseline, 56)
@@ -104,14 +106,12 @@ def run_tour(out: Path, quick: bool, device: str = "auto") -> Path:
     if vit_data == "digits":
         vit_overrides.append("model.patch_size=4")
     say(f"1-e: the ViT against the CNN and the MLP on {vit_data}")
-    study = run_study(
-        "1e-vit-vs-cnn", [*vit_overrides, *sized], out=root, device=device, quiet=True
-    )
+    study = run_study("1e-vit-vs-cnn", [*vit_overrides, *sized], options)
     vit_run = next(p for p in sorted(study.iterdir()) if p.name.startswith("step=vit"))
     draw_vit_pictures(vit_run, 3)
     if not quick:
         say(f"1-e: the number of heads on {vit_data}")
-        run_study("1e-heads", [*vit_overrides, *sized], out=root, device=device, quiet=True)
+        run_study("1e-heads", [*vit_overrides, *sized], options)
     parts["1-e"] = {
         "dataset": vit_data,
         "why": "MNIST is the course's data"
@@ -128,6 +128,6 @@ def run_tour(out: Path, quick: bool, device: str = "auto") -> Path:
         f"The {mode} tour: each practical at a reduced budget ({budget['train']:,} "
         f"training images at most, {budget['epochs']} epochs for the CNN and ViT parts)."
     )
-    files.write_json(root / "tour.json", {"summary": summary, "parts": parts, "missing": missing})
+    io.write_json(root / "tour.json", {"summary": summary, "parts": parts, "missing": missing})
     say("writing the report")
     return write_report([root], root)

@@ -38,11 +38,15 @@ class CourseCNN(nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
-        self.features = nn.Sequential(OrderedDict([
-            *conv_block(1, in_chans, 32, activation, batchnorm),
-            *conv_block(2, 32, 64, activation, batchnorm),
-            *conv_block(3, 64, 64, activation, batchnorm, ceil_mode=True),
-        ]))  # fmt: skip
+        self.features = nn.Sequential(
+            OrderedDict(
+                [
+                    *conv_block(1, in_chans, 32, activation, batchnorm),
+                    *conv_block(2, 32, 64, activation, batchnorm),
+                    *conv_block(3, 64, 64, activation, batchnorm, ceil_mode=True),
+                ]
+            )
+        )
         self.flatten = nn.Flatten()
         self.fc4 = nn.LazyLinear(1000)  # 1024 inputs on 28x28 and 32x32; sized on first use
         self.act4 = ACTIVATIONS[activation]()
@@ -60,15 +64,30 @@ class LeNet5(nn.Module):
     def __init__(self, in_chans: int = 1, num_classes: int = 10, activation: str = "tanh"):
         super().__init__()
         act = ACTIVATIONS[activation]
-        self.features = nn.Sequential(OrderedDict([
-            ("conv1", nn.Conv2d(in_chans, 6, 5, padding=2)), ("act1", act()),
-            ("pool1", nn.MaxPool2d(2, 2)),
-            ("conv2", nn.Conv2d(6, 16, 5)), ("act2", act()), ("pool2", nn.MaxPool2d(2, 2)),
-        ]))  # fmt: skip
-        self.classifier = nn.Sequential(OrderedDict([
-            ("flatten", nn.Flatten()), ("fc3", nn.LazyLinear(120)), ("act3", act()),
-            ("fc4", nn.Linear(120, 84)), ("act4", act()), ("fc5", nn.Linear(84, num_classes)),
-        ]))  # fmt: skip
+        self.features = nn.Sequential(
+            OrderedDict(
+                [
+                    ("conv1", nn.Conv2d(in_chans, 6, 5, padding=2)),
+                    ("act1", act()),
+                    ("pool1", nn.MaxPool2d(2, 2)),
+                    ("conv2", nn.Conv2d(6, 16, 5)),
+                    ("act2", act()),
+                    ("pool2", nn.MaxPool2d(2, 2)),
+                ]
+            )
+        )
+        self.classifier = nn.Sequential(
+            OrderedDict(
+                [
+                    ("flatten", nn.Flatten()),
+                    ("fc3", nn.LazyLinear(120)),
+                    ("act3", act()),
+                    ("fc4", nn.Linear(120, 84)),
+                    ("act4", act()),
+                    ("fc5", nn.Linear(84, num_classes)),
+                ]
+            )
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.features(x))

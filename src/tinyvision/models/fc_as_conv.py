@@ -24,8 +24,9 @@ class FullyConvolutional(nn.Module):
         self.act4 = cnn.act4
         self.conv5 = nn.Conv2d(fc5.in_features, fc5.out_features, 1)
         with torch.no_grad():
-            self.conv4.weight.copy_(fc4.weight.view(fc4.out_features, channels, feature_size,
-                                                    feature_size))  # fmt: skip
+            self.conv4.weight.copy_(
+                fc4.weight.view(fc4.out_features, channels, feature_size, feature_size)
+            )
             self.conv4.bias.copy_(fc4.bias)
             self.conv5.weight.copy_(fc5.weight.view(*fc5.weight.shape, 1, 1))
             self.conv5.bias.copy_(fc5.bias)

@@ -64,16 +64,36 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerRow]:
             r, j = r + (k - 1) * j, j * s
         if isinstance(m, (nn.Linear, nn.Flatten)):
             spatial = False
-        rows.append(LayerRow(name, type(m).__name__, out, weights, biases,
-                             r if spatial else None, j if spatial else None, macs))  # fmt: skip
+        rows.append(
+            LayerRow(
+                name,
+                type(m).__name__,
+                out,
+                weights,
+                biases,
+                r if spatial else None,
+                j if spatial else None,
+                macs,
+            )
+        )
     return rows
 
 
 def format_table(rows: list[LayerRow], input_shape: tuple[int, ...]) -> str:
     header = ("layer", "type", "output", "weights", "biases", "RF", "jump", "mult-adds")
-    lines = [[r.name, r.kind, "x".join(map(str, r.output)), f"{r.weights:,}", f"{r.biases:,}",
-              "" if r.receptive_field is None else str(r.receptive_field),
-              "" if r.jump is None else str(r.jump), f"{r.macs:,}"] for r in rows]  # fmt: skip
+    lines = [
+        [
+            r.name,
+            r.kind,
+            "x".join(map(str, r.output)),
+            f"{r.weights:,}",
+            f"{r.biases:,}",
+            "" if r.receptive_field is None else str(r.receptive_field),
+            "" if r.jump is None else str(r.jump),
+            f"{r.macs:,}",
+        ]
+        for r in rows
+    ]
     total_w = sum(r.weights for r in rows)
     total_b = sum(r.biases for r in rows)
     total = [
@@ -89,10 +109,20 @@ def format_table(rows: list[LayerRow], input_shape: tuple[int, ...]) -> str:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *lines, total)]
 
     def fmt(cells) -> str:
-        return "  ".join(str(c).ljust(w) if i < 3 else str(c).rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths)))  # fmt: skip
+        return "  ".join(
+            str(c).ljust(w) if i < 3 else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths))
+        )
 
     rule = "-" * len(fmt(header))
-    return "\n".join([f"input {'x'.join(map(str, input_shape))}", fmt(header), rule,
-                      *map(fmt, lines), rule, fmt(total),
-                      f"parameters: {total_w + total_b:,}"])  # fmt: skip
+    return "\n".join(
+        [
+            f"input {'x'.join(map(str, input_shape))}",
+            fmt(header),
+            rule,
+            *map(fmt, lines),
+            rule,
+            fmt(total),
+            f"parameters: {total_w + total_b:,}",
+        ]
+    )

@@ -167,9 +167,9 @@ class ViT(nn.Module):
             self.pos_embed = nn.Parameter(table.clone().normal_(std=0.02))
         else:  # fixed: a buffer, saved with the weights but never trained
             self.register_buffer("pos_embed", table)
-        self.blocks = nn.Sequential(*[
-            Block(embed_dim, num_heads, mlp_ratio, attention) for _ in range(nb_blocks)
-        ])  # fmt: skip
+        self.blocks = nn.Sequential(
+            *[Block(embed_dim, num_heads, mlp_ratio, attention) for _ in range(nb_blocks)]
+        )
         self.norm = nn.LayerNorm(embed_dim, eps=LN_EPS)
         self.head = nn.Linear(embed_dim, nb_classes)
         nn.init.normal_(self.cls_token, std=1e-6)

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from tinyvision.errors import UserError
-from tinyvision.runs.files import read_csv
+from tinyvision.io import read_csv
 from tinyvision.runs.folder import CONFIG, read_summary
 
 PRACTICALS = {

@@ -17,9 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tinyvision import __version__
+from tinyvision import __version__, io
 from tinyvision.report.collect import PRACTICALS, Group, Run, collect, group_practical, practical_of
-from tinyvision.runs import files
 from tinyvision.runs.folder import library_versions
 
 
@@ -346,6 +345,6 @@ def write_report(paths: list[Path], out: Path) -> Path:
     assets = out / "report_assets"
     shutil.rmtree(assets, ignore_errors=True)
     assets.mkdir()
-    files.write_text(out / "report.md", render_markdown(blocks, assets))
-    files.write_text(out / "report.html", render_html(blocks))
+    io.write_text(out / "report.md", render_markdown(blocks, assets))
+    io.write_text(out / "report.html", render_html(blocks))
     return out / "report.html"

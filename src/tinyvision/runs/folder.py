@@ -1,30 +1,51 @@
-"""A run folder and everything written into it (DESIGN.md, "A run folder holds")."""
+"""A run folder and everything written into it (the contract: docs/run-folder.md).
+
+While a run trains it holds an exclusive lock on its folder's `.lock` file, which
+records who holds it (pid, host, start time). The lock goes away with the process,
+however it dies (`kill -9`, power loss), so "status running and nobody holds the lock"
+is a dead run: `runs ls` shows it as `dead` and `resume` continues it.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import math
+import os
 import platform
+import re
 import secrets
+import shutil
+import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tinyvision import __version__
+from tinyvision import __version__, io
 from tinyvision.errors import UserError
-from tinyvision.runs import files, index
+from tinyvision.runs import index
 from tinyvision.train.metrics import COLUMNS
 
 CONFIG, METRICS, SUMMARY = "config.json", "metrics.csv", "summary.json"
 WEIGHTS, CHECKPOINT, CURVES = "model.safetensors", "checkpoint.pt", "curves.png"
+LAYERS, LOCK = "layers.txt", ".lock"
+STATUSES = ("running", "completed", "diverged", "interrupted", "failed")
+
+
+def slug(text: str, fallback: str = "run") -> str:
+    """A name that is safe as one path component: no separators, no `..`, no odd bytes."""
+    cleaned = re.sub(r"[^A-Za-z0-9._=+-]+", "_", text).strip("._")[:80]
+    return cleaned or fallback
 
 
 def new_run_dir(out: Path, preset: str) -> Path:
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    return out / f"{preset or 'run'}-{stamp}-{secrets.token_hex(2)}"
+    return out / f"{slug(preset)}-{stamp}-{secrets.token_hex(2)}"
 
 
 def library_versions() -> dict[str, str]:
@@ -44,8 +65,11 @@ def _git_commit() -> str | None:
     try:
         out = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5,
-        )  # fmt: skip
+            cwd=Path(__file__).parent,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -66,21 +90,69 @@ class RunFolder:
     def run_id(self) -> str:
         return self.path.relative_to(self.root).as_posix()
 
-    def create(self, config: dict) -> None:
-        self.path.mkdir(parents=True, exist_ok=False)
-        files.write_json(self.path / CONFIG, config)
+    def make(self) -> None:
+        """Create the (new) folder, inside the records root."""
+        root = self.root.resolve()
+        if root not in self.path.resolve().parents:
+            raise UserError(f"{self.path}: a run folder must be inside --out ({self.root})")
+        try:
+            self.path.mkdir(parents=True, exist_ok=False)
+        except FileExistsError:
+            raise UserError(f"{self.path}: already exists; `tinyvision resume` it") from None
+
+    @contextlib.contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the folder's lock while training; refuse if another process holds it."""
+        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = _read_holder(self.path)
+                raise UserError(
+                    f"{self.path}: the run is still going ({holder}); wait for it, or stop it first"
+                ) from None
+            holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+            with contextlib.suppress(OSError):  # a full disk must not stop a resume
+                os.ftruncate(fd, 0)
+                os.write(fd, json.dumps(holder).encode())
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def write_config(self, config: dict) -> None:
+        io.write_json(self.path / CONFIG, config)
+
+    def write_layers(self, layers: str) -> None:
+        io.write_text(self.path / LAYERS, layers + "\n")
+
+    def remove(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def remove_temporary_files(self) -> None:
+        """Temporary files a crash left in the middle of an atomic write."""
+        for tmp in self.path.glob(".*.tmp"):
+            if tmp.is_file() and not tmp.is_symlink():
+                tmp.unlink(missing_ok=True)
 
     def config(self) -> dict:
         try:
-            return json.loads((self.path / CONFIG).read_text())
-        except (OSError, json.JSONDecodeError) as e:
+            data = json.loads((self.path / CONFIG).read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
             raise UserError(f"{self.path / CONFIG}: cannot read the run's config ({e})") from None
+        if not isinstance(data, dict):
+            raise UserError(f"{self.path / CONFIG}: expected a JSON object")
+        return data
 
     def write_metrics(self) -> None:
-        files.write_csv(self.path / METRICS, COLUMNS, self.history)
+        io.write_csv(self.path / METRICS, COLUMNS, self.history)
 
     def summary(self, status: str, seconds: float) -> dict[str, Any]:
-        best = max(self.history, key=lambda r: r["test_acc"], default=None)
+        best = max(
+            (r for r in self.history if math.isfinite(r["test_acc"])),
+            key=lambda r: r["test_acc"],
+            default=None,
+        )
         return {
             "status": status,
             "epochs_done": len(self.history),
@@ -95,9 +167,9 @@ class RunFolder:
     def finish(self, status: str, seconds: float, config: dict) -> dict[str, Any]:
         """summary.json, curves.png and the index row, whatever the status."""
         summary = self.summary(status, seconds)
-        files.write_json(self.path / SUMMARY, summary)
+        io.write_json(self.path / SUMMARY, summary)
         if self.history:
-            from tinyvision.report.curves import plot_curves
+            from tinyvision.figures import plot_curves
 
             plot_curves(self.history, self.path / CURVES, title=self.run_id)
         self.index(status, config, summary)
@@ -106,22 +178,59 @@ class RunFolder:
     def index(self, status: str, config: dict, summary: dict | None = None) -> None:
         summary = summary or {}
         final = summary.get("final") or {}
-        index.upsert(self.root, {
-            "run_id": self.run_id, "path": str(self.path.resolve()),
-            "preset": config.get("preset"), "status": status,
-            "dataset": config["data"]["name"], "model": config["model"]["name"],
-            "epochs": config["train"]["epochs"], "epochs_done": summary.get("epochs_done", 0),
-            "best_test_acc": summary.get("best_test_acc"), "best_epoch": summary.get("best_epoch"),
-            "final_test_acc": final.get("test_acc"), "final_train_acc": final.get("train_acc"),
-            "params": self.info.get("params"), "seconds": summary.get("seconds"),
-            "device": self.info.get("device"), "seed": config["train"]["seed"],
-            "sweep": self.info.get("sweep"), "created": self.info.get("created"),
-            "config": config,
-        })  # fmt: skip
+        index.upsert(
+            self.root,
+            {
+                "run_id": self.run_id,
+                "path": str(self.path.resolve()),
+                "preset": config.get("preset"),
+                "status": status,
+                "dataset": config["data"]["name"],
+                "model": config["model"]["name"],
+                "epochs": config["train"]["epochs"],
+                "epochs_done": summary.get("epochs_done", 0),
+                "best_test_acc": summary.get("best_test_acc"),
+                "best_epoch": summary.get("best_epoch"),
+                "final_test_acc": final.get("test_acc"),
+                "final_train_acc": final.get("train_acc"),
+                "params": self.info.get("params"),
+                "seconds": summary.get("seconds"),
+                "device": self.info.get("device"),
+                "seed": config["train"]["seed"],
+                "sweep": self.info.get("sweep"),
+                "created": self.info.get("created"),
+                "config": config,
+            },
+        )
+
+
+def _read_holder(path: Path) -> str:
+    try:
+        holder = json.loads((path / LOCK).read_text())
+        return f"pid {int(holder['pid'])} on {str(holder['host'])[:64]}"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process holds its lock"
+
+
+def is_alive(path: Path) -> bool:
+    """Whether a process holds the run's lock right now (a `running` run that is not: dead)."""
+    try:
+        fd = os.open(path / LOCK, os.O_RDONLY | os.O_NOFOLLOW)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)
+    return False
 
 
 def read_summary(path: Path) -> dict[str, Any] | None:
+    """summary.json as a dict, or None when missing or unreadable."""
     try:
-        return json.loads((path / SUMMARY).read_text())
-    except (OSError, json.JSONDecodeError):
+        data = json.loads((path / SUMMARY).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
+    return data if isinstance(data, dict) else None

@@ -1,12 +1,15 @@
 """Run an experiment from its config into a run folder; resume an interrupted one.
 
 Everything that can be wrong with the input (config, data files, a model that does not
-fit the data) is found in `prepare`, before the run folder exists, so bad input leaves
-nothing behind.
+fit the data, a hook that does not apply) is found in `prepare`, before the run folder
+exists, so bad input leaves nothing behind. While it trains, a run holds its folder's
+lock (`tinyvision.runs.folder`): that is how `runs ls` tells a live run from a dead one,
+and how `resume` refuses to write into a run that is still going.
 """
 
 from __future__ import annotations
 
+import errno
 import random
 import time
 from dataclasses import dataclass, field
@@ -22,14 +25,19 @@ from tinyvision.data.datasets import Dataset, load_dataset
 from tinyvision.data.loader import BatchTransform, DeviceLoader
 from tinyvision.data.preprocess import describe, fit_normalization
 from tinyvision.errors import UserError
+from tinyvision.io import save_safetensors, save_torch
 from tinyvision.models import count_params, create_model
-from tinyvision.report.boundary import BoundaryRecorder
-from tinyvision.runs.files import save_safetensors, save_torch
+from tinyvision.models.summary import format_table, summarize
 from tinyvision.runs.folder import CHECKPOINT, WEIGHTS, RunFolder, new_run_dir, read_summary
+from tinyvision.runs.hooks import Hook, hooks_for
+from tinyvision.runs.normalization import save_normalization
 from tinyvision.train.loop import Learner, fit
 from tinyvision.train.optim import create_optimizer, create_schedule
 from tinyvision.train.progress import EpochProgress
-from tinyvision.train.variants import STEPS
+from tinyvision.models.mlp_steps import STEPS
+
+# What `run` and `resume` return as the process's exit code for each final status.
+EXIT_CODES = {"completed": 0, "diverged": 3, "interrupted": 130}
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -83,12 +91,14 @@ class Experiment:
     train_loader: DeviceLoader
     test_loader: DeviceLoader
     info: dict[str, Any]
-    recorders: list = field(default_factory=list)  # per-epoch observers (decision boundary)
+    stats: dict[str, Any] = field(default_factory=dict)  # the fitted normalization
+    layers: str = ""  # the model's layer table, as `tinyvision summary` prints it
+    hooks: list[Hook] = field(default_factory=list)
 
 
 def build_learner(cfg: Config, model: nn.Module, device: torch.device, steps: int) -> Learner:
     model.to(device)
-    if cfg.model.variant in STEPS:  # 1-ab: hand-written updates, float32, no optimizer
+    if cfg.model.variant in STEPS:  # hand-written updates: float32, no optimizer
         lr = cfg.optim.lr
         step = STEPS[cfg.model.variant](model, lr, cfg.train.loss_reduction)
         return Learner(model, None, custom_step=step, device=device, fixed_lr=lr)
@@ -96,15 +106,19 @@ def build_learner(cfg: Config, model: nn.Module, device: torch.device, steps: in
         model.to(memory_format=torch.channels_last)
     optimizer = create_optimizer(cfg.optim, model.parameters())
     scheduler = create_schedule(cfg.schedule, optimizer, cfg.train.epochs, steps)
+    loss_fn = nn.CrossEntropyLoss(
+        reduction=cfg.train.loss_reduction, label_smoothing=cfg.train.label_smoothing
+    )
     return Learner(
-        model, optimizer, scheduler,
+        model,
+        optimizer,
+        scheduler,
         step_per_batch=cfg.schedule.interval == "step",
-        loss_fn=nn.CrossEntropyLoss(
-            reduction=cfg.train.loss_reduction, label_smoothing=cfg.train.label_smoothing
-        ),
-        amp=use_bf16(cfg.train.amp, device), device=device,
+        loss_fn=loss_fn,
+        amp=use_bf16(cfg.train.amp, device),
+        device=device,
         forward=torch.compile(model) if cfg.train.compile else None,
-    )  # fmt: skip
+    )
 
 
 def tensorboard_writer_class():
@@ -118,30 +132,34 @@ def tensorboard_writer_class():
     return SummaryWriter
 
 
+def _loader(cfg: Config, data: Dataset, stats: dict, train: bool, device: torch.device):
+    x, y = (data.train_x, data.train_y) if train else (data.test_x, data.test_y)
+    transform = BatchTransform(cfg.data, stats, train, cfg.train.channels_last, data.num_classes)
+    if train:
+        generator = torch.Generator(device=device).manual_seed(cfg.train.seed)
+        return DeviceLoader(
+            x, y, cfg.train.batch_size, transform, device, shuffle=True, generator=generator
+        )
+    return DeviceLoader(x, y, cfg.train.eval_batch_size, transform, device, shuffle=False)
+
+
 def prepare(cfg: Config, device: torch.device, data_dir: str | Path | None = None) -> Experiment:
     validate(cfg)
     if cfg.train.logger == "tensorboard":
         tensorboard_writer_class()  # missing package: one line now, not after training
     seed_everything(cfg.train.seed)
     data = load_dataset(cfg.data, data_dir)
+    hook_classes = hooks_for(cfg, data)  # may refuse the combination, before any folder
     stats = fit_normalization(cfg.data, data.train_x)
     input_shape = model_input_shape(cfg, data)
     model = create_model(cfg.model, input_shape, data.num_classes)
-    cl = cfg.train.channels_last
-    generator = torch.Generator(device=device).manual_seed(cfg.train.seed)
-    train_loader = DeviceLoader(
-        data.train_x, data.train_y, cfg.train.batch_size,
-        BatchTransform(cfg.data, stats, True, cl, data.num_classes), device,
-        shuffle=True, generator=generator,
-    )  # fmt: skip
-    test_loader = DeviceLoader(
-        data.test_x, data.test_y, cfg.train.eval_batch_size,
-        BatchTransform(cfg.data, stats, False, cl, data.num_classes), device, shuffle=False,
-    )  # fmt: skip
+    layers = format_table(summarize(model, input_shape), input_shape)
+    train_loader = _loader(cfg, data, stats, True, device)
+    test_loader = _loader(cfg, data, stats, False, device)
     learner = build_learner(cfg, model, device, len(train_loader))
     info = {
         "params": count_params(model),
-        "tokens": getattr(model, "num_tokens", None),  # ViTs: patches + class token
+        "tokens": getattr(model, "num_tokens", None),  # ViTs: patches (+ class token)
         "input_shape": list(input_shape),
         "classes": data.num_classes,
         "device": str(device),
@@ -149,10 +167,9 @@ def prepare(cfg: Config, device: torch.device, data_dir: str | Path | None = Non
         "amp": "bf16" if learner.amp else "none",
         "data": {**data.provenance, "normalization": describe(stats)},
     }
-    recorders = []
-    if data.train_x.ndim == 2 and data.train_x.shape[1] == 2:  # 2-D points: draw the boundary
-        recorders.append(BoundaryRecorder(data, device))
-    return Experiment(cfg, data, learner, train_loader, test_loader, info, recorders)
+    exp = Experiment(cfg, data, learner, train_loader, test_loader, info, stats, layers)
+    exp.hooks = [hook(exp) for hook in hook_classes]
+    return exp
 
 
 def _checkpoint(exp: Experiment, folder: RunFolder, seconds: float) -> dict:
@@ -168,91 +185,144 @@ def _checkpoint(exp: Experiment, folder: RunFolder, seconds: float) -> dict:
         "history": folder.history,
         "rng": rng,
         "seconds": seconds,
-        **{k: v for r in exp.recorders for k, v in r.state().items()},
+        "hooks": {hook.name: hook.state() for hook in exp.hooks},
     }
 
 
 def _restore(exp: Experiment, folder: RunFolder) -> float:
+    """Load the checkpoint into the experiment; any mismatch is one line of ours."""
     path = folder.path / CHECKPOINT
     try:
         state = torch.load(path, map_location=exp.learner.device, weights_only=True)
-    except Exception as e:  # a truncated or foreign file raises many kinds
-        raise UserError(f"{path}: cannot load the checkpoint ({type(e).__name__}: {e})") from None
+    except Exception as e:  # truncated, foreign or hostile: torch raises many kinds
+        raise UserError(
+            f"{path}: not a readable tinyvision checkpoint ({type(e).__name__}); delete it "
+            "to restart the run from epoch 0, or start a new run"
+        ) from None
+    try:
+        _load_state(exp, folder, state)
+    except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as e:
+        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise UserError(
+            f"{path} does not match the run's config.json ({reason}); restore the original "
+            "config.json, or delete the checkpoint to restart from epoch 0"
+        ) from None
+    return float(state["seconds"])
+
+
+def _load_state(exp: Experiment, folder: RunFolder, state: dict) -> None:
     learner = exp.learner
+    if not isinstance(state, dict):
+        raise TypeError("the checkpoint is not a dictionary")
     learner.model.load_state_dict(state["model"])
     if learner.optimizer and state["optimizer"]:
         learner.optimizer.load_state_dict(state["optimizer"])
     if learner.scheduler and state["scheduler"]:
         learner.scheduler.load_state_dict(state["scheduler"])
+    history = list(state["history"])
+    if len(history) != int(state["epoch"]) or len(history) > exp.cfg.train.epochs:
+        raise ValueError(f"{len(history)} epochs recorded for {exp.cfg.train.epochs} planned")
     torch.set_rng_state(state["rng"]["torch"].cpu())
     exp.train_loader.generator.set_state(state["rng"]["loader"].cpu())
     if "cuda" in state["rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["rng"]["cuda"])
-    folder.history = list(state["history"])
-    for recorder in exp.recorders:
-        recorder.load(state)
-    return float(state["seconds"])
+    folder.history = history
+    for hook in exp.hooks:
+        hook.load(state.get("hooks", {}).get(hook.name) or {})
+    float(state["seconds"])
+
+
+def _no_space(folder: RunFolder) -> UserError:
+    return UserError(
+        f"no space left on the device holding {folder.path}: free some space, then "
+        f"`tinyvision resume {folder.path}` continues from the last completed epoch"
+    )
 
 
 def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: float = 0.0) -> dict:
-    """Train from the folder's last epoch to the end, recording as it goes."""
+    """Train from the folder's last epoch to the end, recording as it goes.
+
+    Ctrl-C and SIGTERM end the run `interrupted`, a full disk too (the last checkpoint
+    stays whole, since every write is atomic); any other error `failed`. Either way the
+    run can be resumed from its last completed epoch.
+    """
     config = exp.cfg.to_dict()
     folder.info = {**folder.info, **exp.info}
-    folder.index("running", config)
     start = time.perf_counter() - prior_seconds
 
     def elapsed() -> float:
         return time.perf_counter() - start
 
-    def on_epoch_end(row: dict) -> None:
-        for recorder in exp.recorders:
-            recorder.on_epoch_end(exp.learner.predict)
-        folder.history.append(row)
-        folder.write_metrics()
-        save_torch(_checkpoint(exp, folder, elapsed()), folder.path / CHECKPOINT)
-
-    progress = EpochProgress(exp.cfg.train.epochs, quiet)
     writer = None
     if exp.cfg.train.logger == "tensorboard":
         writer = tensorboard_writer_class()(log_dir=str(folder.path))
 
-    def log(row: dict) -> None:
-        on_epoch_end(row)
+    def on_epoch_end(row: dict) -> None:
+        folder.history.append(row)
+        for hook in exp.hooks:
+            hook.on_epoch_end(exp, folder.path, row)
+        folder.write_metrics()
+        save_torch(_checkpoint(exp, folder, elapsed()), folder.path / CHECKPOINT)
         if writer is not None:
-            for key, value in row.items():
-                if key != "epoch":
-                    split, _, name = key.partition("_")
-                    tag = f"{name}/{split}" if split in ("train", "test") else key
-                    writer.add_scalar(tag, value, row["epoch"])
-            writer.flush()
+            _log_scalars(writer, row)
 
     try:
+        folder.index("running", config)
+        for hook in exp.hooks:
+            hook.on_start(exp, folder.path)
         status = fit(
-            exp.learner, exp.train_loader, exp.test_loader, exp.cfg.train.epochs,
-            start_epoch=len(folder.history), on_epoch_end=log, progress=progress,
-        )  # fmt: skip
+            exp.learner,
+            exp.train_loader,
+            exp.test_loader,
+            exp.cfg.train.epochs,
+            start_epoch=len(folder.history),
+            on_epoch_end=on_epoch_end,
+            progress=EpochProgress(exp.cfg.train.epochs, quiet),
+        )
+        save_safetensors(exp.learner.model.state_dict(), folder.path / WEIGHTS)
+        return _finish(exp, folder, status, elapsed())
     except KeyboardInterrupt:
-        _finish(exp, folder, "interrupted", elapsed())
+        _finish(exp, folder, "interrupted", elapsed(), quietly=True)
         raise
+    except OSError as e:
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            _finish(exp, folder, "failed", elapsed(), quietly=True)
+            raise
+        _finish(exp, folder, "interrupted", elapsed(), quietly=True)
+        raise _no_space(folder) from None
     except Exception:
-        _finish(exp, folder, "failed", elapsed())
+        _finish(exp, folder, "failed", elapsed(), quietly=True)
         raise
     finally:
         if writer is not None:
             writer.close()
-    save_safetensors(exp.learner.model.state_dict(), folder.path / WEIGHTS)
-    if exp.cfg.task == "svm":
-        from tinyvision.runs.svm_comparison import run_svm_comparison
-
-        boundary = exp.recorders[0].probabilities(exp.learner.predict)
-        folder.info.update(run_svm_comparison(exp.data, boundary, folder.path))
-    return _finish(exp, folder, status, elapsed())
 
 
-def _finish(exp: Experiment, folder: RunFolder, status: str, seconds: float) -> dict:
-    for recorder in exp.recorders:
-        recorder.finish(folder.path)
-    return folder.finish(status, seconds, exp.cfg.to_dict())
+def _log_scalars(writer, row: dict) -> None:
+    for key, value in row.items():
+        if key != "epoch":
+            split, _, name = key.partition("_")
+            tag = f"{name}/{split}" if split in ("train", "test") else key
+            writer.add_scalar(tag, value, row["epoch"])
+    writer.flush()
+
+
+def _finish(
+    exp: Experiment, folder: RunFolder, status: str, seconds: float, quietly: bool = False
+) -> dict:
+    """Hooks' last word, then summary.json, curves.png and the index row.
+
+    `quietly`: on the way out of an error, recording the status is best effort (the disk
+    may be full); the run's lock being released is what marks it dead then.
+    """
+    try:
+        for hook in exp.hooks:
+            folder.info.update(hook.on_finish(exp, folder.path, status))
+        return folder.finish(status, seconds, exp.cfg.to_dict())
+    except (OSError, UserError):
+        if not quietly:
+            raise
+        return {}
 
 
 def run(
@@ -267,8 +337,20 @@ def run(
     exp = prepare(cfg, resolve_device(device), data_dir)
     folder = RunFolder(run_dir or new_run_dir(out, cfg.preset), out)
     folder.info = {"created": time.strftime("%Y-%m-%d %H:%M:%S"), "sweep": sweep}
-    folder.create(cfg.to_dict())
-    return folder.path, execute(exp, folder, quiet)
+    folder.make()
+    with folder.lock():
+        try:
+            folder.write_config(cfg.to_dict())
+            folder.write_layers(exp.layers)
+            save_normalization(exp.stats, folder.path)
+        except OSError as e:  # a full disk before the first epoch: leave no empty folder
+            folder.remove()
+            if e.errno in (errno.ENOSPC, errno.EDQUOT):
+                raise UserError(
+                    f"no space left on the device holding {out}: free some space and run again"
+                ) from None
+            raise
+        return folder.path, execute(exp, folder, quiet)
 
 
 def find_root(run_path: Path) -> Path:
@@ -282,20 +364,33 @@ def find_root(run_path: Path) -> Path:
 def resume(
     run_path: Path, device: str = "auto", quiet: bool = False, data_dir: str | Path | None = None
 ) -> tuple[Path, dict]:
-    if not run_path.is_dir():
+    if not run_path.is_dir() or run_path.is_symlink():
         raise UserError(f"{run_path}: no such run folder")
     folder = RunFolder(run_path.resolve(), find_root(run_path))
-    summary = read_summary(run_path) or {}
-    if summary.get("status") == "completed":
+    with folder.lock():  # refuses, in one line, a run that is still going
+        summary = read_summary(run_path) or {}
+        _check_resumable(run_path, summary)
+        cfg = Config.from_dict(folder.config(), source=str(run_path / "config.json"))
+        exp = prepare(cfg, resolve_device(device), data_dir)
+        folder.remove_temporary_files()  # what a crash mid-write left
+        prior = 0.0
+        if (run_path / CHECKPOINT).is_file():
+            prior = _restore(exp, folder)
+        folder.info = {
+            "created": summary.get("created") or time.strftime("%Y-%m-%d %H:%M:%S"),
+            "sweep": summary.get("sweep"),
+            "resumed_from_epoch": len(folder.history),
+        }
+        save_normalization(exp.stats, folder.path)
+        return folder.path, execute(exp, folder, quiet, prior)
+
+
+def _check_resumable(run_path: Path, summary: dict) -> None:
+    status = summary.get("status")
+    if status == "completed":
         raise UserError(f"{run_path}: the run already completed; nothing to resume")
-    cfg = Config.from_dict(folder.config())
-    exp = prepare(cfg, resolve_device(device), data_dir)
-    prior = 0.0
-    if (run_path / CHECKPOINT).is_file():
-        prior = _restore(exp, folder)
-    folder.info = {
-        "created": summary.get("created") or time.strftime("%Y-%m-%d %H:%M:%S"),
-        "sweep": summary.get("sweep"),
-    }
-    folder.info["resumed_from_epoch"] = len(folder.history)
-    return folder.path, execute(exp, folder, quiet, prior)
+    if status == "diverged":
+        raise UserError(
+            f"{run_path}: the run diverged at epoch {summary.get('epochs_done')} (its loss is "
+            "not finite) and would diverge again: start a new run with a lower optim.lr"
+        )

@@ -1,36 +1,56 @@
 """Sweeps: the cartesian grid of `key=v1,v2` over a preset, each point a normal run.
 
 The sweep folder's name comes from the preset, grid and seeds, so running the same sweep
-again finds it: completed points are skipped and interrupted ones resumed. Points run in
-`--jobs` processes that split the machine's cores between them. Studies
-(`tinyvision.studies`) are lists of labelled points run by the same engine.
+again finds it: completed points are skipped and interrupted ones resumed. Studies
+(`tinyvision.studies`) are lists of labelled points run by the same `run_points`.
+
+Each point is claimed with a lock file beside its run folder, so two identical sweeps
+started together share the work instead of colliding: one runs a point while the other
+waits for it and then finds it completed. With `--jobs N` points run in N worker
+processes (`tinyvision.runs.workers`) that stop within seconds on Ctrl-C or SIGTERM,
+and stop by themselves if the sweep's own process dies.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import itertools
 import json
 import os
-import re
 import shutil
 import statistics
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
+from tinyvision import io
 from tinyvision.config import parse_assignment, split_values
 from tinyvision.errors import UserError
 from tinyvision.presets import build_config
-from tinyvision.runs import files
-from tinyvision.runs.folder import CONFIG, METRICS, read_summary
+from tinyvision.runs.folder import CONFIG, METRICS, read_summary, slug
+from tinyvision.runs.workers import run_in_workers
 
+SPEC = "sweep.json"
 RESULT_COLUMNS = (
-    "seed", "status", "epochs_done", "lr", "final_test_acc", "best_test_acc",
-    "final_train_acc", "gap", "params", "tokens", "seconds", "final_test_acc_mean",
-    "final_test_acc_std", "best_test_acc_mean", "best_test_acc_std", "run",
-)  # fmt: skip
+    "seed",
+    "status",
+    "epochs_done",
+    "lr",
+    "final_test_acc",
+    "best_test_acc",
+    "final_train_acc",
+    "gap",
+    "params",
+    "tokens",
+    "seconds",
+    "final_test_acc_mean",
+    "final_test_acc_std",
+    "best_test_acc_mean",
+    "best_test_acc_std",
+    "run",
+)
 
 
 @dataclass
@@ -39,14 +59,33 @@ class Point:
     values: dict[str, str]  # what distinguishes this point: the columns of sweep.csv
     overrides: list[str]  # its config overrides, the seed excluded
     seed: int
+    shared: list[str] = field(default_factory=list)  # a study's, for steps they apply to
     run_dir: Path = field(default_factory=Path)
 
     @property
     def label(self) -> str:
         return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in self.values.items()) or "all"
 
-    def all_overrides(self) -> list[str]:
-        return [*self.overrides, f"train.seed={self.seed}"]
+    def config(self):
+        return build_config(self.preset, [*self.overrides, f"train.seed={self.seed}"], self.shared)
+
+
+@dataclass
+class Options:
+    """How a group of runs is run: the same for sweeps, studies and searches."""
+
+    seeds: int = 1
+    jobs: int = 1
+    out: Path = Path("runs")
+    device: str = "auto"
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        self.out = Path(self.out)
+
+    def check(self) -> None:
+        if self.seeds < 1 or self.jobs < 1:
+            raise UserError("--seeds and --jobs must be at least 1")
 
 
 def parse_grid(grid: list[str]) -> dict[str, list[str]]:
@@ -62,13 +101,9 @@ def parse_grid(grid: list[str]) -> dict[str, list[str]]:
     return axes
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._=-]+", "_", text)
-
-
 def folder_for(out: Path, kind: str, name: str, spec: dict) -> Path:
     digest = hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:6]
-    return out / _slug(f"{kind}-{name}-{digest}")
+    return out / slug(f"{kind}-{name}-{digest}")
 
 
 def grid_points(preset: str, axes: dict[str, list[str]], seeds: int) -> list[Point]:
@@ -84,140 +119,166 @@ def grid_points(preset: str, axes: dict[str, list[str]], seeds: int) -> list[Poi
 
 def _place(points: list[Point], folder: Path) -> None:
     """Give each point its run folder, and validate its config before anything runs."""
+    names = set()
     for p in points:
         name = "_".join(f"{k.split('.')[-1]}={v}" for k, v in p.values.items()) or "point"
-        p.run_dir = folder / _slug(f"{name}_seed{p.seed}")
-        build_config(p.preset, p.all_overrides())
+        p.run_dir = folder / slug(f"{name}_seed{p.seed}")
+        if p.run_dir in names:
+            raise UserError(f"two points of the sweep share the folder {p.run_dir.name}")
+        names.add(p.run_dir)
+        p.config()
 
 
-def _run_point(point: Point, out: Path, device: str, group: str, threads: int) -> dict:
-    """One point, in a worker process (or in-process with --jobs 1)."""
-    import torch
+@contextlib.contextmanager
+def claim(point: Point) -> Iterator[None]:
+    """Hold the point's lock: one process at a time starts, runs or resumes it."""
+    lock = point.run_dir.with_name(f".{point.run_dir.name}.lock")
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)  # waits while another sweep runs this point
+        yield
+    finally:
+        os.close(fd)
 
+
+def run_point(point: Point, out: Path, device: str, group: str) -> dict:
+    """One point, in this process: skip it if completed, resume it if started, else run."""
     from tinyvision.runs.runner import resume, run
 
-    torch.set_num_threads(threads)
-    summary = read_summary(point.run_dir)
-    if summary and summary.get("status") == "completed":
-        return summary
-    if (point.run_dir / CONFIG).is_file():
-        return resume(point.run_dir, device, quiet=True)[1]
-    shutil.rmtree(point.run_dir, ignore_errors=True)  # a start that died before its config
-    cfg = build_config(point.preset, point.all_overrides())
-    return run(cfg, out, device, quiet=True, run_dir=point.run_dir, sweep=group)[1]
+    with claim(point):
+        summary = read_summary(point.run_dir)
+        if summary and summary.get("status") in ("completed", "diverged"):
+            return summary
+        if (point.run_dir / CONFIG).is_file():
+            return resume(point.run_dir, device, quiet=True)[1]
+        # A start that died before writing its config (we hold the claim: nobody else
+        # is starting it now).
+        shutil.rmtree(point.run_dir, ignore_errors=True)
+        return run(point.config(), out, device, quiet=True, run_dir=point.run_dir, sweep=group)[1]
 
 
-def run_points(
-    points: list[Point],
-    folder: Path,
-    out: Path,
-    jobs: int = 1,
-    device: str = "auto",
-    quiet: bool = False,
-    spec: dict | None = None,
-) -> Path:
+def run_points(points: list[Point], folder: Path, spec: dict, options: Options) -> Path:
     """Run every point not yet completed, then write sweep.csv and comparison.png."""
+    options.check()
     _place(points, folder)
-    files.write_json(folder / "sweep.json", spec or {})
+    folder.mkdir(parents=True, exist_ok=True)
+    io.write_json(folder / SPEC, spec)
     todo = [p for p in points if (read_summary(p.run_dir) or {}).get("status") != "completed"]
-    if not quiet:
-        print(f"{len(points)} runs ({len(points) - len(todo)} already done) in {folder}")
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    group = folder.relative_to(out).as_posix()
+    say = (lambda text: None) if options.quiet else (lambda text: print(text, flush=True))
+    say(f"{len(points)} runs ({len(points) - len(todo)} already done) in {folder}")
+    group = folder.relative_to(options.out).as_posix()
+    finished = 0
 
     def report(point: Point, summary: dict) -> None:
-        if not quiet:
-            final = (summary.get("final") or {}).get("test_acc") or float("nan")
-            print(f"  {point.label} seed {point.seed}: {summary['status']}, "
-                  f"test {final:.2f}% ({summary['seconds']:.0f}s)", flush=True)  # fmt: skip
+        nonlocal finished
+        finished += 1
+        final = (summary.get("final") or {}).get("test_acc")
+        test = "n/a" if final is None else f"{final:.2f}%"
+        say(
+            f"  [{finished}/{len(todo)}] {point.label} seed {point.seed}: "
+            f"{summary.get('status')}, test {test} ({summary.get('seconds') or 0:.0f}s)"
+        )
 
-    if jobs == 1:
-        for point in todo:
-            report(point, _run_point(point, out, device, group, threads))
-    else:
-        with ProcessPoolExecutor(jobs, mp_context=get_context("spawn")) as pool:
-            futures = {pool.submit(_run_point, p, out, device, group, threads): p for p in todo}
-            try:
-                for future in as_completed(futures):
-                    report(futures[future], future.result())
-            except BaseException:
-                pool.shutdown(cancel_futures=True)
-                raise
-    write_results(folder, points)
+    try:
+        if options.jobs == 1:
+            for point in todo:
+                report(point, run_point(point, options.out, options.device, group))
+        else:
+            run_in_workers(run_point, todo, options, group, report)
+    finally:
+        write_results(folder, points)
     return folder
 
 
-def run_sweep(
-    preset: str,
-    grid: list[str],
-    seeds: int = 1,
-    jobs: int = 1,
-    out: Path = Path("runs"),
-    device: str = "auto",
-    quiet: bool = False,
-) -> Path:
+def run_sweep(preset: str, grid: list[str], options: Options | None = None, **fields) -> Path:
+    """The sweep of `grid` over `preset`; `fields` are Options' (out=, jobs=, ...)."""
+    options = options or Options(**fields)
     axes = parse_grid(grid)
-    spec = {"preset": preset, "axes": axes, "seeds": seeds}
+    spec = {"kind": "sweep", "preset": preset, "axes": axes, "seeds": options.seeds}
     keys = "-".join(k.split(".")[-1] for k, v in axes.items() if len(v) > 1)
-    folder = folder_for(out, "sweep", f"{preset}-{keys}", spec)
-    return run_points(grid_points(preset, axes, seeds), folder, out, jobs, device, quiet, spec)
+    folder = folder_for(options.out, "sweep", f"{preset}-{keys}", spec)
+    return run_points(grid_points(preset, axes, options.seeds), folder, spec, options)
 
 
 def write_results(folder: Path, points: list[Point]) -> list[dict]:
     """sweep.csv (one row per run, with mean and std over seeds) and comparison.png."""
-    from tinyvision.report.curves import plot_comparison
+    from tinyvision.figures import plot_comparison
 
     groups: dict[str, list[tuple[Point, dict]]] = {}
     for p in points:
-        summary = read_summary(p.run_dir) or {"status": "missing"}
+        summary = read_summary(p.run_dir) or {"status": "not run"}
         groups.setdefault(p.label, []).append((p, summary))
     rows, curves = [], {}
     for label, members in groups.items():
         finals = [_final(s, "test_acc") for _, s in members]
         bests = [s.get("best_test_acc") for _, s in members]
         stats = {
-            "final_test_acc_mean": _mean(finals), "final_test_acc_std": _std(finals),
-            "best_test_acc_mean": _mean(bests), "best_test_acc_std": _std(bests),
-        }  # fmt: skip
+            "final_test_acc_mean": _mean(finals),
+            "final_test_acc_std": _std(finals),
+            "best_test_acc_mean": _mean(bests),
+            "best_test_acc_std": _std(bests),
+        }
         for p, s in members:
-            train, test = _final(s, "train_acc"), _final(s, "test_acc")
-            rows.append({
-                **p.values, "seed": p.seed, "status": s.get("status"),
-                "epochs_done": s.get("epochs_done"), "lr": _config_lr(p),
-                "final_test_acc": test, "best_test_acc": s.get("best_test_acc"),
-                "final_train_acc": train,
-                "gap": round(train - test, 4) if train is not None and test is not None else None,
-                "params": s.get("params"), "tokens": s.get("tokens"),
-                "seconds": s.get("seconds"), **stats,
-                "run": p.run_dir.name,
-            })  # fmt: skip
-        metrics = [files.read_csv(p.run_dir / METRICS) for p, _ in members
-                   if (p.run_dir / METRICS).is_file()]  # fmt: skip
+            rows.append(_row(p, s, stats))
+        metrics = [_metrics(p) for p, _ in members]
+        metrics = [m for m in metrics if m]
         if metrics:
             curves[label] = metrics
     keys = list(dict.fromkeys(k for p in points for k in p.values))
-    files.write_csv(folder / "sweep.csv", [*keys, *RESULT_COLUMNS], rows)
+    io.write_csv(folder / "sweep.csv", [*keys, *RESULT_COLUMNS], rows)
     if curves:
         plot_comparison(curves, folder / "comparison.png", title=folder.name)
     return rows
 
 
+def _row(p: Point, s: dict, stats: dict) -> dict:
+    train, test = _final(s, "train_acc"), _final(s, "test_acc")
+    return {
+        **p.values,
+        "seed": p.seed,
+        "status": s.get("status"),
+        "epochs_done": s.get("epochs_done"),
+        "lr": _config_lr(p),
+        "final_test_acc": test,
+        "best_test_acc": s.get("best_test_acc"),
+        "final_train_acc": train,
+        "gap": round(train - test, 4) if train is not None and test is not None else None,
+        "params": s.get("params"),
+        "tokens": s.get("tokens"),
+        "seconds": s.get("seconds"),
+        **stats,
+        "run": p.run_dir.name,
+    }
+
+
+def _metrics(p: Point) -> list[dict]:
+    """A point's metrics rows; a damaged metrics.csv counts as none (the run can rerun)."""
+    try:
+        rows = io.read_csv(p.run_dir / METRICS)
+        for r in rows:
+            [float(r[k]) for k in ("epoch", "train_acc", "test_acc", "train_loss", "test_loss")]
+        return rows
+    except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError):
+        return []
+
+
 def _config_lr(point: Point) -> float | None:
     try:
-        return json.loads((point.run_dir / CONFIG).read_text())["optim"]["lr"]
-    except (OSError, KeyError, json.JSONDecodeError):
+        return float(json.loads((point.run_dir / CONFIG).read_text())["optim"]["lr"])
+    except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError):
         return None
 
 
 def _final(summary: dict, key: str):
-    return (summary.get("final") or {}).get(key)
+    final = summary.get("final")
+    return final.get(key) if isinstance(final, dict) else None
 
 
 def _mean(values: list) -> float | None:
-    values = [v for v in values if v is not None]
+    values = [v for v in values if isinstance(v, (int, float))]
     return round(statistics.fmean(values), 4) if values else None
 
 
 def _std(values: list) -> float | None:
-    values = [v for v in values if v is not None]
+    values = [v for v in values if isinstance(v, (int, float))]
     return round(statistics.stdev(values), 4) if len(values) > 1 else 0.0 if values else None

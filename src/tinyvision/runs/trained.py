@@ -1,36 +1,60 @@
-"""A finished run brought back: its config, its data and its model with the final weights."""
+"""A finished run brought back: its config, its data, its model and its normalization."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
 from tinyvision.config import Config
 from tinyvision.data.datasets import Dataset, load_dataset
+from tinyvision.data.preprocess import Normalizer
 from tinyvision.errors import UserError
-from tinyvision.models import create_model
-from tinyvision.runs.folder import WEIGHTS, RunFolder
+from tinyvision.runs.folder import CONFIG, WEIGHTS, RunFolder
+from tinyvision.runs.normalization import load_normalization
 from tinyvision.runs.runner import model_input_shape
 
 
-def load_trained(run_folder: Path, model_name: str, command: str):
-    """(config, data, model in eval mode, model input shape) of a run of `model_name`."""
+@dataclass
+class TrainedRun:
+    cfg: Config
+    data: Dataset
+    model: nn.Module  # final weights, eval mode, on the CPU
+    input_shape: tuple[int, ...]
+    stats: dict[str, Any]  # the normalization fitted when the run started
+
+    @property
+    def normalize(self) -> Normalizer:
+        return Normalizer(self.stats)
+
+
+def load_trained(run_folder: Path, model_name: str, command: str) -> TrainedRun:
+    """A run of `model_name`, with the weights and statistics it recorded."""
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    cfg = Config.from_dict(RunFolder(run_folder, run_folder.parent).config())
+    folder = RunFolder(run_folder, run_folder.parent)
+    cfg = Config.from_dict(folder.config(), source=str(run_folder / CONFIG))
     if cfg.model.name != model_name:
         raise UserError(
             f"{run_folder}: a run of model.name={cfg.model.name}; {command} needs {model_name}"
         )
-    if not (run_folder / WEIGHTS).is_file():
+    weights = run_folder / WEIGHTS
+    if not weights.is_file() or weights.is_symlink():
         raise UserError(f"{run_folder}: no {WEIGHTS} (did the run finish?)")
+    stats = load_normalization(run_folder)
     data: Dataset = load_dataset(cfg.data)
     shape = model_input_shape(cfg, data)
+    from tinyvision.models import create_model
+
     model: nn.Module = create_model(cfg.model, shape, data.num_classes)
     try:
-        model.load_state_dict(load_file(run_folder / WEIGHTS))
+        model.load_state_dict(load_file(weights))
+    except (SafetensorError, OSError) as e:
+        raise UserError(f"{weights}: not a readable weights file ({e}); rerun the run") from None
     except RuntimeError as e:
         reason = str(e).splitlines()[1].strip() if "\n" in str(e) else str(e)
-        raise UserError(f"{run_folder / WEIGHTS} does not match the model: {reason}") from None
-    return cfg, data, model.eval(), shape
+        raise UserError(f"{weights} does not match the model: {reason}") from None
+    return TrainedRun(cfg, data, model.eval(), shape, stats)

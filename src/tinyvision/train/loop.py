@@ -1,9 +1,9 @@
 """The training loop: `fit` runs epochs; an epoch is a train pass and a test pass.
 
 What is trained is a `Learner`: a model, its optimizer and schedule, and how one batch
-is stepped. The default step is the usual autograd one; practical 1-ab plugs in its
-hand-written backward pass through the same interface, so every variant shares the
-loop, the metrics and the run records.
+is stepped. The default step is the usual autograd one; a model trained by hand plugs
+in its own backward pass through the same interface, so every variant shares the loop,
+the metrics and the run records.
 """
 
 from __future__ import annotations
@@ -102,12 +102,16 @@ def epoch(
     n_train = len(train_loader.labels)
     return {
         "epoch": index + 1,
-        "train_loss": train["loss"], "train_acc": train["acc"], "train_acc5": train["acc5"],
-        "test_loss": test["loss"], "test_acc": test["acc"], "test_acc5": test["acc5"],
+        "train_loss": train["loss"],
+        "train_acc": train["acc"],
+        "train_acc5": train["acc5"],
+        "test_loss": test["loss"],
+        "test_acc": test["acc"],
+        "test_acc5": test["acc5"],
         "lr": lr,
         "epoch_seconds": time.perf_counter() - start,
         "images_per_second": n_train / seconds if seconds > 0 else float("nan"),
-    }  # fmt: skip
+    }
 
 
 def fit(

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import torch
 
-# Columns of metrics.csv, in order (DESIGN.md). Accuracies in percent, like Prec@1.
+# Columns of metrics.csv, in order (docs/run-folder.md). Accuracies in percent, like Prec@1.
 COLUMNS = (
-    "epoch", "train_loss", "train_acc", "train_acc5", "test_loss", "test_acc", "test_acc5",
-    "lr", "epoch_seconds", "images_per_second",
-)  # fmt: skip
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "train_acc5",
+    "test_loss",
+    "test_acc",
+    "test_acc5",
+    "lr",
+    "epoch_seconds",
+    "images_per_second",
+)
 
 
 class Accumulator:

@@ -27,10 +27,14 @@ class EpochProgress:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
         self._progress = Progress(
-            "[bold]epoch {task.fields[epoch]}", BarColumn(), MofNCompleteColumn(),
-            TimeRemainingColumn(), "{task.fields[stats]}",
-            console=Console(file=self.stream), transient=True,
-        )  # fmt: skip
+            "[bold]epoch {task.fields[epoch]}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            "{task.fields[stats]}",
+            console=Console(file=self.stream),
+            transient=True,
+        )
         self._progress.start()
         label = f"{index + 1}/{self.epochs}"
         self._task = self._progress.add_task("", total=batches, epoch=label, stats="")

@@ -1,5 +1,7 @@
 """Atomic writes: write beside the target, then rename over it in one step.
 
+The bottom layer: every file tinyvision writes goes through here.
+
 A reader (or a crash, or Ctrl-C) never sees half a file: it finds the old version or
 the new one.
 """
@@ -9,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterable
@@ -34,17 +37,41 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     try:
         write(tmp)
         os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600 files; records are for sharing
+        _fsync(tmp)  # the bytes reach the disk before the name does: power loss included
         os.replace(tmp, path)
+        _fsync(path.parent)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # some filesystems refuse fsync on a directory; the data is written
+        pass
+    finally:
+        os.close(fd)
 
 
 def write_text(path: Path, text: str) -> None:
     atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
+def finite(data: Any) -> Any:
+    """The data with every non-finite float (nan, inf) as None: JSON has no Infinity."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: finite(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [finite(v) for v in data]
+    return data
+
+
 def write_json(path: Path, data: Any) -> None:
-    write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+    text = json.dumps(finite(data), indent=2, default=str, allow_nan=False)
+    write_text(path, text + "\n")
 
 
 def write_csv(path: Path, columns: Iterable[str], rows: Iterable[dict]) -> None:
@@ -58,10 +85,6 @@ def write_csv(path: Path, columns: Iterable[str], rows: Iterable[dict]) -> None:
 def read_csv(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as f:
         return list(csv.DictReader(f))
-
-
-def save_figure(fig, path: Path) -> None:
-    atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=110))
 
 
 def save_torch(obj: Any, path: Path) -> None:

@@ -1,17 +1,40 @@
-"""The standard figures: a run's curves, and a sweep's four-panel comparison."""
+"""Figures: the one place that sets up matplotlib, and the standard records' figures.
+
+Every picture tinyvision draws goes through here: `plt` is matplotlib headless (figures
+are files, never windows) with the house style, and `save_figure` writes atomically and
+frees the figure. The figures every run and sweep writes live here too: a run's curves,
+a sweep's four-panel comparison, the learning rate per epoch. Each returns its figure,
+saved and closed but still holding its axes and lines, so tests can check what is drawn.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import matplotlib
 
-matplotlib.use("Agg")  # headless: figures are files, never windows
+matplotlib.use("Agg")  # before pyplot: no display is ever needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tinyvision.runs.files import save_figure  # noqa: E402
+from tinyvision.io import atomic_write  # noqa: E402
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+plt.rcParams.update({"axes.grid": True, "grid.alpha": 0.3, "figure.dpi": 110})
+DPI = 110
+
+
+def save_figure(fig, path: Path) -> None:
+    """Write the figure atomically (format from the suffix), then free it."""
+    try:
+        atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=DPI))
+    finally:
+        plt.close(fig)
+
 
 PANELS = (
     ("train_acc", "train accuracy (%)"),
@@ -25,7 +48,7 @@ def _column(rows: Sequence[dict], key: str) -> np.ndarray:
     return np.array([float(r[key]) for r in rows])
 
 
-def plot_curves(rows: Sequence[dict], path: Path, title: str = "") -> None:
+def plot_curves(rows: Sequence[dict], path: Path, title: str = "") -> Figure:
     """Accuracy and loss per epoch, train and test, side by side."""
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 4))
     epochs = _column(rows, "epoch")
@@ -35,16 +58,15 @@ def plot_curves(rows: Sequence[dict], path: Path, title: str = "") -> None:
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
     for ax in (ax_acc, ax_loss):
-        ax.grid(alpha=0.3)
         ax.legend()
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     save_figure(fig, path)
-    plt.close(fig)
+    return fig
 
 
-def plot_comparison(groups: dict[str, list[Sequence[dict]]], path: Path, title: str = "") -> None:
+def plot_comparison(groups: dict[str, list[Sequence[dict]]], path: Path, title: str = "") -> Figure:
     """Four panels (train/test accuracy, train/test loss), one line per setting.
 
     `groups` maps a setting's label to the metrics rows of its runs (one per seed); the
@@ -64,8 +86,6 @@ def plot_comparison(groups: dict[str, list[Sequence[dict]]], path: Path, title: 
                 std = values.std(0)
                 ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.15)
             ax.set(title=name, ylabel=name)
-    for ax in axes.flat:
-        ax.grid(alpha=0.3)
     for ax in axes[1]:
         ax.set_xlabel("epoch")
     axes[0, 0].legend(fontsize="small")
@@ -73,17 +93,16 @@ def plot_comparison(groups: dict[str, list[Sequence[dict]]], path: Path, title: 
         fig.suptitle(title)
     fig.tight_layout()
     save_figure(fig, path)
-    plt.close(fig)
+    return fig
 
 
-def plot_lr(groups: dict[str, Sequence[dict]], path: Path, title: str = "") -> None:
+def plot_lr(groups: dict[str, Sequence[dict]], path: Path, title: str = "") -> Figure:
     """The learning rate at the start of each epoch, one line per setting."""
     fig, ax = plt.subplots(figsize=(7, 4))
     for label, rows in groups.items():
         ax.plot(_column(rows, "epoch"), _column(rows, "lr"), marker="o", ms=2, label=label)
     ax.set(xlabel="epoch", ylabel="learning rate", title=title or "learning rate")
-    ax.grid(alpha=0.3)
     ax.legend(fontsize="small")
     fig.tight_layout()
     save_figure(fig, path)
-    plt.close(fig)
+    return fig

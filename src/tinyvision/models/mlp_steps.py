@@ -1,4 +1,5 @@
-"""How each 1-ab variant steps a batch, plugged into the shared loop as `custom_step`.
+"""How each variant of the hand-written MLP (`model.variant`) steps a batch, plugged into
+the shared training loop as its `custom_step`.
 
 manual:   forward, backward and sgd by hand (tinyvision.models.mlp_manual), no autograd;
 autograd: the same forward, gradients from loss.backward(), the same hand-written update;

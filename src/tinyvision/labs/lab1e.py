@@ -1,4 +1,5 @@
-"""`tinyvision attention RUN`: what a trained ViT looks at, and how it sees an image.
+"""Practical 1-e's extra, `tinyvision attention RUN`: what a trained ViT looks at, and
+how it sees an image.
 
 - positional_embedding.png: the positional embedding table (tokens x dimensions), and
   the cosine similarity between the patch positions' embeddings;
@@ -12,17 +13,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import torch
+import torch.nn.functional as F
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from tinyvision.data.preprocess import Normalizer, fit_normalization, to_float  # noqa: E402
-from tinyvision.models.vit import ViT  # noqa: E402
-from tinyvision.runs.files import save_figure  # noqa: E402
-from tinyvision.runs.trained import load_trained  # noqa: E402
+from tinyvision.data.preprocess import to_float
+from tinyvision.figures import plt, save_figure
+from tinyvision.models.vit import ViT
+from tinyvision.runs.trained import load_trained
 
 
 def attention_rollout(attentions: list[torch.Tensor]) -> torch.Tensor:
@@ -38,15 +35,17 @@ def attention_rollout(attentions: list[torch.Tensor]) -> torch.Tensor:
 
 @torch.no_grad()
 def draw_vit_pictures(run_folder: Path, count: int = 4) -> list[Path]:
-    cfg, data, model, _ = load_trained(run_folder, "vit", "attention")
+    trained = load_trained(run_folder, "vit", "attention")
+    data, model = trained.data, trained.model
     images = data.test_x[:count]
-    x = Normalizer(fit_normalization(cfg.data, data.train_x))(to_float(images))
+    x = trained.normalize(to_float(images))  # the run's own statistics, not refitted
     model.keep_attention(True)
     predictions = model(x).argmax(1)
     attentions = [block.attn.attention for block in model.blocks]
     model.keep_attention(False)
-    paths = [run_folder / n for n in
-             ("positional_embedding.png", "patch_grid.png", "attention_maps.png")]  # fmt: skip
+    paths = [
+        run_folder / n for n in ("positional_embedding.png", "patch_grid.png", "attention_maps.png")
+    ]
     _plot_positions(model, paths[0])
     _plot_patches(images, model.patch_size, paths[1])
     _plot_attention(images, attentions, model, predictions, data.classes, paths[2])
@@ -65,7 +64,6 @@ def _plot_positions(model: ViT, path: Path) -> None:
     ax_sim.set(title=f"cosine similarity to patch {middle}", xticks=[], yticks=[])
     fig.tight_layout()
     save_figure(fig, path)
-    plt.close(fig)
 
 
 def _show(ax, image: torch.Tensor) -> None:
@@ -85,21 +83,22 @@ def _plot_patches(images: torch.Tensor, patch: int, path: Path) -> None:
     fig.suptitle(f"{patch}x{patch} patches")
     fig.tight_layout()
     save_figure(fig, path)
-    plt.close(fig)
 
 
 def _plot_attention(images, attentions, model: ViT, predictions, classes, path: Path) -> None:
     layers, heads = len(attentions), attentions[0].shape[1]
     rollout = attention_rollout(attentions)
     cols = 2 + layers * heads
-    fig, axes = plt.subplots(len(images), cols, figsize=(1.8 * cols, 1.9 * len(images)),
-                             squeeze=False)  # fmt: skip
+    fig, axes = plt.subplots(
+        len(images), cols, figsize=(1.8 * cols, 1.9 * len(images)), squeeze=False
+    )
     size = images.shape[-1]
 
     def overlay(ax, weights: torch.Tensor, title: str) -> None:
         grid = weights.reshape(1, 1, model.grid, model.grid)
-        ax.imshow(F.interpolate(grid, size=(size, size), mode="nearest")[0, 0].numpy(),
-                  cmap="inferno")  # fmt: skip
+        ax.imshow(
+            F.interpolate(grid, size=(size, size), mode="nearest")[0, 0].numpy(), cmap="inferno"
+        )
         ax.set_xticks([])
         ax.set_yticks([])
         ax.set_title(title, fontsize=7)
@@ -115,4 +114,3 @@ def _plot_attention(images, attentions, model: ViT, predictions, classes, path: 
     fig.suptitle("class-token attention per layer (L) and head (H)")
     fig.tight_layout()
     save_figure(fig, path)
-    plt.close(fig)

@@ -1,33 +1,31 @@
-"""`tinyvision fcconv RUN`: a trained course CNN made fully convolutional, shown."""
+"""Practical 1-cd's extra: `tinyvision fcconv RUN`, a trained course CNN made fully
+convolutional (fc4 and fc5 as 4x4 and 1x1 convolutions), and its class-score map."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import torch
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import torch  # noqa: E402
-
-from tinyvision.data import augment  # noqa: E402
-from tinyvision.data.preprocess import Normalizer, fit_normalization, to_float  # noqa: E402
-from tinyvision.errors import UserError  # noqa: E402
-from tinyvision.models.fc_as_conv import FullyConvolutional  # noqa: E402
-from tinyvision.runs.files import save_figure  # noqa: E402
-from tinyvision.runs.trained import load_trained  # noqa: E402
+from tinyvision.data import augment
+from tinyvision.data.preprocess import to_float
+from tinyvision.errors import UserError
+from tinyvision.figures import plt, save_figure
+from tinyvision.models.fc_as_conv import FullyConvolutional
+from tinyvision.runs.trained import load_trained
 
 PICTURE = "fc_as_conv.png"
 
 
 @torch.no_grad()
 def show_fc_as_conv(run_folder: Path, size: int) -> tuple[Path, float, tuple[int, ...]]:
-    cfg, data, cnn, shape = load_trained(run_folder, "cnn", "fcconv")
+    trained = load_trained(run_folder, "cnn", "fcconv")
+    data, cnn, shape = trained.data, trained.model, trained.input_shape
     side = shape[-1]
     if size < 2 * side:
         raise UserError(f"--size {size}: use at least twice the model's input ({2 * side})")
     fcn = FullyConvolutional(cnn).eval()
-    normalize = Normalizer(fit_normalization(cfg.data, data.train_x))
+    normalize = trained.normalize  # the run's own statistics, not refitted
     images = normalize(to_float(data.test_x[:256]))
     if images.shape[-1] != side:
         images = augment.center_crop(images, side)
@@ -35,8 +33,11 @@ def show_fc_as_conv(run_folder: Path, size: int) -> tuple[Path, float, tuple[int
 
     k = size // side  # a k x k mosaic of test images: the score map should follow it
     tiles = images[: k * k]
-    canvas = tiles.view(k, k, *tiles.shape[1:]).permute(2, 0, 3, 1, 4).reshape(
-        tiles.shape[1], k * side, k * side)  # fmt: skip
+    canvas = (
+        tiles.view(k, k, *tiles.shape[1:])
+        .permute(2, 0, 3, 1, 4)
+        .reshape(tiles.shape[1], k * side, k * side)
+    )
     scores = fcn(canvas[None])[0]  # (classes, H', W')
     _plot(canvas, scores, data, k, run_folder / PICTURE)
     return run_folder / PICTURE, difference, tuple(scores.shape)
@@ -60,4 +61,3 @@ def _plot(canvas, scores, data, k, path: Path) -> None:
         ax.set_yticks([])
     fig.tight_layout()
     save_figure(fig, path)
-    plt.close(fig)

@@ -1,0 +1,137 @@
+"""Points of a sweep in worker processes, `--jobs` at a time, that stop when asked.
+
+One process per point (spawned, so each starts clean and its memory is returned when
+it ends). A pool such as `ProcessPoolExecutor` hands a worker its next point before the
+current one ends, and a worker that was interrupted would start it; here the parent
+starts a point only while nothing asked to stop. On Ctrl-C or SIGTERM the parent sends
+SIGINT to its workers, which record their runs as `interrupted` (resumable), gives them
+a few seconds, then terminates what is left. A worker whose parent disappears
+(`kill -9` of the sweep) notices within a second and interrupts itself the same way.
+"""
+
+from __future__ import annotations
+
+import _thread
+import os
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable
+from multiprocessing import get_context
+from multiprocessing.connection import wait
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tinyvision.errors import UserError
+from tinyvision.runs.folder import read_summary
+
+if TYPE_CHECKING:
+    from tinyvision.runs.sweep import Options, Point
+
+PointRunner = Callable[["Point", Path, str, str], dict]  # sweep.run_point
+
+GRACE_SECONDS = 15.0  # for interrupted workers to record their runs before termination
+
+
+def _watch_parent(parent: int) -> None:
+    """Interrupt this worker if the process that started it is gone."""
+    while True:
+        time.sleep(0.5)
+        if os.getppid() != parent:
+            _thread.interrupt_main()
+            time.sleep(GRACE_SECONDS)
+            os._exit(130)
+
+
+def _interrupt_once(signum, frame) -> None:
+    """The first SIGINT or SIGTERM interrupts; later ones must not cut the recording short."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def _worker(
+    run_point: PointRunner,
+    point: Point,
+    options: Options,
+    group: str,
+    threads: int,
+    parent: int,
+    conn,
+) -> None:
+    signal.signal(signal.SIGINT, _interrupt_once)
+    signal.signal(signal.SIGTERM, _interrupt_once)
+    threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        run_point(point, options.out, options.device, group)
+        conn.send(("ok", ""))
+    except KeyboardInterrupt:
+        conn.send(("interrupted", ""))
+    except UserError as e:
+        conn.send(("error", str(e)))
+    except BaseException as e:  # a bug: the parent reports it with the point's name
+        conn.send(("bug", f"{type(e).__name__}: {e}"))
+        raise
+    finally:
+        conn.close()
+
+
+def run_in_workers(
+    run_point: PointRunner,
+    todo: list[Point],
+    options: Options,
+    group: str,
+    report: Callable[[Point, dict], None],
+) -> None:
+    ctx = get_context("spawn")
+    threads = max(1, (os.cpu_count() or 1) // options.jobs)
+    queue = list(todo)
+    running: dict = {}  # sentinel -> (process, connection, point)
+    try:
+        while queue or running:
+            while queue and len(running) < options.jobs:
+                point = queue.pop(0)
+                receive, send = ctx.Pipe(duplex=False)
+                process = ctx.Process(
+                    target=_worker,
+                    args=(run_point, point, options, group, threads, os.getpid(), send),
+                    name=f"tinyvision-{point.run_dir.name}",
+                )
+                process.start()
+                send.close()
+                running[process.sentinel] = (process, receive, point)
+            for sentinel in wait(list(running), timeout=1.0):
+                process, receive, point = running.pop(sentinel)
+                process.join()
+                outcome, message = receive.recv() if receive.poll() else ("bug", "no word")
+                receive.close()
+                if outcome == "error":
+                    raise UserError(message)
+                if outcome == "bug" or process.exitcode not in (0, None):
+                    raise RuntimeError(f"{point.run_dir}: the worker failed ({message})")
+                report(point, read_summary(point.run_dir) or {"status": outcome})
+    except BaseException:
+        _stop([process for process, _, _ in running.values()])
+        raise
+
+
+def _stop(processes: list) -> None:
+    """SIGINT every worker, wait for them to record their runs, then make sure."""
+    for process in processes:
+        if process.is_alive():
+            os.kill(process.pid, signal.SIGINT)
+    deadline = time.monotonic() + GRACE_SECONDS
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+    for process in processes:
+        if process.is_alive():
+            process.terminate()
+            process.join(2)
+        if process.is_alive():
+            process.kill()
+            process.join()
+    sys.stderr.flush()
