@@ -11,8 +11,10 @@ import torch
 import torchvision.transforms.v2.functional as TF
 from torch.optim import lr_scheduler as torch_lr
 
-from tinyvision.config import ScheduleConfig
+from tinyvision.config import DataConfig, ScheduleConfig
 from tinyvision.data import augment
+from tinyvision.data.preprocess import COURSE_MEAN, COURSE_STD, Normalizer, fit_normalization
+from tinyvision.errors import UserError
 from tinyvision.train.optim import ONE_CYCLE_DIV, ONE_CYCLE_FINAL_DIV, create_schedule, lr_curve
 
 # ---------------------------------------------------------------------------- schedules
@@ -345,3 +347,117 @@ def test_center_crop_is_torchvision(size):
     """Odd margins split as torchvision's CenterCrop: round((32 - size) / 2), half to even."""
     x = _smooth_images(2, 1, 32, 32)
     assert torch.equal(augment.center_crop(x, size), TF.center_crop(x, [size, size]))
+
+
+# ---------------------------------------------------------------------------- normalization
+
+# Train: 2 images, 2 channels, 1 x 2 pixels. Channel 0 holds 0.2, 0.2, 0.6, 0.6 (mean 0.4,
+# population std 0.2, min 0.2, max 0.6); channel 1 holds 0.25, 0.75, 0.75, 0.25 (mean 0.5,
+# std 0.25, min 0.25, max 0.75).
+TRAIN = torch.tensor([[[[0.2, 0.6]], [[0.25, 0.75]]], [[[0.6, 0.2]], [[0.75, 0.25]]]])
+# Test: other statistics, which must not matter.
+TEST = torch.tensor([[[[1.0, 0.0]], [[0.0, 1.0]]]])
+
+
+def _apply(scheme: str, train: torch.Tensor, test: torch.Tensor, **kw) -> torch.Tensor:
+    stats = fit_normalization(DataConfig(normalize=scheme, **kw), train)
+    return Normalizer(stats)(test)
+
+
+def test_standardize_by_hand():
+    out = _apply("standardize", TRAIN, TEST)
+    # ((1 - 0.4) / 0.2, (0 - 0.4) / 0.2), ((0 - 0.5) / 0.25, (1 - 0.5) / 0.25)
+    assert torch.allclose(out, torch.tensor([[[[3.0, -2.0]], [[-2.0, 2.0]]]]), atol=1e-5)
+    train_out = _apply("standardize", TRAIN, TRAIN).transpose(0, 1).reshape(2, -1)
+    assert torch.allclose(train_out.mean(1), torch.zeros(2), atol=1e-6)
+    assert torch.allclose(train_out.std(1, correction=0), torch.ones(2), atol=1e-5)
+
+
+def test_standardize_uint8_and_given_statistics():
+    as_bytes = (TRAIN * 255).round().to(torch.uint8)  # 51, 153; 64, 191 (0.251, 0.749)
+    stats = fit_normalization(DataConfig(normalize="standardize"), as_bytes)
+    assert stats["mean"] == pytest.approx([0.4, 0.5], abs=1e-6)
+    assert stats["std"] == pytest.approx([0.2, 127 / 255 / 2], abs=1e-6)
+    given = _apply("standardize", TRAIN, TEST, mean=(0.5, 0.5), std=(0.25, 0.5))
+    assert torch.allclose(given, torch.tensor([[[[2.0, -2.0]], [[-1.0, 1.0]]]]), atol=1e-6)
+
+
+def test_minmax_by_hand():
+    out = _apply("minmax", TRAIN, TEST)
+    # ((1 - 0.2) / 0.4, (0 - 0.2) / 0.4), ((0 - 0.25) / 0.5, (1 - 0.25) / 0.5)
+    assert torch.allclose(out, torch.tensor([[[[2.0, -0.5]], [[-0.5, 1.5]]]]), atol=1e-6)
+    as_bytes = (TRAIN * 255).round().to(torch.uint8)  # 51, 153; 64, 191
+    stats = fit_normalization(DataConfig(normalize="minmax"), as_bytes)
+    assert stats["mean"] == pytest.approx([51 / 255, 64 / 255], abs=1e-7)
+    assert stats["std"] == pytest.approx([102 / 255, 127 / 255], abs=1e-7)
+
+
+def test_course_constants_by_hand():
+    mean, std = torch.tensor(COURSE_MEAN).view(3, 1, 1), torch.tensor(COURSE_STD).view(3, 1, 1)
+    k = torch.tensor([[1.0, -1.0], [2.0, 0.0]])
+    test = (mean + std * k).unsqueeze(0)  # k standard deviations from each channel's mean
+    out = _apply("course", torch.rand(4, 3, 2, 2), test)
+    assert torch.allclose(out, k.expand(1, 3, 2, 2), atol=1e-5)
+    assert (0.491, 0.482, 0.447) == COURSE_MEAN and (0.202, 0.199, 0.201) == COURSE_STD
+    with pytest.raises(UserError, match="3-channel"):
+        fit_normalization(DataConfig(normalize="course"), torch.rand(4, 1, 2, 2))
+
+
+def test_per_image_schemes_by_hand():
+    """gcn, l1, l2 need no training statistics: each image on its own, 1 x 2 x 2."""
+    images = torch.tensor(
+        [
+            [[[0.0, 0.0], [1.0, 1.0]]],  # mean 0.5, population std 0.5
+            [[[0.1, 0.2], [0.3, 0.4]]],  # L1 norm 1.0
+            [[[0.3, 0.4], [0.0, 0.0]]],  # L2 norm 0.5
+            [[[0.7, 0.7], [0.7, 0.7]]],  # flat: std 0, kept from blowing up
+        ]
+    )
+    gcn = _apply("gcn", TRAIN, images)
+    assert torch.allclose(gcn[0], torch.tensor([[[-1.0, -1.0], [1.0, 1.0]]]), atol=1e-6)
+    assert torch.allclose(gcn[3], torch.zeros(1, 2, 2), atol=1e-6)
+    l1 = _apply("l1", TRAIN, images)  # x / |x|_1 * D, D = 4
+    assert torch.allclose(l1[1], torch.tensor([[[0.4, 0.8], [1.2, 1.6]]]), atol=1e-6)
+    l2 = _apply("l2", TRAIN, images)  # x / |x|_2 * sqrt(D)
+    assert torch.allclose(l2[2], torch.tensor([[[1.2, 1.6], [0.0, 0.0]]]), atol=1e-6)
+    assert torch.equal(_apply("none", TRAIN, images), images)
+
+
+def test_zca_by_hand():
+    """Four points of 2 pixels, mean 0, covariance [[2.5, 1.5], [1.5, 2.5]]: eigenvalue 4
+    along (1, 1), 1 along (1, -1), so W = (4 + e)^-1/2 P+ + (1 + e)^-1/2 P-, with
+    P+ = [[1, 1], [1, 1]] / 2 and P- = [[1, -1], [-1, 1]] / 2 the projections."""
+    train = torch.tensor([[2.0, 2.0], [-2.0, -2.0], [1.0, -1.0], [-1.0, 1.0]]).view(4, 1, 1, 2)
+    eps = 0.5
+    plus, minus = torch.tensor([[0.5, 0.5], [0.5, 0.5]]), torch.tensor([[0.5, -0.5], [-0.5, 0.5]])
+    expected_w = plus / math.sqrt(4 + eps) + minus / math.sqrt(1 + eps)
+    stats = fit_normalization(DataConfig(normalize="zca", zca_epsilon=eps), train)
+    assert torch.allclose(stats["zca"], expected_w, atol=1e-6)
+    assert torch.allclose(stats["zca_mean"], torch.zeros(2), atol=1e-7)
+    test = torch.tensor([3.0, 1.0]).view(1, 1, 1, 2)
+    out = Normalizer(stats)(test).view(2)
+    assert torch.allclose(out, expected_w @ torch.tensor([3.0, 1.0]), atol=1e-6)
+
+
+def test_zca_whitens_the_train_split_and_is_symmetric():
+    """Whitened train covariance = U S / (S + eps) U^T (identity as eps -> 0), fitted on
+    train only: the test split is centred with the train mean."""
+    g = torch.Generator().manual_seed(0)
+    mixing = torch.rand(12, 12, generator=g) * 0.3 + torch.eye(12) * 0.5
+    train = (torch.rand(400, 12, generator=g) @ mixing).view(400, 3, 2, 2)  # correlated pixels
+    for eps in (1e-7, 0.1):
+        stats = fit_normalization(DataConfig(normalize="zca", zca_epsilon=eps), train)
+        w = stats["zca"].double()
+        assert torch.allclose(w, w.T, atol=1e-6)
+        flat = train.view(400, 12).double()
+        cov = torch.cov(flat.T, correction=0)
+        s, u = torch.linalg.eigh(cov)
+        white = Normalizer(stats)(train).view(400, 12).double()
+        white_cov = torch.cov(white.T, correction=0)
+        assert torch.allclose(white_cov, u @ torch.diag(s / (s + eps)) @ u.T, atol=1e-5)
+        assert torch.allclose(white.mean(0), torch.zeros(12, dtype=torch.float64), atol=1e-5)
+        if eps == 1e-7:  # eigenvalues here >= 3e-3: s / (s + eps) within 4e-5 of 1
+            assert torch.allclose(white_cov, torch.eye(12, dtype=torch.float64), atol=1e-4)
+    test = train[:5] + 1.0  # shifted test data stays shifted: the mean is train's
+    shifted = Normalizer(stats)(test).view(5, 12) - Normalizer(stats)(train[:5]).view(5, 12)
+    assert torch.allclose(shifted, (torch.ones(12) @ stats["zca"]).expand(5, 12), atol=1e-4)
