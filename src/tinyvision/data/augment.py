@@ -39,8 +39,9 @@ def random_crop(x: torch.Tensor, size: int, generator: torch.Generator) -> torch
 
 
 def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
+    """The central window; an odd margin is split as torchvision's CenterCrop splits it."""
     h, w = x.shape[-2:]
-    top, left = (h - size) // 2, (w - size) // 2
+    top, left = round((h - size) / 2), round((w - size) / 2)
     return x[..., top : top + size, left : left + size]
 
 
@@ -54,6 +55,44 @@ def _uniform(n: int, low: float, high: float, x: torch.Tensor, g: torch.Generato
     return low + (high - low) * torch.rand(n, device=x.device, generator=g)
 
 
+def affine(
+    x: torch.Tensor,
+    angle: torch.Tensor,
+    translate: torch.Tensor,
+    scale: torch.Tensor,
+    shear: torch.Tensor,
+    mode: str = "bilinear",
+) -> torch.Tensor:
+    """Per-sample affine maps about the image centre, with torchvision's conventions.
+
+    angle (B,) and shear (B,; an x-shear) in degrees, translate (B, 2) in pixels (x, y),
+    scale (B,): sample i is torchvision's `affine(x[i], angle[i], translate[i], scale[i],
+    [shear[i], 0], fill=None)`. The forward map is A = rotation @ shear * scale plus the
+    shift, in pixel units (so rotations stay rotations on non-square images); grid_sample
+    needs its inverse (where each output pixel comes from). Pixels from outside the image
+    are zeros (the mean, after normalization).
+    """
+    b, (h, w) = x.shape[0], x.shape[-2:]
+    rad, skew = torch.deg2rad(angle.float()), torch.deg2rad(shear.float())
+    cos, sin = torch.cos(rad), torch.sin(rad)
+    rotation = torch.stack([cos, -sin, sin, cos], 1).view(b, 2, 2)
+    shearing = torch.eye(2, device=x.device).repeat(b, 1, 1)
+    shearing[:, 0, 1] = -torch.tan(skew)  # torchvision's SHx: x' = x - tan(shear) y
+    inverse = torch.linalg.inv(rotation @ shearing * scale.float().view(b, 1, 1))
+    # affine_grid works in [-1, 1] units: conjugate the pixel-unit map by that scaling.
+    to_unit = torch.tensor([2 / w, 2 / h], device=x.device)
+    linear = to_unit.view(1, 2, 1) * inverse / to_unit.view(1, 1, 2)
+    offset = -to_unit.view(1, 2, 1) * (inverse @ translate.float().view(b, 2, 1))
+    grid = F.affine_grid(torch.cat([linear, offset], dim=2), list(x.shape), align_corners=False)
+    return F.grid_sample(x.float(), grid, mode=mode, padding_mode="zeros", align_corners=False)
+
+
+def rotate(x: torch.Tensor, angle: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """Per-sample rotation by angle (B,) degrees counter-clockwise, as torchvision's rotate."""
+    still = torch.zeros(len(angle), 2, device=x.device)
+    return affine(x, -angle, still, torch.ones_like(angle), torch.zeros_like(angle), mode)
+
+
 def random_affine(
     x: torch.Tensor,
     generator: torch.Generator,
@@ -64,43 +103,54 @@ def random_affine(
 ) -> torch.Tensor:
     """Rotation, shift, zoom and shear drawn per sample, applied with one grid_sample.
 
-    The forward map is A = rotation @ shear @ zoom plus a shift; grid_sample needs the
-    inverse (where each output pixel comes from), built here per sample. Pixels from
-    outside the image are zeros (the mean, after normalization).
+    As torchvision's RandomAffine(degrees, (translate, translate), (1 - scale, 1 + scale),
+    shear), but with sub-pixel shifts (it rounds them to whole pixels) and bilinear sampling.
+    """
+    b, (h, w) = x.shape[0], x.shape[-2:]
+    angle = _uniform(b, -degrees, degrees, x, generator)
+    skew = _uniform(b, -shear, shear, x, generator)
+    zoom = _uniform(b, 1 - scale, 1 + scale, x, generator)
+    shift = _uniform(2 * b, -translate, translate, x, generator).view(b, 2)  # fractions of the size
+    pixels = shift * torch.tensor([w, h], device=x.device)
+    return affine(x, angle, pixels, zoom, skew)
+
+
+def jitter(
+    x: torch.Tensor,
+    brightness: torch.Tensor,
+    contrast: torch.Tensor,
+    saturation: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Brightness, then contrast, then (colour images) saturation, per-sample factors (B,).
+
+    Each step is torchvision's adjust_* on [0, 1] images, clamped to [0, 1] after each
+    step as torchvision (and PIL) do. Grey is ITU-R 601 luma (0.299, 0.587, 0.114), as PIL,
+    where torchvision rounds the red weight to 0.2989.
     """
     b = x.shape[0]
-    angle = torch.deg2rad(_uniform(b, -degrees, degrees, x, generator))
-    skew = torch.deg2rad(_uniform(b, -shear, shear, x, generator))
-    zoom = _uniform(b, 1 - scale, 1 + scale, x, generator)
-    shift = _uniform(2 * b, -2 * translate, 2 * translate, x, generator).view(b, 2)  # [-1, 1] units
-    cos, sin = torch.cos(angle), torch.sin(angle)
-    rotation = torch.stack([cos, -sin, sin, cos], 1).view(b, 2, 2)
-    shearing = torch.eye(2, device=x.device).repeat(b, 1, 1)
-    shearing[:, 0, 1] = torch.tan(skew)
-    forward = rotation @ shearing * zoom.view(b, 1, 1)
-    inverse = torch.linalg.inv(forward)
-    theta = torch.cat([inverse, -(inverse @ shift.unsqueeze(2))], dim=2)
-    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x.float(), grid, padding_mode="zeros", align_corners=False)
+    x = (x * brightness.view(b, 1, 1, 1)).clamp(0, 1)
+    grey = x if x.shape[1] == 1 else _luma(x)
+    mean = grey.mean((1, 2, 3), keepdim=True)
+    x = ((x - mean) * contrast.view(b, 1, 1, 1) + mean).clamp(0, 1)
+    if x.shape[1] == 3 and saturation is not None:
+        grey = _luma(x)
+        x = (grey + (x - grey) * saturation.view(b, 1, 1, 1)).clamp(0, 1)
+    return x
 
 
 def color_jitter(x: torch.Tensor, generator: torch.Generator, strength: float) -> torch.Tensor:
     """Brightness, contrast and (colour images) saturation, each factor in 1 +- strength.
 
-    Works on [0, 1] images, before normalization.
+    Works on [0, 1] images, before normalization. Unlike torchvision's ColorJitter the
+    three steps always come in this order.
     """
     b = x.shape[0]
 
     def factor() -> torch.Tensor:
-        return _uniform(b, 1 - strength, 1 + strength, x, generator).view(b, 1, 1, 1)
+        return _uniform(b, 1 - strength, 1 + strength, x, generator)
 
-    x = x * factor()
-    grey = x.mean(1, keepdim=True) if x.shape[1] == 1 else _luma(x)
-    x = (x - grey.mean((2, 3), keepdim=True)) * factor() + grey.mean((2, 3), keepdim=True)
-    if x.shape[1] == 3:
-        grey = _luma(x)
-        x = grey + (x - grey) * factor()
-    return x.clamp(0, 1)
+    brightness, contrast = factor(), factor()
+    return jitter(x, brightness, contrast, factor() if x.shape[1] == 3 else None)
 
 
 def _luma(x: torch.Tensor) -> torch.Tensor:
@@ -108,14 +158,24 @@ def _luma(x: torch.Tensor) -> torch.Tensor:
     return (x * weights).sum(1, keepdim=True)
 
 
-def _box_mask(x: torch.Tensor, top, left, height, width) -> torch.Tensor:
-    """(B, 1, H, W) booleans, True inside each sample's box."""
+def erase(
+    x: torch.Tensor,
+    top: torch.Tensor,
+    left: torch.Tensor,
+    height: torch.Tensor,
+    width: torch.Tensor,
+    value: float = 0.0,
+) -> torch.Tensor:
+    """Set one box per sample to value: torchvision's erase(x[i], top, left, height, width).
+
+    The boxes are (B,) integer tensors; the part of a box outside the image is ignored.
+    """
     h, w = x.shape[-2:]
     rows = torch.arange(h, device=x.device).view(1, h)
     cols = torch.arange(w, device=x.device).view(1, w)
     in_rows = (rows >= top.view(-1, 1)) & (rows < (top + height).view(-1, 1))
     in_cols = (cols >= left.view(-1, 1)) & (cols < (left + width).view(-1, 1))
-    return (in_rows[:, :, None] & in_cols[:, None, :])[:, None]
+    return x.masked_fill((in_rows[:, :, None] & in_cols[:, None, :])[:, None], value)
 
 
 def random_erase(
@@ -134,8 +194,7 @@ def random_erase(
     top = (torch.rand(b, device=x.device, generator=generator) * (h - height + 1)).long()
     left = (torch.rand(b, device=x.device, generator=generator) * (w - width + 1)).long()
     chosen = torch.rand(b, device=x.device, generator=generator) < p
-    mask = _box_mask(x, top, left, height, width) & chosen.view(b, 1, 1, 1)
-    return x.masked_fill(mask, 0)
+    return erase(x, top, left, height * chosen, width)  # not chosen: an empty box
 
 
 def cutout(x: torch.Tensor, generator: torch.Generator, size: int) -> torch.Tensor:
@@ -145,7 +204,7 @@ def cutout(x: torch.Tensor, generator: torch.Generator, size: int) -> torch.Tens
     cx = torch.randint(0, w, (b,), device=x.device, generator=generator)
     top, left = cy - size // 2, cx - size // 2
     side = torch.full_like(cy, size)
-    return x.masked_fill(_box_mask(x, top, left, side, side), 0)
+    return erase(x, top, left, side, side)  # boxes may overhang the border: clipped
 
 
 def _beta(alpha: float) -> float:

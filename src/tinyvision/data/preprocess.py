@@ -7,7 +7,8 @@ floats); `normalize` applies it to a batch on the device. Schemes (data.normaliz
 - standardize: per channel, (x - mean) / std, statistics from the training split
   (or data.mean / data.std when given);
 - course: the course's CIFAR-10 constants, mean (0.491, 0.482, 0.447), std (0.202, 0.199, 0.201);
-- gcn: global contrast normalization, per image: (x - its mean) / its std;
+- gcn: global contrast normalization, per image: (x - its mean) / its std (population
+  std, floored at GCN_EPSILON);
 - zca: ZCA whitening, W = U (S + eps)^-1/2 U^T from the training covariance, so the
   whitened training data has (near) identity covariance;
 - minmax: per channel, (x - min) / (max - min) with the training range;
@@ -136,7 +137,9 @@ class Normalizer:
             flat = (flat - self._tensor("zca_mean", x)) @ self._tensor("zca", x)
         elif scheme == "gcn":
             centred = flat - flat.mean(1, keepdim=True)
-            flat = centred / centred.std(1, keepdim=True).clamp_min(GCN_EPSILON)
+            # The population std (over the image's own D values), as in the GCN formula
+            std = centred.pow(2).mean(1, keepdim=True).sqrt()
+            flat = centred / std.clamp_min(GCN_EPSILON)
         elif scheme == "l2":
             flat = flat / flat.norm(dim=1, keepdim=True).clamp_min(1e-12) * flat.shape[1] ** 0.5
         elif scheme == "l1":

@@ -45,6 +45,18 @@ def lr_factor(cfg: ScheduleConfig, total: int, warmup: int = 0) -> Callable[[int
     def cosine(progress: float) -> float:
         return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
+    def one_cycle(t: int) -> float:
+        # As torch's OneCycleLR: the peak at step pct_start * total - 1, the floor reached
+        # at the last step, total - 1 (a zero-length phase is skipped, where torch divides by 0).
+        start, end = 1 / ONE_CYCLE_DIV, 1 / ONE_CYCLE_DIV / ONE_CYCLE_FINAL_DIV
+        peak, last = cfg.pct_start * total - 1, total - 1
+        if t <= peak:
+            if peak == 0:  # t = 0 is the peak itself
+                return 1.0
+            return start + (1 - start) * 0.5 * (1 - math.cos(math.pi * t / peak))
+        rest = (t - peak) / (last - peak) if last > peak else 1.0
+        return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * min(rest, 1.0)))
+
     def factor(t: int) -> float:
         progress = t / max(total, 1)
         match cfg.name:
@@ -61,12 +73,7 @@ def lr_factor(cfg: ScheduleConfig, total: int, warmup: int = 0) -> Callable[[int
             case "linear":
                 return floor + (1 - floor) * max(1 - progress, 0.0)
             case "one-cycle":
-                start, end = 1 / ONE_CYCLE_DIV, 1 / ONE_CYCLE_DIV / ONE_CYCLE_FINAL_DIV
-                peak = cfg.pct_start * total
-                if t < peak:
-                    return start + (1 - start) * 0.5 * (1 - math.cos(math.pi * t / peak))
-                rest = (t - peak) / max(total - peak, 1)
-                return end + (1 - end) * 0.5 * (1 + math.cos(math.pi * min(rest, 1.0)))
+                return one_cycle(t)
             case "warmup-cosine":
                 if t < warmup:
                     return (t + 1) / (warmup + 1)
