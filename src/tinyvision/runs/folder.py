@@ -167,12 +167,14 @@ class RunFolder:
     def finish(self, status: str, seconds: float, config: dict) -> dict[str, Any]:
         """summary.json, curves.png and the index row, whatever the status."""
         summary = self.summary(status, seconds)
-        io.write_json(self.path / SUMMARY, summary)
-        if self.history:
-            from tinyvision.figures import plot_curves
+        try:
+            io.write_json(self.path / SUMMARY, summary)
+            if self.history:
+                from tinyvision.figures import plot_curves
 
-            plot_curves(self.history, self.path / CURVES, title=self.run_id)
-        self.index(status, config, summary)
+                plot_curves(self.history, self.path / CURVES, title=self.run_id)
+        finally:  # a full disk may refuse the files; the index (SQLite) still learns the status
+            self.index(status, config, summary)
         return summary
 
     def index(self, status: str, config: dict, summary: dict | None = None) -> None:

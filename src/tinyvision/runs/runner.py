@@ -27,6 +27,7 @@ from tinyvision.data.preprocess import describe, fit_normalization
 from tinyvision.errors import UserError
 from tinyvision.io import save_safetensors, save_torch
 from tinyvision.models import count_params, create_model
+from tinyvision.models.mlp_steps import STEPS
 from tinyvision.models.summary import format_table, summarize
 from tinyvision.runs.folder import CHECKPOINT, WEIGHTS, RunFolder, new_run_dir, read_summary
 from tinyvision.runs.hooks import Hook, hooks_for
@@ -34,7 +35,6 @@ from tinyvision.runs.normalization import save_normalization
 from tinyvision.train.loop import Learner, fit
 from tinyvision.train.optim import create_optimizer, create_schedule
 from tinyvision.train.progress import EpochProgress
-from tinyvision.models.mlp_steps import STEPS
 
 # What `run` and `resume` return as the process's exit code for each final status.
 EXIT_CODES = {"completed": 0, "diverged": 3, "interrupted": 130}
