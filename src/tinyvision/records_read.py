@@ -116,13 +116,13 @@ def number(path: Path, row: dict[str, str], column: str) -> float | None:
 
 def read_picture(path: Path, folder: Path) -> tuple[bytes, str]:
     """A PNG or GIF inside `folder`, its bytes checked: (bytes, MIME type)."""
-    try:
+    data = read_bytes(path, MAX_PICTURE_BYTES)  # no links: a link is refused, never followed
+    try:  # and no way out through a linked folder on the way to it either
         inside = path.resolve().is_relative_to(folder.resolve())
     except (OSError, RuntimeError):
         inside = False
     if not inside:
         raise RecordError(f"{path}: outside its folder {folder}")
-    data = read_bytes(path, MAX_PICTURE_BYTES)
     if data.startswith(PNG_MAGIC):
         mime = "image/png"
     elif data.startswith(GIF_MAGICS):

@@ -16,6 +16,7 @@ from typing import Any
 
 from tinyvision.errors import UserError
 from tinyvision.records_read import RecordError, read_csv_rows, read_json_object, read_picture
+from tinyvision.runs.folder import CONFIG, SUMMARY
 
 PRACTICALS = {
     "1-ab": "Practical 1-ab: neural networks from scratch",
@@ -23,9 +24,7 @@ PRACTICALS = {
     "1-e": "Practical 1-e: vision transformers",
     "other": "Other runs",
 }
-CONFIG, SUMMARY, SWEEP, SWEEP_CSV, TOUR = (
-    "config.json", "summary.json", "sweep.json", "sweep.csv", "tour.json",
-)  # fmt: skip
+SWEEP, SWEEP_CSV, TOUR = "sweep.json", "sweep.csv", "tour.json"
 FIGURE_SUFFIXES = (".png", ".gif")
 GROUP_FIGURES = ("comparison.png", "lr.png")
 SWEEP_COLUMNS = (

@@ -323,7 +323,8 @@ def build(records: Records) -> list[Block]:
     if not loose and not groups:
         intro += " No usable run was found."
     if skipped:
-        intro += f" {len(skipped)} folders or files were left out: see Skipped, at the end."
+        what = "folder or file was" if len(skipped) == 1 else "folders or files were"
+        intro += f" {len(skipped)} {what} left out: see Skipped, at the end."
     blocks = [Block("h1", "tinyvision lab report"), para(intro)]
     if tour:
         blocks.append(para(_text(tour["summary"])))
