@@ -461,3 +461,30 @@ def test_report_with_a_garbage_tour_record(records, tmp_path, capsys):
     assert code == 0
     assert "tour.json: not a tour record" in err
     assert "Practical 1-ab" in (tmp_path / "rep" / "report.html").read_text()
+
+
+def test_report_shows_a_run_whose_fields_have_the_wrong_types(records, tmp_path, capsys):
+    root, run_dir = records
+    _edit_json(run_dir / "summary.json", svm=5, versions=[1], data="x", params="many",
+               final={"test_acc": "high"}, seconds=float("inf"), input_shape=[2, 10**9],
+               classes="two", best_epoch={"a": 1})  # fmt: skip
+
+    code, _, err = _report(capsys, str(root), "--out", str(tmp_path / "rep"))
+
+    assert code == 0, err
+    assert err == "", "a run with odd fields is shown, not left out"
+    html = (tmp_path / "rep" / "report.html").read_text()
+    assert f"<h3>{run_dir.name}</h3>" in html and "Skipped" not in html
+
+
+def test_report_notes_a_config_that_builds_no_model(records, tmp_path, capsys):
+    root, run_dir = records
+    _edit_json(run_dir / "config.json", model={"name": "mlp", "hidden": "many"})
+
+    code, _, err = _report(capsys, str(root), "--out", str(tmp_path / "rep"))
+
+    assert code == 0
+    (line,) = err.strip().splitlines()
+    assert f"{run_dir}: no layer table, its config does not build a model" in line
+    html = (tmp_path / "rep" / "report.html").read_text()
+    assert f"<h3>{run_dir.name}</h3>" in html and "Models: layer tables" not in html

@@ -130,7 +130,8 @@ def run_blocks(run: Run) -> list[Block]:
             ),
         )
     )
-    svm = [r for r in s.get("svm") or [] if isinstance(r, dict)] if "svm" in s else []
+    svm = s.get("svm")
+    svm = [r for r in svm if isinstance(r, dict)] if isinstance(svm, list) else []
     if svm:
         blocks.append(
             Block(
