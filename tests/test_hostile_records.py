@@ -214,7 +214,7 @@ DAMAGES = {  # file, what it becomes, what the one line says
     "metrics-binary": ("metrics.csv", bytes(range(256)) * 4, "metrics.csv: not UTF-8"),
     "metrics-nul": ("metrics.csv", b"\x00" * 50, "metrics.csv: the header lacks the columns"),
     "metrics-not-numbers": ("metrics.csv", (METRICS_HEADER + "1,x,1,1,1,1,1\n").encode(),
-                            "metrics.csv: train_loss 'x' is not a number"),
+                            "metrics.csv: line 2: train_loss 'x' is not a number"),
     "summary-list": ("summary.json", b"[]", "summary.json: expected a JSON object"),
     "summary-cut": ("summary.json", b'{"status": "compl', "summary.json: not valid JSON"),
     "summary-link": ("summary.json", "link", "summary.json: a symbolic link"),
@@ -488,3 +488,20 @@ def test_report_notes_a_config_that_builds_no_model(records, tmp_path, capsys):
     assert f"{run_dir}: no layer table, its config does not build a model" in line
     html = (tmp_path / "rep" / "report.html").read_text()
     assert f"<h3>{run_dir.name}</h3>" in html and "Models: layer tables" not in html
+
+
+def test_report_replaces_a_linked_report_assets_folder_without_touching_its_target(
+    records, tmp_path, capsys
+):
+    root, _ = records
+    precious = tmp_path / "precious"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("mine")
+    (root / "report_assets").symlink_to(precious)
+
+    code, _, err = _report(capsys, "--out", str(root))
+
+    assert code == 0, err
+    assert (precious / "keep.txt").read_text() == "mine" and len(list(precious.iterdir())) == 1
+    assets = root / "report_assets"
+    assert not assets.is_symlink() and len(list(assets.iterdir())) == 3

@@ -159,7 +159,7 @@ def show_run(path: Path) -> int:
     from tinyvision.runs.folder import CONFIG, METRICS, SUMMARY
 
     if not path.is_dir() or not os.path.lexists(path / SUMMARY):
-        raise UserError(f"{path}: not a run folder (no {SUMMARY}; give a folder `run:` printed)")
+        raise UserError(f"{path}: not a run folder (it has no {SUMMARY}; `runs ls` lists them)")
     summary = read_json_object(path / SUMMARY)
     config = read_json_object(path / CONFIG)
     metrics = None
@@ -195,14 +195,14 @@ def show_run(path: Path) -> int:
 
 
 def _metric_rows(path: Path, rows: list[dict[str, str]]) -> list[tuple[str, ...]]:
-    """metrics.csv as table cells; a cell that is not a number names the file and row."""
+    """metrics.csv as table cells; a cell that is not a number names the file and line."""
     from tinyvision.records_read import number
 
     spec = {"train_loss": ".4f", "train_acc": ".2f", "test_loss": ".4f", "test_acc": ".2f",
             "lr": ".4g", "epoch_seconds": ".1f"}  # fmt: skip
     cells = []
-    for r in rows:
-        values = {c: number(path, r, c) for c in spec}
+    for line, r in enumerate(rows, start=2):  # line 1 is the header
+        values = {c: number(path, line, r, c) for c in spec}
         shown = ("" if v is None else format(v, spec[c]) for c, v in values.items())
         cells.append((_literal(r["epoch"]), *shown))
     return cells

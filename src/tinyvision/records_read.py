@@ -103,7 +103,7 @@ def read_csv_rows(path: Path, required: tuple[str, ...]) -> list[dict[str, str]]
     return rows
 
 
-def number(path: Path, row: dict[str, str], column: str) -> float | None:
+def number(path: Path, line: int, row: dict[str, str], column: str) -> float | None:
     """A CSV cell as a number; empty is None, anything else that is not a number an error."""
     cell = row[column].strip()
     if not cell:
@@ -111,7 +111,8 @@ def number(path: Path, row: dict[str, str], column: str) -> float | None:
     try:
         return float(cell)
     except ValueError:
-        raise RecordError(f"{path}: {column} {printable(cell)!r} is not a number") from None
+        shown = printable(cell)[:40]
+        raise RecordError(f"{path}: line {line}: {column} {shown!r} is not a number") from None
 
 
 def read_picture(path: Path, folder: Path) -> tuple[bytes, str]:
