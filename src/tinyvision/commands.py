@@ -14,7 +14,9 @@ def _console():
     from rich.console import Console
 
     # Piped output (scripts, CI logs) gets wide lines instead of rich's 80-column wrap.
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    # No markup or emoji codes: what is printed comes from the records and is shown as is.
+    width = None if sys.stdout.isatty() else 200
+    return Console(highlight=False, markup=False, emoji=False, width=width)
 
 
 def list_presets(args: argparse.Namespace) -> int:
@@ -104,60 +106,125 @@ def runs(args: argparse.Namespace) -> int:
             print(f"no runs recorded under {args.out}")
             return 0
         table = Table("run", "status", "dataset", "model", "epochs", "best test", "final test", "s")
-        for r in rows:
-            table.add_row(
-                r["run_id"],
-                r["status"],
-                r["dataset"],
-                r["model"],
-                f"{r['epochs_done']}/{r['epochs']}",
-                _pct(r["best_test_acc"]),
-                _pct(r["final_test_acc"]),
-                f"{r['seconds'] or 0:.0f}",
-            )
+        for r in rows:  # any cell may hold anything: the index is a file like any other
+            epochs = f"{_literal(r.get('epochs_done'))}/{_literal(r.get('epochs'))}"
+            cells = (
+                r.get("run_id"), _status(r), r.get("dataset"), r.get("model"), epochs,
+                _pct(r.get("best_test_acc")), _pct(r.get("final_test_acc")),
+                _number(r.get("seconds") or 0, ".0f"),
+            )  # fmt: skip
+            table.add_row(*(_text(c) for c in cells))
         _console().print(table)
         return 0
     return show_run(args.run)
 
 
+def _status(row: dict):
+    """`running` only while a process holds the run's lock; else it died: `dead`."""
+    from tinyvision.runs.folder import is_alive
+
+    status, path = row.get("status"), row.get("path")
+    if status == "running" and isinstance(path, str) and not is_alive(Path(path)):
+        return "dead (tinyvision resume it)"
+    return status
+
+
+def _literal(value) -> str:
+    """A value from the records as one line of text, control characters made visible."""
+    from tinyvision.records_read import printable
+
+    return "" if value is None else printable(value)
+
+
+def _text(value):
+    """Shown exactly as it is: never read as rich markup (`[/]` in a preset is text)."""
+    from rich.text import Text
+
+    return Text(_literal(value))
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number(value, spec: str) -> str:
+    """A recorded number formatted; anything else shown as the text it is."""
+    if _is_number(value):
+        try:
+            return format(value, spec)
+        except (ValueError, OverflowError):  # an int too large for a float format
+            pass
+    return "?" if value is None else _literal(value)
+
+
 def _pct(value) -> str:
-    return "" if value is None else f"{value:.2f}%"
+    if value is None:
+        return ""
+    return _number(value, ".2f") + ("%" if _is_number(value) else "")
+
+
+METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr",
+                  "epoch_seconds")  # fmt: skip
 
 
 def show_run(path: Path) -> int:
+    """Everything is read and checked first: a damaged file is one line, not half a page."""
+    import os
+
     from rich.table import Table
+    from rich.text import Text
 
-    from tinyvision.io import read_csv
-    from tinyvision.runs.folder import METRICS, RunFolder, read_summary
+    from tinyvision.records_read import read_csv_rows, read_json_object
+    from tinyvision.runs.folder import CONFIG, METRICS, SUMMARY
 
-    summary = read_summary(path)
-    if summary is None:
-        raise UserError(f"{path}: not a run folder (no readable summary.json)")
-    config = RunFolder(path, path.parent).config()
+    if not path.is_dir() or not os.path.lexists(path / SUMMARY):
+        raise UserError(f"{path}: not a run folder (it has no {SUMMARY}; `runs ls` lists them)")
+    summary = read_json_object(path / SUMMARY)
+    config = read_json_object(path / CONFIG)
+    metrics = None
+    if os.path.lexists(path / METRICS):
+        metrics = _metric_rows(path / METRICS, read_csv_rows(path / METRICS, METRIC_COLUMNS))
+    overrides = config.get("overrides")
+    if isinstance(overrides, list):
+        overrides = " ".join(_literal(o) for o in overrides)
+    lines = [
+        Text.assemble(
+            (_literal(path), "bold"),
+            f"  preset {_literal(config.get('preset'))}  status {_literal(summary.get('status'))}",
+        ),
+        _text(f"overrides: {_literal(overrides)}") if overrides else None,
+        _text(
+            f"params {_number(summary.get('params'), ',')}  "
+            f"device {_literal(summary.get('device'))}  "
+            f"{_number(summary.get('seconds'), '.1f')}s  "
+            f"best test {_pct(summary.get('best_test_acc'))} "
+            f"at epoch {_literal(summary.get('best_epoch'))}"
+        ),
+    ]
     console = _console()
-    console.print(f"[bold]{path}[/]  preset {config.get('preset')}  status {summary['status']}")
-    if config.get("overrides"):
-        console.print("overrides: " + " ".join(config["overrides"]))
-    console.print(
-        f"params {summary.get('params'):,}  device {summary.get('device')}  "
-        f"{summary['seconds']:.1f}s  best test {_pct(summary.get('best_test_acc'))} "
-        f"at epoch {summary.get('best_epoch')}"
-    )
-    if (path / METRICS).is_file():
-        rows = read_csv(path / METRICS)
+    for line in lines:
+        if line is not None:
+            console.print(line)
+    if metrics is not None:
         table = Table("epoch", "train loss", "train acc", "test loss", "test acc", "lr", "s")
-        for r in rows:
-            table.add_row(
-                r["epoch"],
-                f"{float(r['train_loss']):.4f}",
-                f"{float(r['train_acc']):.2f}",
-                f"{float(r['test_loss']):.4f}",
-                f"{float(r['test_acc']):.2f}",
-                f"{float(r['lr']):.4g}",
-                f"{float(r['epoch_seconds']):.1f}",
-            )
+        for cells in metrics:
+            table.add_row(*(_text(c) for c in cells))
         console.print(table)
     return 0
+
+
+def _metric_rows(path: Path, rows: list[dict[str, str]]) -> list[tuple[str, ...]]:
+    """metrics.csv as table cells; a cell that is not a number names the file and line."""
+    from tinyvision.records_read import number
+
+    spec = {"train_loss": ".4f", "train_acc": ".2f", "test_loss": ".4f", "test_acc": ".2f",
+            "lr": ".4g", "epoch_seconds": ".1f"}  # fmt: skip
+    cells = []
+    for line, r in enumerate(rows, start=2):  # line 1 is the header
+        values = {c: number(path, line, r, c) for c in spec}
+        shown = ("" if v is None else format(v, spec[c]) for c, v in values.items())
+        cells.append((_literal(r["epoch"]), *shown))
+    return cells
 
 
 def data(args: argparse.Namespace) -> int:

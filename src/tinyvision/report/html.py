@@ -4,59 +4,99 @@ The content is built once as a list of blocks (headings, paragraphs, tables, fig
 preformatted text) and rendered twice: HTML with every figure embedded (base64, no
 network needed to view it) and Markdown with the figures copied beside it. Every
 number comes from the records (summary.json, sweep.csv), never typed in.
+
+Everything taken from the records (folder names, presets, overrides, any field) is
+untrusted text: both renderings escape it, so a folder named `<script>...` shows as
+that name and never runs. User text in a paragraph is a `Code` part or plain text, never
+markup; the report's own formatting lives in the block kinds.
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import json
+import re
 import shutil
+import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tinyvision import __version__, io
-from tinyvision.report.collect import PRACTICALS, Group, Run, collect, group_practical, practical_of
+from tinyvision.errors import UserError
+from tinyvision.records_read import printable
+from tinyvision.report.collect import (
+    PRACTICALS,
+    Figure,
+    Group,
+    Records,
+    Run,
+    collect,
+    group_practical,
+    practical_of,
+)
 from tinyvision.runs.folder import library_versions
+
+
+@dataclass(frozen=True)
+class Code:
+    """A paragraph part shown as code: a preset, overrides, a folder name."""
+
+    text: str
+
+
+Part = str | Code
 
 
 @dataclass
 class Block:
     kind: str  # h1, h2, h3, p, table, figure, pre
-    text: str = ""
+    text: str = ""  # headings, pre, figure captions
+    parts: tuple[Part, ...] = ()  # p
     header: tuple[str, ...] = ()
     rows: tuple[tuple[str, ...], ...] = ()
-    path: Path | None = None
+    figure: Figure | None = None
+
+
+def para(*parts: Part) -> Block:
+    return Block("p", parts=parts)
 
 
 def _pct(value: Any) -> str:
     try:
         return f"{float(value):.2f}%"
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return ""
 
 
 def _num(value: Any, digits: int = 1) -> str:
     try:
         return f"{float(value):,.{digits}f}"
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         return ""
+
+
+def _text(value: Any) -> str:
+    """A record's field as one line of text, whatever type it turned out to be."""
+    return printable("" if value is None else value)
 
 
 def run_blocks(run: Run) -> list[Block]:
     s, c = run.summary, run.config
     final = s.get("final") or {}
-    blocks = [Block("h3", f"{run.path.name}")]
-    changed = " ".join(c.get("overrides") or []) or "none (the preset as it is)"
+    blocks = [Block("h3", run.path.name)]
+    changed = " ".join(c.get("overrides") or [])
     blocks.append(
-        Block(
-            "p",
-            f"Preset `{c.get('preset')}`; settings changed from it: `{changed}`. "
-            f"Status {s.get('status')}, {s.get('epochs_done')} epochs, "
-            f"{_num(s.get('seconds'))} s on {s.get('device')} "
-            f"(autocast {s.get('amp', 'none')}).",
+        para(
+            "Preset ",
+            Code(run.preset),
+            "; settings changed from it: ",
+            Code(changed) if changed else "none (the preset as it is)",
+            f". Status {_text(s.get('status'))}, {_text(s.get('epochs_done'))} epochs, "
+            f"{_num(s.get('seconds'))} s on {_text(s.get('device'))} "
+            f"(autocast {_text(s.get('amp', 'none'))}).",
         )
     )
     blocks.append(
@@ -76,47 +116,57 @@ def run_blocks(run: Run) -> list[Block]:
             rows=(
                 (
                     c["data"]["name"],
-                    c["model"]["name"],
-                    f"{s.get('params', 0):,}",
+                    run.model,
+                    _num(s.get("params", 0), 0),
                     _pct(final.get("train_acc")),
                     _pct(final.get("test_acc")),
                     _pct(final.get("test_acc5")),
                     _pct(s.get("best_test_acc")),
-                    str(s.get("best_epoch")),
+                    _text(s.get("best_epoch")),
                     _num(final.get("test_loss"), 4),
                 ),
             ),
         )
     )
-    if "svm" in s:
+    svm = s.get("svm")
+    svm = [r for r in svm if isinstance(r, dict)] if isinstance(svm, list) else []
+    if svm:
         blocks.append(
             Block(
                 "table",
                 header=("kernel", "C", "train acc", "test acc", "support vectors"),
                 rows=tuple(
                     (
-                        r["kernel"],
-                        str(r["C"]),
-                        _pct(r["train_acc"]),
-                        _pct(r["test_acc"]),
-                        str(r["n_support"]),
+                        _text(r.get("kernel")),
+                        _text(r.get("C")),
+                        _pct(r.get("train_acc")),
+                        _pct(r.get("test_acc")),
+                        _text(r.get("n_support")),
                     )
-                    for r in s["svm"]
+                    for r in svm
                 ),
             )
         )
-    blocks += [Block("figure", path=p, text=p.name) for p in run.figures]
+    blocks += [Block("figure", figure=f, text=f.name) for f in run.figures]
     return blocks
+
+
+def group_axes(group: Group) -> list[str]:
+    """The columns that tell a group's runs apart, from its sweep.json (not the CSV layout)."""
+    axes = group.spec.get("axes")
+    if isinstance(axes, dict):
+        return [str(k) for k, v in axes.items() if isinstance(v, list) and len(v) > 1]
+    return ["step"] if "study" in group.spec else []
 
 
 def group_blocks(group: Group) -> list[Block]:
     blocks = [Block("h3", group.name)]
-    spec = ", ".join(f"{k}: {v}" for k, v in group.spec.items())
-    blocks.append(Block("p", f"Folder `{group.path.name}` ({spec}); {len(group.runs)} runs."))
+    spec = ", ".join(f"{_text(k)}: {_text(v)}" for k, v in group.spec.items())
+    blocks.append(para("Folder ", Code(group.path.name), f" ({spec}); {len(group.runs)} runs."))
     if group.rows:
-        keys = [k for k in group.rows[0] if k not in _RESULT_SKIP]
+        axes = group_axes(group)
         header = (
-            *keys[: keys.index("seed")],
+            *axes,
             "seed",
             "status",
             "epochs",
@@ -129,7 +179,7 @@ def group_blocks(group: Group) -> list[Block]:
         )
         rows = []
         for r in group.rows:
-            lead = tuple(r[k] for k in keys[: keys.index("seed")])
+            lead = tuple(r.get(k, "") for k in axes)
             rows.append(
                 (
                     *lead,
@@ -145,112 +195,129 @@ def group_blocks(group: Group) -> list[Block]:
                 )
             )
         blocks.append(Block("table", header=header, rows=tuple(rows)))
-    for name in ("comparison.png", "lr.png"):
-        if (group.path / name).is_file():
-            blocks.append(Block("figure", path=group.path / name, text=name))
+    blocks += [Block("figure", figure=f, text=f.name) for f in group.figures]
     for run in group.runs:  # pictures a run got besides its curves (attention maps, ...)
         for figure in run.figures:
-            if figure.name != "curves.png":
-                caption = f"{run.path.name}: {figure.name}"
-                blocks.append(Block("figure", path=figure, text=caption))
+            caption = f"{run.path.name}: {figure.name}"
+            blocks.append(Block("figure", figure=figure, text=caption))
     return blocks
 
 
-_RESULT_SKIP = {
-    "final_test_acc_mean",
-    "final_test_acc_std",
-    "best_test_acc_mean",
-    "best_test_acc_std",
-    "run",
-    "lr",
-    "final_train_acc",
-}
+def model_blocks(runs: list[Run], skipped: list[str]) -> list[Block]:
+    """The layer table each run recorded (layers.txt), once per distinct table.
 
-
-def model_blocks(runs: list[Run]) -> list[Block]:
-    """The layer table of each distinct model (config and input shape) in these runs."""
-    from tinyvision.config import Config
-    from tinyvision.models import create_model
-    from tinyvision.models.summary import format_table, summarize
+    The table is the one written when the run started, not rebuilt from today's code.
+    """
+    from tinyvision.records_read import read_text
+    from tinyvision.runs.folder import LAYERS
 
     seen, blocks = set(), []
     for run in runs:
-        shape = tuple(run.summary.get("input_shape") or ())
-        model_cfg = run.config["model"]
-        key = (json.dumps(model_cfg, sort_keys=True), shape)
-        if not shape or key in seen or model_cfg["name"].startswith("timm:"):
+        path = run.path / LAYERS
+        if not path.is_file() or path.is_symlink():
+            continue  # runs from before layers.txt, or timm models' tables: nothing to show
+        try:
+            table = printable_block(read_text(path))
+        except UserError as e:
+            skipped.append(f"{path}: no layer table ({_text(e)})")
             continue
-        seen.add(key)
-        cfg = Config.from_dict(run.config)
-        model = create_model(cfg.model, shape, run.summary.get("classes", 10))
-        title = f"{model_cfg['name']} on {'x'.join(map(str, shape))} (as in {run.path.name})"
-        blocks += [Block("p", title), Block("pre", format_table(summarize(model, shape), shape))]
+        if table in seen:
+            continue
+        seen.add(table)
+        blocks += [para(f"{run.model} (as in {run.path.name})"), Block("pre", table)]
     return blocks
+
+
+def printable_block(text: str) -> str:
+    """Several lines of recorded text, each shown literally (no control characters)."""
+    return "\n".join(printable(line) for line in text.splitlines()[:400])
 
 
 def environment_blocks(runs: list[Run]) -> list[Block]:
     versions = runs[0].summary.get("versions", {}) if runs else library_versions()
-    devices = sorted({str(r.summary.get("device")) for r in runs}) or ["(no runs)"]
-    rows = [
-        ("tinyvision", f"{__version__} (commit {versions.get('tinyvision_commit', 'unknown')})"),
-        ("devices", ", ".join(devices)),
+    versions = versions if isinstance(versions, dict) else {}
+    devices = sorted({_text(r.summary.get("device")) for r in runs}) or ["(no runs)"]
+    commit = _text(versions.get("tinyvision_commit", "unknown"))
+    rows = [("tinyvision", f"{__version__} (commit {commit})"), ("devices", ", ".join(devices))]
+    rows += [
+        (_text(k), _text(v))
+        for k, v in versions.items()
+        if k not in ("tinyvision", "tinyvision_commit")
     ]
-    rows += [(k, v) for k, v in versions.items() if k not in ("tinyvision", "tinyvision_commit")]
     return [
         Block("h2", "Environment"),
         Block("table", header=("what", "version"), rows=tuple(rows)),
     ]
 
 
-def data_blocks(runs: list[Run], tour: dict | None) -> list[Block]:
-    blocks = [Block("h2", "Data")]
-    if tour:
-        rows = tuple((part, info["dataset"], info["why"]) for part, info in tour["parts"].items())
-        blocks.append(Block("table", header=("part", "ran on", "why"), rows=rows))
-        for name, how in tour.get("missing", {}).items():
-            blocks.append(Block("p", f"{name} was not available here: {how}"))
+def _data_rows(runs: list[Run]) -> list[tuple[str, ...]]:
+    """Where each run's data came from: folders, files and their md5, or the source."""
     seen, rows = set(), []
     for run in runs:
-        data = run.summary.get("data") or {}
+        data = run.summary.get("data")
+        if not isinstance(data, dict):
+            continue
+        dataset = _text(data.get("dataset"))
         for split in ("train", "test"):
             info = data.get(split)
-            if not isinstance(info, dict):
+            files_md5 = info.get("files") if isinstance(info, dict) else None
+            if not isinstance(files_md5, dict):
                 continue
-            for file, md5 in info.get("files", {}).items():
-                key = (data.get("dataset"), info.get("folder"), file)
-                if key not in seen:
-                    seen.add(key)
-                    rows.append(
-                        (str(data.get("dataset")), split, info.get("folder", ""), file, md5)
-                    )
-        if "source" in data and (data["dataset"], data["source"]) not in seen:
-            seen.add((data["dataset"], data["source"]))
-            rows.append((data["dataset"], "both", data["source"], "", ""))
-    blocks.append(
-        Block("table", header=("dataset", "split", "from", "file", "md5"), rows=tuple(rows))
-    )
+            folder = _text(info.get("folder"))
+            for file, md5 in files_md5.items():
+                if (dataset, folder, file) not in seen:
+                    seen.add((dataset, folder, file))
+                    rows.append((dataset, split, folder, _text(file), _text(md5)))
+        source = _text(data.get("source"))
+        if "source" in data and (dataset, source) not in seen:
+            seen.add((dataset, source))
+            rows.append((dataset, "both", source, "", ""))
+    return rows
+
+
+def data_blocks(runs: list[Run], tour: dict | None) -> list[Block]:
+    blocks = [Block("h2", "Data")]
+    if tour:  # its shape was checked by collect
+        rows = tuple(
+            (_text(part), _text(info.get("dataset")), _text(info.get("why")))
+            for part, info in tour["parts"].items()
+        )
+        blocks.append(Block("table", header=("part", "ran on", "why"), rows=rows))
+        for name, how in tour.get("missing", {}).items():
+            blocks.append(para(f"{_text(name)} was not available here: {_text(how)}"))
+    header = ("dataset", "split", "from", "file", "md5")
+    blocks.append(Block("table", header=header, rows=tuple(_data_rows(runs))))
     return blocks
 
 
-def build(runs: list[Run], groups: list[Group], tour: dict | None) -> list[Block]:
-    grouped_paths = {r.path for g in groups for r in g.runs}
-    loose = [r for r in runs if r.path not in grouped_paths]
-    blocks = [
-        Block("h1", "tinyvision lab report"),
-        Block(
-            "p",
-            f"Written {time.strftime('%Y-%m-%d %H:%M')} from {len(loose)} runs and "
-            f"{len(groups)} sweeps or studies.",
-        ),
+def skipped_blocks(skipped: list[str]) -> list[Block]:
+    if not skipped:
+        return []
+    return [
+        Block("h2", "Skipped"),
+        para("These folders and files could not be used; each line says why."),
+        Block("table", header=("left out: why",), rows=tuple((_text(s),) for s in skipped)),
     ]
+
+
+def build(records: Records) -> list[Block]:
+    groups, tour, skipped = records.groups, records.tour, records.skipped
+    grouped_paths = {r.path for g in groups for r in g.runs}
+    loose = [r for r in records.runs if r.path not in grouped_paths]
+    intro = (
+        f"Written {time.strftime('%Y-%m-%d %H:%M')} from {len(loose)} runs and "
+        f"{len(groups)} sweeps or studies."
+    )
+    if not loose and not groups:
+        intro += " No usable run was found."
+    if skipped:
+        what = "folder or file was" if len(skipped) == 1 else "folders or files were"
+        intro += f" {len(skipped)} {what} left out: see Skipped, at the end."
+    blocks = [Block("h1", "tinyvision lab report"), para(intro)]
     if tour:
-        blocks.append(Block("p", tour["summary"]))
+        blocks.append(para(_text(tour["summary"])))
     for key, title in PRACTICALS.items():
-        mine = [
-            r
-            for r in loose
-            if practical_of(r.config.get("preset", ""), r.config["model"]["name"]) == key
-        ]
+        mine = [r for r in loose if practical_of(r.preset, r.model) == key]
         my_groups = [g for g in groups if group_practical(g) == key]
         if not mine and not my_groups:
             continue
@@ -259,11 +326,12 @@ def build(runs: list[Run], groups: list[Group], tour: dict | None) -> list[Block
             blocks += run_blocks(run)
         for group in my_groups:
             blocks += group_blocks(group)
-        layer_blocks = model_blocks(mine + [r for g in my_groups for r in g.runs[:1]])
-        if layer_blocks:
-            blocks += [Block("h3", "Models: layer tables"), *layer_blocks]
+        models = model_blocks(mine + [r for g in my_groups for r in g.runs[:1]], skipped)
+        if models:
+            blocks += [Block("h3", "Models: layer tables"), *models]
     all_runs = loose + [r for g in groups for r in g.runs]
-    return blocks + environment_blocks(all_runs) + data_blocks(all_runs, tour)
+    tail = environment_blocks(all_runs) + data_blocks(all_runs, tour)
+    return blocks + tail + skipped_blocks(skipped)
 
 
 CSS = """body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;
@@ -274,10 +342,11 @@ img{max-width:100%;border:1px solid #ddd;margin:.4em 0}pre{background:#f7f7f7;pa
 overflow-x:auto;font-size:.8em}figure{margin:.5em 0}figcaption{font-size:.8em;color:#666}"""
 
 
-def _inline(text: str) -> str:
-    """`code` spans, escaped."""
-    parts = html.escape(text).split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+def _html_parts(parts: tuple[Part, ...]) -> str:
+    return "".join(
+        f"<code>{html.escape(p.text)}</code>" if isinstance(p, Code) else html.escape(p)
+        for p in parts
+    )
 
 
 def render_html(blocks: list[Block]) -> str:
@@ -290,7 +359,7 @@ def render_html(blocks: list[Block]) -> str:
         if b.kind in ("h1", "h2", "h3"):
             out.append(f"<{b.kind}>{html.escape(b.text)}</{b.kind}>")
         elif b.kind == "p":
-            out.append(f"<p>{_inline(b.text)}</p>")
+            out.append(f"<p>{_html_parts(b.parts)}</p>")
         elif b.kind == "pre":
             out.append(f"<pre>{html.escape(b.text)}</pre>")
         elif b.kind == "table":
@@ -300,51 +369,108 @@ def render_html(blocks: list[Block]) -> str:
                 for row in b.rows
             )
             out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
-        elif b.kind == "figure" and b.path is not None:
-            mime = "image/gif" if b.path.suffix == ".gif" else "image/png"
-            data = base64.b64encode(b.path.read_bytes()).decode()
+        elif b.kind == "figure" and b.figure is not None:
+            data = base64.b64encode(b.figure.data).decode()
             out.append(
-                f"<figure><img src='data:{mime};base64,{data}' alt='{html.escape(b.text)}'>"
-                f"<figcaption>{html.escape(b.text)}</figcaption></figure>"
+                f"<figure><img src='data:{b.figure.mime};base64,{data}' "
+                f"alt='{html.escape(b.text)}'><figcaption>{html.escape(b.text)}</figcaption>"
+                "</figure>"
             )
     out.append("</body></html>")
     return "\n".join(out)
+
+
+# Markdown: backslash before what could start emphasis, code, links or a table cell;
+# HTML's own characters as entities, so no text from the records is ever a tag.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]|~])")
+_MD_LINE_START = re.compile(r"^(\s*)([#+=-]|\d+[.)])")
+_CODE_SAFE = re.compile(r"[^`<>&|\\]+")
+
+
+def md_escape(text: str) -> str:
+    escaped = _MD_SPECIAL.sub(r"\\\1", printable(text))
+    return html.escape(escaped, quote=False)
+
+
+def _md_line(text: str) -> str:
+    """A paragraph or cell never starts a heading, list or quote by its first characters."""
+    return _MD_LINE_START.sub(lambda m: m.group(1) + "\\" + m.group(2), text, count=1)
+
+
+def _md_code(text: str) -> str:
+    text = printable(text)
+    if _CODE_SAFE.fullmatch(text) and text.strip() == text:
+        return f"`{text}`"
+    return f"<code>{md_escape(text)}</code>"  # an HTML code span holding escaped text
+
+
+def _md_parts(parts: tuple[Part, ...]) -> str:
+    return _md_line("".join(_md_code(p.text) if isinstance(p, Code) else md_escape(p)
+                            for p in parts))  # fmt: skip
+
+
+def _asset_name(number: int, figure: Figure) -> str:
+    """A plain file name (letters, digits, . _ -) whatever the folder was called."""
+    stem = f"{number:03d}-{figure.path.parent.name}-{figure.path.stem}"
+    suffix = ".gif" if figure.mime == "image/gif" else ".png"
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:120] + suffix
 
 
 def render_markdown(blocks: list[Block], assets: Path) -> str:
     out, copied = [], 0
     for b in blocks:
         if b.kind in ("h1", "h2", "h3"):
-            out.append("#" * int(b.kind[1]) + " " + b.text)
+            out.append("#" * int(b.kind[1]) + " " + md_escape(b.text))
         elif b.kind == "p":
-            out.append(b.text)
+            out.append(_md_parts(b.parts))
         elif b.kind == "pre":
-            out.append("```\n" + b.text + "\n```")
+            longest = max((len(r) for r in re.findall("`+", b.text)), default=0)
+            fence = "`" * max(3, longest + 1)
+            out.append(f"{fence}\n{b.text}\n{fence}")
         elif b.kind == "table":
-            out.append("| " + " | ".join(b.header) + " |")
+            out.append("| " + " | ".join(md_escape(h) for h in b.header) + " |")
             out.append("|" + " --- |" * len(b.header))
-            out += ["| " + " | ".join(str(c) for c in row) + " |" for row in b.rows]
-        elif b.kind == "figure" and b.path is not None:
+            out += ["| " + " | ".join(md_escape(str(c)) for c in row) + " |" for row in b.rows]
+        elif b.kind == "figure" and b.figure is not None:
             copied += 1
-            name = f"{copied:03d}-{b.path.parent.name}-{b.path.name}"
-            shutil.copyfile(b.path, assets / name)
-            out.append(f"![{b.text}]({assets.name}/{name})")
+            name = _asset_name(copied, b.figure)
+            (assets / name).write_bytes(b.figure.data)
+            out.append(f"![{md_escape(b.text)}]({assets.name}/{name})")
         out.append("")
     return "\n".join(out)
 
 
-def write_report(paths: list[Path], out: Path) -> Path:
-    """report.html and report.md (with report_assets/) in `out`; returns the HTML path."""
-    runs, groups = collect(paths)
-    tour = None
-    for root in paths:
-        if (root / "tour.json").is_file():
-            tour = json.loads((root / "tour.json").read_text())
-    blocks = build(runs, groups, tour)
-    out.mkdir(parents=True, exist_ok=True)
+def _warn(line: str) -> None:
+    print(f"tinyvision: {line}", file=sys.stderr)
+
+
+def _fresh_assets(out: Path) -> Path:
+    """An empty report_assets/ in `out`; a link there is removed, never followed."""
     assets = out / "report_assets"
+    if assets.is_symlink() or (assets.exists() and not assets.is_dir()):
+        assets.unlink()
     shutil.rmtree(assets, ignore_errors=True)
     assets.mkdir()
-    io.write_text(out / "report.md", render_markdown(blocks, assets))
-    io.write_text(out / "report.html", render_html(blocks))
+    return assets
+
+
+def write_report(paths: list[Path], out: Path, warn: Callable[[str], None] = _warn) -> Path:
+    """report.html and report.md (with report_assets/) in `out`; returns the HTML path.
+
+    Each folder or file left out is passed to `warn` (one line: which and why) and
+    listed in the report's Skipped section.
+    """
+    records = collect(paths)
+    blocks = build(records)
+    for line in records.skipped:
+        warn(line)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        assets = _fresh_assets(out)
+        io.write_text(out / "report.md", render_markdown(blocks, assets))
+        io.write_text(out / "report.html", render_html(blocks))
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise UserError(f"{out}: cannot write the report there ({reason}); "
+                        "give --out a writable folder with free space") from None  # fmt: skip
     return out / "report.html"

@@ -1,16 +1,22 @@
 """`DIR/index.sqlite`: one row per run under DIR, safe with several writers at once.
 
 SQLite in WAL mode with a generous busy timeout serialises concurrent writers (sweep
-workers) without losing rows; every write is one short transaction.
+workers) without losing rows; every write is one short transaction. Reading writes
+nothing (the index may be someone else's, on a read-only or full disk) and a damaged
+index is a one-line error, never a traceback.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 import time
 from pathlib import Path
 from typing import Any
+
+from tinyvision.errors import UserError
 
 INDEX_NAME = "index.sqlite"
 COLUMNS = (
@@ -58,12 +64,57 @@ def upsert(root: Path, row: dict[str, Any]) -> None:
 
 
 def rows(root: Path, where: str = "", params: tuple = ()) -> list[dict[str, Any]]:
-    if not (root / INDEX_NAME).is_file():
+    """Every row, read without writing a byte: the folder may be read-only, or full."""
+    path = root / INDEX_NAME
+    if not os.path.lexists(path):
         return []
-    conn = _connect(root)
-    conn.row_factory = sqlite3.Row
     try:
-        query = "SELECT * FROM runs " + (f"WHERE {where} " if where else "") + "ORDER BY created"
-        return [dict(r) for r in conn.execute(query, params)]
-    finally:
-        conn.close()
+        info = path.lstat()
+    except OSError as e:
+        raise _unreadable(path, e.strerror or "cannot be examined") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise _unreadable(path, "not a plain file")
+    if info.st_size == 0:  # created by a writer that stopped before its table: no runs yet
+        return []
+    query = "SELECT * FROM runs " + (f"WHERE {where} " if where else "") + "ORDER BY created"
+    for attempt in range(3):  # a writer's checkpoint may be rewriting the file this instant
+        try:
+            return _read(path, query, params)
+        except sqlite3.DatabaseError as e:
+            if attempt == 2:
+                raise _unreadable(path, str(e)) from None
+            time.sleep(0.2)
+    return []
+
+
+def _read(path: Path, query: str, params: tuple) -> list[dict[str, Any]]:
+    """Read-only, and never leaving -wal/-shm files behind.
+
+    With no -wal file every committed row is in the main file: `immutable=1` reads it
+    without locks or side files (a read-only connection would create both). A -wal file
+    means a writer is at work (or crashed): `mode=ro` sees its rows through the existing
+    side files; where even that cannot open (read-only folder), the main file still can.
+    """
+    uri = path.resolve().as_uri()
+    modes = ["immutable=1"]
+    if os.path.lexists(f"{path}-wal"):
+        modes.insert(0, "mode=ro")
+    for attempt, mode in enumerate(modes):
+        try:
+            conn = sqlite3.connect(f"{uri}?{mode}", uri=True, timeout=10)
+            try:
+                conn.row_factory = sqlite3.Row
+                return [dict(r) for r in conn.execute(query, params)]
+            finally:
+                conn.close()
+        except sqlite3.DatabaseError:
+            if attempt == len(modes) - 1:
+                raise
+    return []
+
+
+def _unreadable(path: Path, reason: str) -> UserError:
+    return UserError(
+        f"{path} is not a readable run index ({reason}); delete it (the run folders "
+        "themselves are intact, and the next run starts a new index)"
+    )
