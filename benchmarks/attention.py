@@ -6,7 +6,7 @@ it trains the same ViT (random 1x28x28 images, AdamW, batch 256) for the same nu
 steps with each attention implementation, in float32 and under bf16 autocast, side by
 side in one process, and prints images per second and the ratio to the first line.
 
-Run: `python benchmarks/attention.py [--steps N] [--device cpu|cuda] [--sizes small,vit-fashion]`.
+Run: `python benchmarks/attention.py [--steps N] [--device cpu|cuda] [--sizes course,vit-fashion]`.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ def images_per_second(
     size: str, attention: str, bf16: bool, steps: int, device: torch.device
 ) -> float:
     torch.manual_seed(0)
-    model = ViT(*SIZES[size], nb_classes=10, attention=attention).to(device)
+    model = ViT(*SIZES[size], num_classes=10, attention=attention).to(device)
     optimizer = torch.optim.AdamW(model.parameters(), 1e-3)
     x = torch.randn(BATCH, 1, 28, 28, device=device)
     y = torch.randint(0, 10, (BATCH,), device=device)

@@ -59,6 +59,7 @@ MODEL_KEYS = {
         "pos_embed",
         "pool",
         "attention",
+        "registers",
     ),
     "timm": ("pretrained", "pretrained_file", "timm_input"),
 }
@@ -158,6 +159,7 @@ class ModelConfig:
     pos_embed: str = "sinusoidal"  # or "learned"
     pool: str = "cls"  # the class token, or "mean" of the patch tokens
     attention: str = "auto"  # explicit (the equations), fused (SDPA); auto: fused on GPUs only
+    registers: int = 0  # extra learned tokens no pooling reads (Darcet et al., 2024)
     # timm:<name> models: ImageNet weights through timm, or a local weights file, and how
     # the 28x28 one-channel images meet a network made for 224x224 colour ones
     pretrained: bool = False
@@ -183,6 +185,9 @@ class ModelConfig:
         for key in ("embed_dim", "nb_blocks", "patch_size", "num_heads"):
             value = getattr(self, key)
             _require(value > 0, f"model.{key} must be positive, got {value}")
+        _require(
+            0 <= self.registers <= 64, f"model.registers must be in 0..64, got {self.registers}"
+        )
         _require(self.mlp_ratio > 0, f"model.mlp_ratio must be positive, got {self.mlp_ratio}")
         _require(
             self.name != "vit" or self.embed_dim % self.num_heads == 0,

@@ -4,8 +4,9 @@ how it sees an image.
 - positional_embedding.png: the positional embedding table (tokens x dimensions), and
   the cosine similarity between the patch positions' embeddings;
 - patch_grid.png: test images cut into the model's patches;
-- attention_maps.png: per test image, the class token's attention to the patches for
-  every layer and head, and the attention rollout (Abnar and Zuidema, 2020): the
+- attention_maps.png: per test image, the class token's attention to the patches (with
+  mean pooling: the attention each patch receives, averaged over the tokens) for every
+  layer and head, and the attention rollout (Abnar and Zuidema, 2020): the
   head-averaged attention plus identity, row-normalised, multiplied through the layers.
 """
 
@@ -54,11 +55,12 @@ def draw_vit_pictures(run_folder: Path, count: int = 4) -> list[Path]:
 
 def _plot_positions(model: ViT, path: Path) -> None:
     table = model.pos_embed[0]
-    patches = F.normalize(table[1:], dim=1)
+    patches = F.normalize(table[model.num_prefix :], dim=1)
     similarity = patches @ patches.T
     fig, (ax_table, ax_sim) = plt.subplots(1, 2, figsize=(11, 4))
     ax_table.imshow(table.numpy(), aspect="auto", cmap="RdBu")
-    ax_table.set(title="positional embedding", xlabel="dimension", ylabel="token (0: class)")
+    token = f"token (first {model.num_prefix}: class, registers)" if model.num_prefix else "token"
+    ax_table.set(title="positional embedding", xlabel="dimension", ylabel=token)
     middle = len(patches) // 2 + model.grid // 2
     ax_sim.imshow(similarity[middle].reshape(model.grid, model.grid).numpy(), cmap="viridis")
     ax_sim.set(title=f"cosine similarity to patch {middle}", xticks=[], yticks=[])
@@ -103,14 +105,22 @@ def _plot_attention(images, attentions, model: ViT, predictions, classes, path: 
         ax.set_yticks([])
         ax.set_title(title, fontsize=7)
 
+    def read_out(attention: torch.Tensor) -> torch.Tensor:
+        """What the pooled output reads from each patch: the class token's row, or (mean
+        pooling) the average of every token's row."""
+        prefix = model.num_prefix
+        rows = attention[0] if model.cls_token is not None else attention[prefix:].mean(0)
+        return rows[prefix:]
+
     for row, image in enumerate(images):
         _show(axes[row, 0], image)
         axes[row, 0].set_title(f"predicted {classes[predictions[row]]}", fontsize=7)
-        overlay(axes[row, 1], rollout[row, 0, 1:], "rollout")
+        overlay(axes[row, 1], read_out(rollout[row]), "rollout")
         for layer in range(layers):
             for head in range(heads):
-                cls_row = attentions[layer][row, head, 0, 1:]
-                overlay(axes[row, 2 + layer * heads + head], cls_row, f"L{layer + 1} H{head + 1}")
-    fig.suptitle("class-token attention per layer (L) and head (H)")
+                weights = read_out(attentions[layer][row, head])
+                overlay(axes[row, 2 + layer * heads + head], weights, f"L{layer + 1} H{head + 1}")
+    reader = "class-token" if model.cls_token is not None else "mean-pooled"
+    fig.suptitle(f"{reader} attention per layer (L) and head (H)")
     fig.tight_layout()
     save_figure(fig, path)

@@ -44,14 +44,19 @@ def locally_connected_weights(
     return per_position * size_out * size_out
 
 
-def receptive_field(layers: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """(receptive field, jump) after each (kernel, stride) layer, from the input.
+def receptive_step(r: int, j: int, kernel: int, stride: int) -> tuple[int, int]:
+    """One layer further: r <- r + (k - 1) * j ;  j <- j * s.
 
-    r <- r + (k - 1) * j ;  j <- j * s   (j: distance in input pixels between neighbours)
+    r: the receptive field in input pixels; j (the jump): the distance in input pixels
+    between two neighbouring outputs.
     """
+    return r + (kernel - 1) * j, j * stride
+
+
+def receptive_field(layers: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """(receptive field, jump) after each (kernel, stride) layer, from the input (1, 1)."""
     r, j, out = 1, 1, []
     for kernel, stride in layers:
-        r += (kernel - 1) * j
-        j *= stride
+        r, j = receptive_step(r, j, kernel, stride)
         out.append((r, j))
     return out

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from tinyvision.models.arithmetic import receptive_step
+
 
 @dataclass
 class LayerRow:
@@ -24,6 +26,21 @@ class LayerRow:
     receptive_field: int | None
     jump: int | None
     macs: int
+
+
+def _weights_and_biases(m: nn.Module) -> tuple[int, int]:
+    """A layer's weights and biases; a hand-written module (the 1-ab MLP keeps Wh, bh, Wy,
+    by as its own tensors, buffers when trained without autograd) by the course's names."""
+    if hasattr(m, "weight") or hasattr(m, "bias"):
+        weight, bias = getattr(m, "weight", None), getattr(m, "bias", None)
+        return (
+            weight.numel() if isinstance(weight, torch.Tensor) else 0,
+            bias.numel() if isinstance(bias, torch.Tensor) else 0,
+        )
+    own = {**dict(m.named_parameters(recurse=False)), **dict(m.named_buffers(recurse=False))}
+    weights = sum(t.numel() for name, t in own.items() if name.startswith("W"))
+    biases = sum(t.numel() for name, t in own.items() if name.startswith("b"))
+    return weights, biases
 
 
 def _pair(value) -> int:
@@ -50,18 +67,15 @@ def summarize(model: nn.Module, input_shape: tuple[int, ...]) -> list[LayerRow]:
         if name not in outputs:
             continue
         out = outputs[name]
+        weights, biases = _weights_and_biases(m)
         weight = getattr(m, "weight", None)
-        bias = getattr(m, "bias", None)
-        weights = weight.numel() if isinstance(weight, torch.Tensor) else 0
-        biases = bias.numel() if isinstance(bias, torch.Tensor) else 0
         macs = 0
         if isinstance(m, nn.Conv2d):
             macs = math.prod(out) * weight.shape[1] * weight.shape[2] * weight.shape[3]
         elif isinstance(m, nn.Linear):
             macs = weights
         if isinstance(m, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)) and spatial:
-            k, s = _pair(m.kernel_size), _pair(m.stride)
-            r, j = r + (k - 1) * j, j * s
+            r, j = receptive_step(r, j, _pair(m.kernel_size), _pair(m.stride))
         if isinstance(m, (nn.Linear, nn.Flatten)):
             spatial = False
         rows.append(

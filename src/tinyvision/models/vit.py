@@ -26,10 +26,10 @@ LN_EPS = 1e-6  # timm's LayerNorm epsilon, so that its weights give the same out
 class PatchEmbed(nn.Module):
     """(B, C, H, W) -> (B, N, D): a convolution with stride = kernel = patch size."""
 
-    def __init__(self, in_chan: int = 1, patch_size: int = 7, embed_dim: int = 32):
+    def __init__(self, in_chans: int = 1, patch_size: int = 7, embed_dim: int = 32):
         super().__init__()
         self.patch_size = patch_size
-        self.proj = nn.Conv2d(in_chan, embed_dim, patch_size, stride=patch_size)
+        self.proj = nn.Conv2d(in_chans, embed_dim, patch_size, stride=patch_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(x).flatten(2).transpose(1, 2)
@@ -147,21 +147,27 @@ class ViT(nn.Module):
         patch_size: int = 7,
         num_heads: int = 4,
         mlp_ratio: float = 4.0,
-        nb_classes: int = 10,
+        num_classes: int = 10,
         in_chans: int = 1,
         img_size: int = 28,
         pos_embed: str = "sinusoidal",
         pool: str = "cls",
         attention: str = "auto",
+        registers: int = 0,
     ):
         super().__init__()
         if img_size % patch_size:
             raise ValueError(f"patch size {patch_size} does not divide the {img_size} image")
         self.patch_size, self.pool = patch_size, pool
         self.grid = img_size // patch_size
-        self.num_tokens = self.grid * self.grid + 1  # the patches and the class token
+        # Tokens before the patches: the class token (cls pooling only) and `registers`
+        # extra learned tokens that every layer can attend to but no pooling reads
+        # (Darcet et al., 2024, "Vision Transformers Need Registers"); timm's names.
+        self.num_prefix = (1 if pool == "cls" else 0) + registers
+        self.num_tokens = self.grid * self.grid + self.num_prefix
         self.patch_embed = PatchEmbed(in_chans, patch_size, embed_dim)
-        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if pool == "cls" else None
+        self.reg_token = nn.Parameter(torch.zeros(1, registers, embed_dim)) if registers else None
         table = get_positional_embeddings(self.num_tokens, embed_dim)[None]
         if pos_embed == "learned":
             self.pos_embed = nn.Parameter(table.clone().normal_(std=0.02))
@@ -171,28 +177,33 @@ class ViT(nn.Module):
             *[Block(embed_dim, num_heads, mlp_ratio, attention) for _ in range(nb_blocks)]
         )
         self.norm = nn.LayerNorm(embed_dim, eps=LN_EPS)
-        self.head = nn.Linear(embed_dim, nb_classes)
-        nn.init.normal_(self.cls_token, std=1e-6)
+        self.head = nn.Linear(embed_dim, num_classes)
+        for token in (self.cls_token, self.reg_token):
+            if token is not None:
+                nn.init.normal_(token, std=1e-6)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         tokens = self.patch_embed(x)
-        cls = self.cls_token.expand(len(tokens), -1, -1)
-        tokens = torch.cat([cls, tokens], dim=1) + self.pos_embed
-        return self.norm(self.blocks(tokens))
+        prefix = [
+            t.expand(len(tokens), -1, -1) for t in (self.cls_token, self.reg_token) if t is not None
+        ]
+        tokens = torch.cat([*prefix, tokens], dim=1) if prefix else tokens
+        return self.norm(self.blocks(tokens + self.pos_embed))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         tokens = self.forward_features(x)
-        pooled = tokens[:, 0] if self.pool == "cls" else tokens[:, 1:].mean(1)
-        return self.head(pooled)
+        if self.cls_token is not None:
+            return self.head(tokens[:, 0])
+        return self.head(tokens[:, self.num_prefix :].mean(1))  # the patches only
 
     def keep_attention(self, keep: bool = True) -> None:
         for block in self.blocks:
             block.attn.keep_attention = keep
 
 
-def resample_pos_embed(pos_embed: torch.Tensor, grid: int) -> torch.Tensor:
-    """(1, 1 + g*g, D) -> (1, 1 + grid*grid, D): the patch part resized bicubically."""
-    cls, patches = pos_embed[:, :1], pos_embed[:, 1:]
+def resample_pos_embed(pos_embed: torch.Tensor, grid: int, prefix: int = 1) -> torch.Tensor:
+    """(1, prefix + g*g, D) -> (1, prefix + grid*grid, D): the patches resized bicubically."""
+    cls, patches = pos_embed[:, :prefix], pos_embed[:, prefix:]
     old = int(math.isqrt(patches.shape[1]))
     if old == grid:
         return pos_embed
@@ -205,15 +216,21 @@ def load_timm_weights(model: ViT, state: dict[str, torch.Tensor]) -> list[str]:
     """Load a timm VisionTransformer state dict; returns the keys left out (head, extras).
 
     The keys and shapes must match ours (asserted), except: the positional embeddings are
-    resampled to our grid, and the head is dropped when the class count differs.
+    resampled to our grid, the class token (and its position) is dropped when we pool by
+    the mean, and the head is dropped when the class count differs.
     """
     ours = model.state_dict()
     state = dict(state)
+    if "cls_token" in state and model.cls_token is None and model.reg_token is None:
+        state.pop("cls_token")
+        grid_tokens = state["pos_embed"].shape[1] if "pos_embed" in state else 0
+        if grid_tokens and math.isqrt(grid_tokens - 1) ** 2 == grid_tokens - 1:
+            state["pos_embed"] = state["pos_embed"][:, 1:]
     skipped = [k for k in state if k not in ours]  # timm extras (e.g. fc_norm off) or foreign
     for key in skipped:
         state.pop(key)
     if "pos_embed" in state:
-        state["pos_embed"] = resample_pos_embed(state["pos_embed"], model.grid)
+        state["pos_embed"] = resample_pos_embed(state["pos_embed"], model.grid, model.num_prefix)
     if "head.weight" in state and state["head.weight"].shape != ours["head.weight"].shape:
         skipped += ["head.weight", "head.bias"]
         state.pop("head.weight")
