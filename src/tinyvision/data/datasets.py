@@ -81,6 +81,28 @@ def _file_split(name: str, split: str, data_dir, allow_download: bool):
     return x, y, provenance
 
 
+def _where(provenance: dict[str, Any], split: str) -> str:
+    source = provenance.get(split) or provenance.get("test") or {}
+    return f" in {source['folder']}" if "folder" in source else ""
+
+
+def _check_splits(name: str, trx: np.ndarray, tex: np.ndarray, provenance: dict) -> None:
+    """Both splits hold examples of one shape: else training "completes" at chance, or
+    fails deep in the model on the first test batch."""
+    for split, x in (("train", trx), ("test", tex)):
+        if len(x) == 0:
+            raise UserError(
+                f"{name}: the {split} split{_where(provenance, split)} has no examples; "
+                "its files are empty: replace them with the real ones"
+            )
+    if trx.shape[1:] != tex.shape[1:]:
+        train, test = ("x".join(map(str, x.shape[1:])) for x in (trx, tex))
+        raise UserError(
+            f"{name}: train examples are {train}{_where(provenance, 'train')} but test examples "
+            f"are {test}{_where(provenance, 'test')}: the two splits are not the same dataset"
+        )
+
+
 def load_dataset(
     cfg: DataConfig, data_dir: str | Path | None = None, allow_download: bool = True
 ) -> Dataset:
@@ -106,6 +128,7 @@ def load_dataset(
         trx, try_ = trx[: cfg.train_subset], try_[: cfg.train_subset]
     if cfg.test_subset:
         tex, tey = tex[: cfg.test_subset], tey[: cfg.test_subset]
+    _check_splits(cfg.name, trx, tex, provenance)
     provenance["n_train"], provenance["n_test"] = len(try_), len(tey)
     return Dataset(
         cfg.name,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -13,19 +16,71 @@ from tinyvision.errors import UserError
 
 def create_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """Build the model and prove it fits the input with one forward pass on zeros."""
-    model = _factory(cfg, input_shape, num_classes)
-    try:
-        with torch.no_grad():
-            out = model(torch.zeros(2, *input_shape))  # also sizes the lazy layers
-    except RuntimeError as e:
-        shape = "x".join(map(str, input_shape))
-        reason = str(e).strip().splitlines()[0]
-        raise UserError(f"model.name={cfg.name} does not fit {shape} input: {reason}") from None
+    with _fits_in_memory(cfg):
+        model = _factory(cfg, input_shape, num_classes)
+        try:
+            out = _probe(model, input_shape)
+        except RuntimeError as e:
+            if _out_of_memory(e):
+                raise
+            shape = "x".join(map(str, input_shape))
+            reason = str(e).strip().splitlines()[0]
+            raise UserError(f"model.name={cfg.name} does not fit {shape} input: {reason}") from None
     if out.shape != (2, num_classes):
         raise UserError(
             f"model.name={cfg.name} gives outputs {tuple(out.shape)}, expected (2, {num_classes})"
         )
     return model
+
+
+@contextmanager
+def _fits_in_memory(cfg: ModelConfig) -> Iterator[None]:
+    """Absurd sizes (model.hidden=10**12) fail to allocate: one line, not a traceback."""
+    try:
+        yield
+    except (RuntimeError, TypeError, MemoryError, OverflowError) as e:
+        if not _out_of_memory(e):
+            raise
+        raise UserError(_too_big(cfg, e)) from None
+
+
+def _probe(model: nn.Module, input_shape: tuple[int, ...]) -> torch.Tensor:
+    """A forward pass on zeros in eval mode (it also sizes the lazy layers).
+
+    Eval mode: the probe must not move BatchNorm's running statistics nor draw dropout
+    randomness, which would shift every later random number. Each module's own mode is
+    restored afterwards.
+    """
+    modes = [(m, m.training) for m in model.modules()]
+    model.eval()
+    try:
+        with torch.no_grad():
+            return model(torch.zeros(2, *input_shape))
+    finally:
+        for module, training in modes:
+            module.training = training
+
+
+def _out_of_memory(e: BaseException) -> bool:
+    """An allocation that cannot succeed: torch's "can't allocate", CUDA OOM, size overflow."""
+    if isinstance(e, (MemoryError, OverflowError, torch.OutOfMemoryError)):
+        return True
+    text = str(e).lower()
+    return any(w in text for w in ("allocate", "out of memory", "overflow"))
+
+
+_SIZE_KEYS = {
+    "mlp": ("hidden",),
+    "vit": ("embed_dim", "nb_blocks", "mlp_ratio", "num_heads", "patch_size"),
+}
+
+
+def _too_big(cfg: ModelConfig, e: BaseException) -> str:
+    keys = _SIZE_KEYS.get(cfg.name, ())
+    what = ", ".join(f"model.{k}={getattr(cfg, k)}" for k in keys) or f"model.name={cfg.name}"
+    need = re.search(r"tried to allocate (\d+) bytes", str(e), re.IGNORECASE)
+    size = f" (one tensor alone needs {int(need[1]) / 1e9:,.0f} GB)" if need else ""
+    return f"{what}: the model does not fit in memory{size}; choose smaller sizes"
 
 
 def _factory(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
