@@ -15,7 +15,7 @@ from tinyvision.data.formats import (
     read_idx_pair,
     write_cifar_batch,
     write_idx,
-)  # fmt: skip
+)
 from tinyvision.errors import UserError
 
 
@@ -135,17 +135,34 @@ def _py2_batch(images: np.ndarray, labels: list[int]) -> bytes:
         return b"T" + len(b).to_bytes(4, "little") + b
 
     rows, cols = images.shape
-    return b"".join([
-        b"\x80\x02}(", string(b"data"),
-        b"cnumpy.core.multiarray\n_reconstruct\n", b"cnumpy\nndarray\n",
-        b"K\x00\x85", string(b"b"), b"\x87R",  # _reconstruct(ndarray, (0,), 'b')
-        b"(K\x01M" + rows.to_bytes(2, "little") + b"M" + cols.to_bytes(2, "little") + b"\x86",
-        b"cnumpy\ndtype\n", string(b"u1"), b"K\x00K\x01\x87R",  # dtype('u1', 0, 1)
-        b"(K\x03", string(b"|"), b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb",
-        b"\x89", string(images.tobytes()), b"tb",  # ndarray.__setstate__((1, shape, ...))
-        string(b"labels"), b"](", b"".join(b"K" + bytes([v]) for v in labels), b"e",
-        string(b"batch_label"), string(b"training batch 1 of 5"), b"u.",
-    ])  # fmt: skip
+    return b"".join(
+        [
+            b"\x80\x02}(",
+            string(b"data"),
+            b"cnumpy.core.multiarray\n_reconstruct\n",
+            b"cnumpy\nndarray\n",
+            b"K\x00\x85",
+            string(b"b"),
+            b"\x87R",  # _reconstruct(ndarray, (0,), 'b')
+            b"(K\x01M" + rows.to_bytes(2, "little") + b"M" + cols.to_bytes(2, "little") + b"\x86",
+            b"cnumpy\ndtype\n",
+            string(b"u1"),
+            b"K\x00K\x01\x87R",  # dtype('u1', 0, 1)
+            b"(K\x03",
+            string(b"|"),
+            b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb",
+            b"\x89",
+            string(images.tobytes()),
+            b"tb",  # ndarray.__setstate__((1, shape, ...))
+            string(b"labels"),
+            b"](",
+            b"".join(b"K" + bytes([v]) for v in labels),
+            b"e",
+            string(b"batch_label"),
+            string(b"training batch 1 of 5"),
+            b"u.",
+        ]
+    )
 
 
 def test_cifar_batch_as_python_2_wrote_it(tmp_path):

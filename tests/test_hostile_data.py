@@ -37,9 +37,13 @@ SRC = Path(__file__).resolve().parents[1] / "src"  # this checkout's code, whate
 def _cli(*args: str, cwd: Path, env: dict | None = None):
     path = os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])
     return subprocess.run(
-        [sys.executable, "-m", "tinyvision", *args], capture_output=True, text=True,
-        cwd=cwd, env={**os.environ, "PYTHONPATH": path, **(env or {})}, timeout=300,
-    )  # fmt: skip
+        [sys.executable, "-m", "tinyvision", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": path, **(env or {})},
+        timeout=300,
+    )
 
 
 def _main(capsys, *args: str) -> SimpleNamespace:
@@ -121,8 +125,14 @@ def test_data_check_never_runs_a_crafted_cifar_batch(evil_cifar, tmp_path, monke
 @pytest.mark.parametrize("evil_cifar", [0], indirect=True)
 def test_run_never_runs_a_crafted_cifar_batch(evil_cifar, tmp_path):
     batch, marker = evil_cifar
-    result = _cli("run", "1cd-baseline", "train.epochs=1", "data.train_subset=50", cwd=tmp_path,
-                  env={"TINYVISION_DATA": str(tmp_path / "data")})  # fmt: skip
+    result = _cli(
+        "run",
+        "1cd-baseline",
+        "train.epochs=1",
+        "data.train_subset=50",
+        cwd=tmp_path,
+        env={"TINYVISION_DATA": str(tmp_path / "data")},
+    )
     _one_line_error(result, f"{batch}: refused to unpickle posix.system")
     assert not marker.exists() and _no_runs(tmp_path)
 
@@ -198,8 +208,9 @@ def test_probe_draws_no_randomness_and_leaves_batchnorm_alone():
     states = {}
     for dropout in (0.0, 0.5):
         torch.manual_seed(0)
-        cnn = create_model(ModelConfig(name="cnn", dropout=dropout, batchnorm=True),
-                           (3, 32, 32), 10)  # fmt: skip
+        cnn = create_model(
+            ModelConfig(name="cnn", dropout=dropout, batchnorm=True), (3, 32, 32), 10
+        )
         states[dropout] = torch.get_rng_state()
     assert torch.equal(states[0.0], states[0.5])
     norms = [m for m in cnn.modules() if isinstance(m, torch.nn.BatchNorm2d)]
@@ -216,8 +227,9 @@ def test_probe_restores_each_modules_own_mode(monkeypatch):
     built = {}
 
     def factory(cfg, shape, classes):
-        built["model"] = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Dropout(0.5),
-                                             torch.nn.Linear(784, classes))  # fmt: skip
+        built["model"] = torch.nn.Sequential(
+            torch.nn.Flatten(), torch.nn.Dropout(0.5), torch.nn.Linear(784, classes)
+        )
         built["model"][1].eval()  # a frozen part stays frozen
         return built["model"]
 
@@ -228,8 +240,9 @@ def test_probe_restores_each_modules_own_mode(monkeypatch):
 
 @pytest.mark.parametrize("hidden", ["1000000000000", "100000000000000000000"])
 def test_model_too_big_for_memory_is_one_line(idx_root, tmp_path, capsys, hidden):
-    result = _main(capsys, "run", "mlp-fashion", "data.name=mnist", f"model.hidden={hidden}",
-                   "train.epochs=1")  # fmt: skip
+    result = _main(
+        capsys, "run", "mlp-fashion", "data.name=mnist", f"model.hidden={hidden}", "train.epochs=1"
+    )
     _one_line_error(result, f"model.hidden={hidden}: the model does not fit in memory")
     assert _no_runs(tmp_path)
 
@@ -237,16 +250,26 @@ def test_model_too_big_for_memory_is_one_line(idx_root, tmp_path, capsys, hidden
 # --- 5. timm: pretrained weights without a network --------------------------------------
 
 
-TIMM_TINY = ["data.name=mnist", "model.name=timm:test_vit", "model.timm_input=resize",
-             "data.train_subset=20", "data.test_subset=10", "train.epochs=1"]  # fmt: skip
+TIMM_TINY = [
+    "data.name=mnist",
+    "model.name=timm:test_vit",
+    "model.timm_input=resize",
+    "data.train_subset=20",
+    "data.test_subset=10",
+    "train.epochs=1",
+]
 
 
 def test_pretrained_offline_fails_fast_in_one_line(idx_root, tmp_path):
     start = time.monotonic()
     result = _cli("run", "1e-timm-pretrained", *TIMM_TINY, cwd=tmp_path)
     assert time.monotonic() - start < 20
-    _one_line_error(result, "cannot load pretrained weights for test_vit",
-                    "TINYVISION_OFFLINE=1", "model.pretrained_file=PATH")  # fmt: skip
+    _one_line_error(
+        result,
+        "cannot load pretrained weights for test_vit",
+        "TINYVISION_OFFLINE=1",
+        "model.pretrained_file=PATH",
+    )
     assert _no_runs(tmp_path)
 
 
@@ -259,8 +282,9 @@ def test_pretrained_unreachable_hub_fails_fast_in_one_line(monkeypatch):
     monkeypatch.setattr(timm_adapter, "_cached_weights", lambda source: None)
     start = time.monotonic()
     with pytest.raises(UserError, match="hub.invalid cannot be reached .*pretrained_file=PATH"):
-        create_model(ModelConfig(name="timm:test_vit", pretrained=True, timm_input="resize"),
-                     (1, 28, 28), 10)  # fmt: skip
+        create_model(
+            ModelConfig(name="timm:test_vit", pretrained=True, timm_input="resize"), (1, 28, 28), 10
+        )
     assert time.monotonic() - start < 10
 
 
@@ -359,8 +383,7 @@ def test_pretrained_file_never_runs_a_pickle(idx_root, tmp_path, capsys, legacy)
         evil.write_bytes(pickle.dumps({"model": _Payload(os.system, f"touch {marker}")}))
     else:
         _evil_torch_file(evil, marker)
-    result = _main(capsys, "run", "1e-timm-pretrained", *TIMM_TINY,
-                   f"model.pretrained_file={evil}")  # fmt: skip
+    result = _main(capsys, "run", "1e-timm-pretrained", *TIMM_TINY, f"model.pretrained_file={evil}")
     _one_line_error(result, f"model.pretrained_file={evil}: refused")
     assert not marker.exists() and _no_runs(tmp_path)
 
@@ -368,8 +391,7 @@ def test_pretrained_file_never_runs_a_pickle(idx_root, tmp_path, capsys, legacy)
 def test_pretrained_file_that_is_not_weights(idx_root, tmp_path, capsys):
     junk = tmp_path / "junk.safetensors"
     junk.write_bytes(b"\x10\0\0\0\0\0\0\0{not json at all")
-    result = _main(capsys, "run", "1e-timm-pretrained", *TIMM_TINY,
-                   f"model.pretrained_file={junk}")  # fmt: skip
+    result = _main(capsys, "run", "1e-timm-pretrained", *TIMM_TINY, f"model.pretrained_file={junk}")
     _one_line_error(result, f"model.pretrained_file={junk}: not a weights file")
 
 
@@ -394,9 +416,6 @@ def test_resume_never_runs_a_crafted_checkpoint(evil_checkpoint, capsys):
     assert not marker.exists()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="runs/runner.py (the lead's) prints torch's multi-line weights_only advice"
-)
 def test_resume_crafted_checkpoint_is_one_line(evil_checkpoint, capsys):
     run, _ = evil_checkpoint
     _one_line_error(_main(capsys, "resume", str(run)), "checkpoint.pt")
@@ -407,7 +426,8 @@ def test_pretrained_file_weights_not_kept_in_the_model_config(tmp_path):
     from safetensors.torch import save_file
 
     save_file(timm.create_model("test_vit").state_dict(), tmp_path / "w.safetensors")
-    cfg = ModelConfig(name="timm:test_vit", pretrained_file=str(tmp_path / "w.safetensors"),
-                      timm_input="resize")  # fmt: skip
+    cfg = ModelConfig(
+        name="timm:test_vit", pretrained_file=str(tmp_path / "w.safetensors"), timm_input="resize"
+    )
     model = create_model(cfg, (1, 28, 28), 10).model
     assert "state_dict" not in model.pretrained_cfg and "state_dict" not in model.default_cfg

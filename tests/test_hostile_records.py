@@ -50,8 +50,13 @@ def records(recorded, tmp_path) -> tuple[Path, Path]:
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    return subprocess.run([sys.executable, "-m", "tinyvision", *args], capture_output=True,
-                          text=True, env=env, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "tinyvision", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
 
 
 def _one_line_error(code: int, err: str, *fragments: str) -> None:
@@ -105,10 +110,15 @@ def test_report_embeds_only_real_pictures_inside_the_run(records, tmp_path, caps
     assert SECRET not in html and base64.b64encode(SECRET.encode()[:9]).decode() not in html
     assert outside_png.read_bytes() not in [p.read_bytes() for p in assets.iterdir()]
     assert base64.b64encode(outside_png.read_bytes()).decode() not in html
-    for name, why in [("zz.png", "symbolic link"), ("zz-picture.png", "symbolic link"),
-                      ("zero.png", "symbolic link"), ("fifo.png", "not a plain file"),
-                      ("fake.png", "not a PNG or GIF"), ("cut.png", "damaged picture"),
-                      ("huge.png", "more than the")]:  # fmt: skip
+    for name, why in [
+        ("zz.png", "symbolic link"),
+        ("zz-picture.png", "symbolic link"),
+        ("zero.png", "symbolic link"),
+        ("fifo.png", "not a plain file"),
+        ("fake.png", "not a PNG or GIF"),
+        ("cut.png", "damaged picture"),
+        ("huge.png", "more than the"),
+    ]:
         (line,) = [x for x in err.splitlines() if f"/{name}:" in x]
         assert why in line and "left out" in line
         assert name in html.split("<h2>Skipped</h2>")[1]
@@ -182,8 +192,13 @@ def test_report_escapes_hostile_overrides_and_folder_names(records, tmp_path, ca
 
 def test_runs_ls_and_show_print_markup_literally(records):
     root, run_dir = records
-    row = {"run_id": "[/]-20240101-000000-abcd", "preset": "[/]", "epochs": 1,
-           "status": "[bold red]completed", "model": "[/red]"}  # fmt: skip
+    row = {
+        "run_id": "[/]-20240101-000000-abcd",
+        "preset": "[/]",
+        "epochs": 1,
+        "status": "[bold red]completed",
+        "model": "[/red]",
+    }
     index.upsert(root, row)
     _edit_json(run_dir / "config.json", preset="[/]", overrides=["x=[/red]", ":smile:"])
     (root / "run[").mkdir()
@@ -213,14 +228,17 @@ DAMAGES = {  # file, what it becomes, what the one line says
     "metrics-cut": ("metrics.csv", None, "metrics.csv: line 2 has fewer fields"),
     "metrics-binary": ("metrics.csv", bytes(range(256)) * 4, "metrics.csv: not UTF-8"),
     "metrics-nul": ("metrics.csv", b"\x00" * 50, "metrics.csv: the header lacks the columns"),
-    "metrics-not-numbers": ("metrics.csv", (METRICS_HEADER + "1,x,1,1,1,1,1\n").encode(),
-                            "metrics.csv: line 2: train_loss 'x' is not a number"),
+    "metrics-not-numbers": (
+        "metrics.csv",
+        (METRICS_HEADER + "1,x,1,1,1,1,1\n").encode(),
+        "metrics.csv: line 2: train_loss 'x' is not a number",
+    ),
     "summary-list": ("summary.json", b"[]", "summary.json: expected a JSON object"),
     "summary-cut": ("summary.json", b'{"status": "compl', "summary.json: not valid JSON"),
     "summary-link": ("summary.json", "link", "summary.json: a symbolic link"),
     "summary-fifo": ("summary.json", "fifo", "summary.json: not a plain file"),
     "config-not-object": ("config.json", b'"text"', "config.json: expected a JSON object"),
-}  # fmt: skip
+}
 
 
 def _damage(run_dir: Path, name: str, content: bytes | str | None) -> None:
@@ -260,8 +278,14 @@ def test_runs_ls_on_a_garbage_index_is_one_line(records, garbage):
     root, _ = records
     (root / "index.sqlite").write_bytes(garbage)
     result = _cli("runs", "ls", "--out", str(root))
-    _one_line_error(result.returncode, result.stderr, "index.sqlite", "not a readable run index",
-                    "delete it", "run folders")  # fmt: skip
+    _one_line_error(
+        result.returncode,
+        result.stderr,
+        "index.sqlite",
+        "not a readable run index",
+        "delete it",
+        "run folders",
+    )
 
 
 # --- 5. read-only commands write nothing ------------------------------------------------
@@ -333,21 +357,27 @@ def shared_place(recorded):
 
 def _cli_as_user(place: Path, *args: str) -> subprocess.CompletedProcess:
     home = place / "home"
-    env = {**os.environ, "HOME": str(home), "XDG_CACHE_HOME": str(home / "cache"),
-           "MPLCONFIGDIR": str(home / "mpl"), "TORCH_HOME": str(home / "torch"),
-           "PYTHONPATH": str(Path(__file__).parents[1] / "src")}  # fmt: skip
+    env = {
+        **os.environ,
+        "HOME": str(home),
+        "XDG_CACHE_HOME": str(home / "cache"),
+        "MPLCONFIGDIR": str(home / "mpl"),
+        "TORCH_HOME": str(home / "torch"),
+        "PYTHONPATH": str(Path(__file__).parents[1] / "src"),
+    }
     command = [sys.executable, "-m", "tinyvision", *args]
     if os.geteuid() == 0:
         command = [*AS_NOBODY, *command]
-    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300,
-                          cwd=home)  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=300, cwd=home)
 
 
 AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 
-@pytest.mark.skipif(os.geteuid() == 0 and not shutil.which("setpriv"),
-                    reason="as root, a read-only folder needs another user (setpriv)")  # fmt: skip
+@pytest.mark.skipif(
+    os.geteuid() == 0 and not shutil.which("setpriv"),
+    reason="as root, a read-only folder needs another user (setpriv)",
+)
 def test_read_only_records_folder(shared_place):
     root = shared_place / "runs"
     (run_dir,) = [p for p in root.iterdir() if p.is_dir()]
@@ -396,24 +426,47 @@ def _sweep(root: Path, run_dir: Path) -> Path:
 
 
 REPORT_DAMAGES = {
-    "sweep-json-cut": (lambda s, r: (s / "sweep.json").write_text('{"preset": "1a'),
-                       "sweep.json: not valid JSON", "the sweep is left out"),
-    "sweep-csv-columns": (lambda s, r: (s / "sweep.csv").write_text("a,b\n1,2\n"),
-                          "sweep.csv: the header lacks the columns seed, status",
-                          "the sweep's table is left out"),
-    "sweep-csv-ragged": (lambda s, r: (s / "sweep.csv").write_text(SWEEP_CSV + ",9\n"),
-                         "sweep.csv: line 2 has more fields", "table is left out"),
-    "summary-garbage": (lambda s, r: (r / "summary.json").write_bytes(b"\xff\xfe\x00garbage"),
-                        "summary.json: not UTF-8", "the run is left out"),
-    "config-garbage": (lambda s, r: (r / "config.json").write_text("{{{"),
-                       "config.json: not valid JSON", "the run is left out"),
-    "config-no-model-name": (lambda s, r: _edit_json(r / "config.json", model={"hidden": 4}),
-                             "config.json: model.name is missing", "the run is left out"),
-    "summary-final-list": (lambda s, r: _edit_json(r / "summary.json", final=[1, 2]),
-                           "summary.json: final is not an object", "the run is left out"),
-    "no-summary": (lambda s, r: (r / "summary.json").unlink(),
-                   "no summary.json", "a run still going"),
-}  # fmt: skip
+    "sweep-json-cut": (
+        lambda s, r: (s / "sweep.json").write_text('{"preset": "1a'),
+        "sweep.json: not valid JSON",
+        "the sweep is left out",
+    ),
+    "sweep-csv-columns": (
+        lambda s, r: (s / "sweep.csv").write_text("a,b\n1,2\n"),
+        "sweep.csv: the header lacks the columns seed, status",
+        "the sweep's table is left out",
+    ),
+    "sweep-csv-ragged": (
+        lambda s, r: (s / "sweep.csv").write_text(SWEEP_CSV + ",9\n"),
+        "sweep.csv: line 2 has more fields",
+        "table is left out",
+    ),
+    "summary-garbage": (
+        lambda s, r: (r / "summary.json").write_bytes(b"\xff\xfe\x00garbage"),
+        "summary.json: not UTF-8",
+        "the run is left out",
+    ),
+    "config-garbage": (
+        lambda s, r: (r / "config.json").write_text("{{{"),
+        "config.json: not valid JSON",
+        "the run is left out",
+    ),
+    "config-no-model-name": (
+        lambda s, r: _edit_json(r / "config.json", model={"hidden": 4}),
+        "config.json: model.name is missing",
+        "the run is left out",
+    ),
+    "summary-final-list": (
+        lambda s, r: _edit_json(r / "summary.json", final=[1, 2]),
+        "summary.json: final is not an object",
+        "the run is left out",
+    ),
+    "no-summary": (
+        lambda s, r: (r / "summary.json").unlink(),
+        "no summary.json",
+        "a run still going",
+    ),
+}
 
 
 @pytest.mark.parametrize("damage", list(REPORT_DAMAGES))
@@ -465,9 +518,18 @@ def test_report_with_a_garbage_tour_record(records, tmp_path, capsys):
 
 def test_report_shows_a_run_whose_fields_have_the_wrong_types(records, tmp_path, capsys):
     root, run_dir = records
-    _edit_json(run_dir / "summary.json", svm=5, versions=[1], data="x", params="many",
-               final={"test_acc": "high"}, seconds=float("inf"), input_shape=[2, 10**9],
-               classes="two", best_epoch={"a": 1})  # fmt: skip
+    _edit_json(
+        run_dir / "summary.json",
+        svm=5,
+        versions=[1],
+        data="x",
+        params="many",
+        final={"test_acc": "high"},
+        seconds=float("inf"),
+        input_shape=[2, 10**9],
+        classes="two",
+        best_epoch={"a": 1},
+    )
 
     code, _, err = _report(capsys, str(root), "--out", str(tmp_path / "rep"))
 

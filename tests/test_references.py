@@ -58,10 +58,15 @@ def _torch_reference(name: str, cfg: ScheduleConfig, total: int, warmup: int):
                 return torch_lr.LinearLR(opt, 1.0, cfg.min_factor, total_iters=total)
             case "one-cycle":
                 return torch_lr.OneCycleLR(
-                    opt, max_lr=LR, total_steps=total, pct_start=cfg.pct_start,
-                    anneal_strategy="cos", div_factor=ONE_CYCLE_DIV,
-                    final_div_factor=ONE_CYCLE_FINAL_DIV, cycle_momentum=False,
-                )  # fmt: skip
+                    opt,
+                    max_lr=LR,
+                    total_steps=total,
+                    pct_start=cfg.pct_start,
+                    anneal_strategy="cos",
+                    div_factor=ONE_CYCLE_DIV,
+                    final_div_factor=ONE_CYCLE_FINAL_DIV,
+                    cycle_momentum=False,
+                )
             case "warmup-cosine":
                 # Our warmup climbs (t + 1) / (warmup + 1): LinearLR from 1 / (warmup + 1).
                 ramp = torch_lr.LinearLR(opt, 1 / (warmup + 1), 1.0, total_iters=warmup)
@@ -242,17 +247,32 @@ def test_random_affine_draws_torchvision_ranges():
     assert angle.abs().max() <= 20 and shift.abs().max() <= 3.2
     expected = torch.stack(
         [
-            TF.affine(x[i], float(angle[i]), shift[i].tolist(), float(scale[i]),
-                      [float(shear[i]), 0.0], interpolation="bilinear")
+            TF.affine(
+                x[i],
+                float(angle[i]),
+                shift[i].tolist(),
+                float(scale[i]),
+                [float(shear[i]), 0.0],
+                interpolation="bilinear",
+            )
             for i in range(16)
         ]
-    )  # fmt: skip
+    )
     assert (out - expected).abs().max() < 1e-4
 
 
 # Brightness, contrast, saturation factors, per sample
-JITTER = [(1.0, 1.0, 1.0), (1.4, 1.0, 1.0), (0.6, 1.0, 1.0), (1.0, 1.5, 1.0), (1.0, 0.5, 1.0),
-          (1.0, 1.0, 1.6), (1.0, 1.0, 0.3), (1.3, 0.7, 1.4), (0.7, 1.4, 0.6)]  # fmt: skip
+JITTER = [
+    (1.0, 1.0, 1.0),
+    (1.4, 1.0, 1.0),
+    (0.6, 1.0, 1.0),
+    (1.0, 1.5, 1.0),
+    (1.0, 0.5, 1.0),
+    (1.0, 1.0, 1.6),
+    (1.0, 1.0, 0.3),
+    (1.3, 0.7, 1.4),
+    (0.7, 1.4, 0.6),
+]
 
 
 @pytest.mark.parametrize("channels", [3, 1])

@@ -21,8 +21,13 @@ def records(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("records")
     run(build_config("1ab-circles-manual", ["train.epochs=5"]), out, "cpu", quiet=True)
     run(build_config("cnn-fashion", ["data.name=digits", "train.epochs=1"]), out, "cpu", quiet=True)
-    run_sweep("1ab-circles-optim", ["optim.lr=0.01,0.1", "train.epochs=3"], out=out,
-              device="cpu", quiet=True)  # fmt: skip
+    run_sweep(
+        "1ab-circles-optim",
+        ["optim.lr=0.01,0.1", "train.epochs=3"],
+        out=out,
+        device="cpu",
+        quiet=True,
+    )
     return out
 
 
@@ -51,8 +56,10 @@ def _chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
-@pytest.mark.skipif(_chromium() is None, reason="Debian's chromium is not installed "
-                    "(make test installs it where apt is usable)")  # fmt: skip
+@pytest.mark.skipif(
+    _chromium() is None,
+    reason="Debian's chromium is not installed (make test installs it where apt is usable)",
+)
 def test_report_in_a_real_browser(records):
     from playwright.sync_api import sync_playwright
 
@@ -61,9 +68,15 @@ def test_report_in_a_real_browser(records):
     with sync_playwright() as p:
         browser = p.chromium.launch(
             executable_path=_chromium(),
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"],
-        )  # fmt: skip
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+            ],
+        )
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
         page.on("pageerror", lambda e: errors.append(str(e)))

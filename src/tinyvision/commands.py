@@ -109,10 +109,15 @@ def runs(args: argparse.Namespace) -> int:
         for r in rows:  # any cell may hold anything: the index is a file like any other
             epochs = f"{_literal(r.get('epochs_done'))}/{_literal(r.get('epochs'))}"
             cells = (
-                r.get("run_id"), _status(r), r.get("dataset"), r.get("model"), epochs,
-                _pct(r.get("best_test_acc")), _pct(r.get("final_test_acc")),
+                r.get("run_id"),
+                _status(r),
+                r.get("dataset"),
+                r.get("model"),
+                epochs,
+                _pct(r.get("best_test_acc")),
+                _pct(r.get("final_test_acc")),
                 _number(r.get("seconds") or 0, ".0f"),
-            )  # fmt: skip
+            )
             table.add_row(*(_text(c) for c in cells))
         _console().print(table)
         return 0
@@ -163,8 +168,15 @@ def _pct(value) -> str:
     return _number(value, ".2f") + ("%" if _is_number(value) else "")
 
 
-METRIC_COLUMNS = ("epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr",
-                  "epoch_seconds")  # fmt: skip
+METRIC_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "test_loss",
+    "test_acc",
+    "lr",
+    "epoch_seconds",
+)
 
 
 def show_run(path: Path) -> int:
@@ -217,8 +229,14 @@ def _metric_rows(path: Path, rows: list[dict[str, str]]) -> list[tuple[str, ...]
     """metrics.csv as table cells; a cell that is not a number names the file and line."""
     from tinyvision.records_read import number
 
-    spec = {"train_loss": ".4f", "train_acc": ".2f", "test_loss": ".4f", "test_acc": ".2f",
-            "lr": ".4g", "epoch_seconds": ".1f"}  # fmt: skip
+    spec = {
+        "train_loss": ".4f",
+        "train_acc": ".2f",
+        "test_loss": ".4f",
+        "test_acc": ".2f",
+        "lr": ".4g",
+        "epoch_seconds": ".1f",
+    }
     cells = []
     for line, r in enumerate(rows, start=2):  # line 1 is the header
         values = {c: number(path, line, r, c) for c in spec}

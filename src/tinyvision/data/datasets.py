@@ -27,7 +27,7 @@ CLASSES = {
         "Sneaker",
         "Bag",
         "Ankle boot",
-    ],  # fmt: skip
+    ],
     "cifar10": [
         "airplane",
         "automobile",
@@ -39,7 +39,7 @@ CLASSES = {
         "horse",
         "ship",
         "truck",
-    ],  # fmt: skip
+    ],
     "circles": ["outer ring", "inner disk"],
 }
 

@@ -71,7 +71,7 @@ def _out_of_memory(e: BaseException) -> bool:
 
 _SIZE_KEYS = {
     "mlp": ("hidden",),
-    "vit": ("embed_dim", "nb_blocks", "mlp_ratio", "num_heads", "patch_size"),
+    "vit": ("embed_dim", "nb_blocks", "mlp_ratio", "num_heads", "patch_size", "registers"),
 }
 
 
@@ -113,9 +113,20 @@ def _factory(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -
                 f"model.patch_size={cfg.patch_size} does not divide the "
                 f"{input_shape[-2]}x{size} images (try 2, 4, 7, 14 or 28 on 28x28)"
             )
-        return ViT(cfg.embed_dim, cfg.nb_blocks, cfg.patch_size, cfg.num_heads, cfg.mlp_ratio,
-                   num_classes, input_shape[0], size, cfg.pos_embed, cfg.pool,
-                   cfg.attention)  # fmt: skip
+        return ViT(
+            cfg.embed_dim,
+            cfg.nb_blocks,
+            cfg.patch_size,
+            cfg.num_heads,
+            cfg.mlp_ratio,
+            num_classes,
+            input_shape[0],
+            size,
+            cfg.pos_embed,
+            cfg.pool,
+            cfg.attention,
+            cfg.registers,
+        )
     if name.startswith("timm:"):
         from tinyvision.models.timm_adapter import create_timm_model
 

@@ -28,9 +28,15 @@ SWEEP, SWEEP_CSV, TOUR = "sweep.json", "sweep.csv", "tour.json"
 FIGURE_SUFFIXES = (".png", ".gif")
 GROUP_FIGURES = ("comparison.png", "lr.png")
 SWEEP_COLUMNS = (
-    "seed", "status", "epochs_done", "final_test_acc", "best_test_acc", "gap", "params",
+    "seed",
+    "status",
+    "epochs_done",
+    "final_test_acc",
+    "best_test_acc",
+    "gap",
+    "params",
     "seconds",
-)  # fmt: skip
+)
 MAX_DEPTH = 8  # records roots hold runs two or three folders down; a tree is not searched
 PICTURE_BUDGET = 200 * 1024 * 1024  # all embedded pictures together: the report stays openable
 
@@ -206,8 +212,10 @@ class Collector:
                 self.skip(f"{e}; the picture is left out")
                 continue
             if self.picture_bytes + len(data) > PICTURE_BUDGET:
-                self.skip(f"{folder / name}: left out, the report already holds "
-                          f"{PICTURE_BUDGET // 2**20} MB of pictures")  # fmt: skip
+                self.skip(
+                    f"{folder / name}: left out, the report already holds "
+                    f"{PICTURE_BUDGET // 2**20} MB of pictures"
+                )
                 continue
             self.picture_bytes += len(data)
             figures.append(Figure(folder / name, data, mime))

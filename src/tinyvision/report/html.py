@@ -405,8 +405,9 @@ def _md_code(text: str) -> str:
 
 
 def _md_parts(parts: tuple[Part, ...]) -> str:
-    return _md_line("".join(_md_code(p.text) if isinstance(p, Code) else md_escape(p)
-                            for p in parts))  # fmt: skip
+    return _md_line(
+        "".join(_md_code(p.text) if isinstance(p, Code) else md_escape(p) for p in parts)
+    )
 
 
 def _asset_name(number: int, figure: Figure) -> str:
@@ -471,6 +472,8 @@ def write_report(paths: list[Path], out: Path, warn: Callable[[str], None] = _wa
         io.write_text(out / "report.html", render_html(blocks))
     except OSError as e:
         reason = e.strerror or type(e).__name__
-        raise UserError(f"{out}: cannot write the report there ({reason}); "
-                        "give --out a writable folder with free space") from None  # fmt: skip
+        raise UserError(
+            f"{out}: cannot write the report there ({reason}); "
+            "give --out a writable folder with free space"
+        ) from None
     return out / "report.html"

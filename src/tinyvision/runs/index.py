@@ -20,10 +20,27 @@ from tinyvision.errors import UserError
 
 INDEX_NAME = "index.sqlite"
 COLUMNS = (
-    "run_id", "path", "preset", "status", "dataset", "model", "epochs", "epochs_done",
-    "best_test_acc", "best_epoch", "final_test_acc", "final_train_acc", "params", "seconds",
-    "device", "seed", "sweep", "created", "updated", "config",
-)  # fmt: skip
+    "run_id",
+    "path",
+    "preset",
+    "status",
+    "dataset",
+    "model",
+    "epochs",
+    "epochs_done",
+    "best_test_acc",
+    "best_epoch",
+    "final_test_acc",
+    "final_train_acc",
+    "params",
+    "seconds",
+    "device",
+    "seed",
+    "sweep",
+    "created",
+    "updated",
+    "config",
+)
 SCHEMA = "CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, " + ", ".join(COLUMNS[1:]) + ")"
 
 
