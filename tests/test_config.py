@@ -38,6 +38,7 @@ def test_overrides_are_typed():
         ("model.name=resnet", "model.name=resnet is not known"),
         ("data.name=imagenet", "data.name=imagenet is not known"),
         ("optim.nesterov=maybe", "expected true or false"),
+        ("train.channels_last=maybe", "train.channels_last=maybe is not known; choose auto, true"),
         ("train.epochs", "is not KEY=VALUE"),
     ],
 )
@@ -64,3 +65,17 @@ def test_round_trip_through_dict():
 
 def test_split_values_respects_brackets():
     assert split_values("a,[1,2],c") == ["a", "[1,2]", "c"]
+
+
+def test_channels_last_is_auto_or_a_boolean():
+    assert Config().train.channels_last == "auto"
+    for text, value in (("auto", "auto"), ("true", True), ("off", False)):
+        chosen = build_config("cnn-fashion", [f"train.channels_last={text}"]).train.channels_last
+        assert chosen == value and type(chosen) is type(value)
+    data = Config().to_dict()
+    data["train"]["channels_last"] = False  # a config.json written before "auto" existed
+    assert Config.from_dict(data).train.channels_last is False
+    for bad in (1, None, [True]):
+        data["train"]["channels_last"] = bad
+        with pytest.raises(UserError, match="train.channels_last"):
+            Config.from_dict(data)

@@ -269,10 +269,12 @@ class TrainConfig:
     seed: int = 0
     label_smoothing: float = 0.0
     loss_reduction: str = "mean"  # gradients averaged ("mean") or summed ("sum") over a batch
-    # bf16 autocast: "auto" uses it where the hardware runs it fast (CUDA with bf16, CPUs
-    # with AMX tiles), "bf16" always, "none" never (float32 throughout).
+    # bf16 autocast: "auto" times a few training steps each way and keeps the faster
+    # (tinyvision.train.precision), "bf16" always, "none" never (float32 throughout).
     amp: str = "auto"
-    channels_last: bool = True  # NHWC activations: faster convolutions on CPU and GPU
+    # NHWC activations: faster convolutions on most CPUs and GPUs, not all; "auto" times
+    # them as it does amp, true or false forces them.
+    channels_last: bool | str = "auto"
     compile: bool = False  # torch.compile the model
     logger: str = "none"  # "tensorboard": event files in the run folder (pip extra [tensorboard])
 
@@ -285,6 +287,10 @@ class TrainConfig:
         )
         _require(0 <= self.label_smoothing < 1, "train.label_smoothing must be in [0, 1)")
         _one_of("train.amp", self.amp, ("auto", "none", "bf16"))
+        _require(
+            isinstance(self.channels_last, bool) or self.channels_last == "auto",
+            f"train.channels_last={self.channels_last} is not known; choose auto, true or false",
+        )
         _one_of("train.loss_reduction", self.loss_reduction, ("mean", "sum"))
         _one_of("train.logger", self.logger, ("none", "tensorboard"))
 
@@ -387,6 +393,10 @@ def _optional(ftype: Any) -> tuple[bool, Any]:
     return False, ftype
 
 
+def _is_bool_or_str(ftype: Any) -> bool:
+    return set(typing.get_args(ftype)) == {bool, str}
+
+
 def _is_tuple_type(ftype: Any) -> bool:
     return typing.get_origin(_optional(ftype)[1]) is tuple
 
@@ -398,7 +408,10 @@ def check_value(key: str, value: Any, ftype: Any) -> Any:
         _require(optional, f"{key}: a value is required, got null")
         return None
     kind = base.__name__ if isinstance(base, type) else "list"
-    if base is bool:
+    if _is_bool_or_str(base):  # true, false or a word (auto): the section checks which
+        ok = isinstance(value, (bool, str))
+        kind = "bool|str"
+    elif base is bool:
         ok = isinstance(value, bool)
     elif base is int:
         ok = isinstance(value, int) and not isinstance(value, bool)
@@ -422,6 +435,7 @@ def check_value(key: str, value: Any, ftype: Any) -> Any:
     else:  # pragma: no cover - every field has one of the types above
         raise TypeError(f"{key}: unsupported field type {ftype}")
     names = {"int": "an integer", "float": "a number", "bool": "true or false", "str": "a string"}
+    names["bool|str"] = "true, false or a word"
     _require(ok, f"{key}: expected {names.get(kind, 'a ' + kind)}, got {json.dumps(value)[:40]}")
     return value
 
@@ -460,13 +474,15 @@ def parse_value(key: str, text: str, ftype: Any) -> Any:
             return check_value(key, [float(t) for t in items], ftype)
         except ValueError:
             raise UserError(f"{key}={text}: expected numbers separated by commas") from None
-    if base is bool:
+    if base is bool or _is_bool_or_str(base):
         low = text.lower()
         if low in ("true", "1", "yes", "on"):
             return True
         if low in ("false", "0", "no", "off"):
             return False
-        raise UserError(f"{key}={text}: expected true or false")
+        if base is bool:
+            raise UserError(f"{key}={text}: expected true or false")
+        return text
     if base is int:
         try:
             return int(text)

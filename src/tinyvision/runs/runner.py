@@ -12,7 +12,7 @@ from __future__ import annotations
 import errno
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,8 +32,10 @@ from tinyvision.models.summary import format_table, summarize
 from tinyvision.runs.folder import CHECKPOINT, WEIGHTS, RunFolder, new_run_dir, read_summary
 from tinyvision.runs.hooks import Hook, hooks_for
 from tinyvision.runs.normalization import save_normalization
+from tinyvision.train import precision
 from tinyvision.train.loop import Learner, fit
 from tinyvision.train.optim import create_optimizer, create_schedule
+from tinyvision.train.precision import Precision
 from tinyvision.train.progress import EpochProgress
 
 # What `run` and `resume` return as the process's exit code for each final status.
@@ -56,16 +58,23 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def use_bf16(setting: str, device: torch.device) -> bool:
-    """Resolve train.amp: bf16 autocast only where it is fast (see TrainConfig.amp)."""
-    if setting != "auto":
-        return setting == "bf16"
-    if device.type == "cuda":
-        return torch.cuda.is_bf16_supported()
-    if device.type == "cpu":
-        amx = getattr(torch.cpu, "_is_amx_tile_supported", None)
-        return bool(amx and amx())
-    return False
+def choose_precision(
+    cfg: Config, model: nn.Module, shape: tuple[int, ...], data: Dataset, device: torch.device
+) -> Precision:
+    """Resolve train.amp and train.channels_last: `auto` times the model each way."""
+    if cfg.model.variant in STEPS:  # hand-written updates: float32 and plain tensors
+        return Precision(False, False, "fixed")
+    return precision.choose(
+        cfg.train.amp,
+        cfg.train.channels_last,
+        model,
+        lambda params: create_optimizer(cfg.optim, params),
+        shape,
+        min(cfg.train.batch_size, len(data.train_y)),  # the batch the run will train on
+        data.num_classes,
+        device,
+        model_id=asdict(cfg.model),
+    )
 
 
 def seed_everything(seed: int) -> None:
@@ -96,13 +105,15 @@ class Experiment:
     hooks: list[Hook] = field(default_factory=list)
 
 
-def build_learner(cfg: Config, model: nn.Module, device: torch.device, steps: int) -> Learner:
+def build_learner(
+    cfg: Config, model: nn.Module, device: torch.device, steps: int, chosen: Precision
+) -> Learner:
     model.to(device)
     if cfg.model.variant in STEPS:  # hand-written updates: float32, no optimizer
         lr = cfg.optim.lr
         step = STEPS[cfg.model.variant](model, lr, cfg.train.loss_reduction)
         return Learner(model, None, custom_step=step, device=device, fixed_lr=lr)
-    if cfg.train.channels_last:
+    if chosen.channels_last:
         model.to(memory_format=torch.channels_last)
     optimizer = create_optimizer(cfg.optim, model.parameters())
     scheduler = create_schedule(cfg.schedule, optimizer, cfg.train.epochs, steps)
@@ -115,7 +126,7 @@ def build_learner(cfg: Config, model: nn.Module, device: torch.device, steps: in
         scheduler,
         step_per_batch=cfg.schedule.interval == "step",
         loss_fn=loss_fn,
-        amp=use_bf16(cfg.train.amp, device),
+        amp=chosen.amp,
         device=device,
         forward=torch.compile(model) if cfg.train.compile else None,
     )
@@ -132,9 +143,9 @@ def tensorboard_writer_class():
     return SummaryWriter
 
 
-def _loader(cfg: Config, data: Dataset, stats: dict, train: bool, device: torch.device):
+def _loader(cfg: Config, data: Dataset, stats: dict, train: bool, device: torch.device, nhwc: bool):
     x, y = (data.train_x, data.train_y) if train else (data.test_x, data.test_y)
-    transform = BatchTransform(cfg.data, stats, train, cfg.train.channels_last, data.num_classes)
+    transform = BatchTransform(cfg.data, stats, train, nhwc, data.num_classes)
     if train:
         generator = torch.Generator(device=device).manual_seed(cfg.train.seed)
         return DeviceLoader(
@@ -154,9 +165,10 @@ def prepare(cfg: Config, device: torch.device, data_dir: str | Path | None = Non
     input_shape = model_input_shape(cfg, data)
     model = create_model(cfg.model, input_shape, data.num_classes)
     layers = format_table(summarize(model, input_shape), input_shape)
-    train_loader = _loader(cfg, data, stats, True, device)
-    test_loader = _loader(cfg, data, stats, False, device)
-    learner = build_learner(cfg, model, device, len(train_loader))
+    chosen = choose_precision(cfg, model.to(device), input_shape, data, device)
+    train_loader = _loader(cfg, data, stats, True, device, chosen.channels_last)
+    test_loader = _loader(cfg, data, stats, False, device, chosen.channels_last)
+    learner = build_learner(cfg, model, device, len(train_loader), chosen)
     info = {
         "params": count_params(model),
         "tokens": getattr(model, "num_tokens", None),  # ViTs: patches (+ class token)
@@ -165,6 +177,7 @@ def prepare(cfg: Config, device: torch.device, data_dir: str | Path | None = Non
         "device": str(device),
         "threads": torch.get_num_threads(),
         "amp": "bf16" if learner.amp else "none",
+        "precision": chosen.record(),  # and the timings it was chosen from
         "data": {**data.provenance, "normalization": describe(stats)},
     }
     exp = Experiment(cfg, data, learner, train_loader, test_loader, info, stats, layers)
