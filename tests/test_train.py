@@ -125,3 +125,16 @@ def test_cnn_on_tiny_idx_files(tmp_path, idx_root):
     _, summary = run(cfg, tmp_path, "cpu", quiet=True)
     assert summary["final"]["test_acc"] > 90
     assert summary["data"]["train"]["folder"].startswith(str(idx_root))
+
+
+def test_a_compiled_model_is_called_not_asked_its_length():
+    """train.compile=true hands the loop a compiled module; most models have no len()."""
+    from tinyvision.models.cnn import CourseCNN
+    from tinyvision.train.loop import Learner
+
+    model = CourseCNN(1, 10)
+    model(torch.zeros(1, 1, 28, 28))  # size the lazy layer
+    compiled = torch.compile(model, backend="eager")  # dynamo's tracing, no code generation
+    learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), forward=compiled)
+    loss, logits = learner.train_step(torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,)))
+    assert logits.shape == (4, 10) and torch.isfinite(loss)

@@ -41,7 +41,9 @@ class Learner:
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         with self.autocast():
-            return (self.forward or self.model)(x).float()
+            # `or` would ask a compiled module for its len(), which most models lack
+            forward = self.model if self.forward is None else self.forward
+            return forward(x).float()
 
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.custom_step is not None:
