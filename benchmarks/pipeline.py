@@ -1,4 +1,4 @@
-"""Course pipeline versus tinyvision's, side by side in one process.
+"""Course pipeline versus tinyvision's, each in the same precisions, side by side.
 
 Both train the course CNN on the same CIFAR-shaped data (random 3x32x32 uint8 images)
 with random crop 28 + horizontal flip, batch 128, for the same number of steps:
@@ -7,16 +7,24 @@ with random crop 28 + horizontal flip, batch 128, for the same number of steps:
       torchvision transforms, `DataLoader(num_workers=2, shuffle=True)`, and a loop that
       reads `loss.item()` and the accuracy every batch;
   (b) tinyvision: the split as one uint8 tensor on the device, batched augmentation,
-      metrics read once per epoch; in fp32, then with its CPU/GPU speed options.
+      metrics read once per epoch.
 
-Run: `python benchmarks/pipeline.py [--steps N] [--images N] [--device cpu|cuda]`.
-Prints images per second for each and the ratio to (a).
+Each pipeline runs in float32 and under bf16 autocast, with and without channels_last,
+so the table shows the pipeline's gain (b over a, same precision) apart from the
+precision's gain (each setting over float32, same pipeline). Beside it: the machine
+(CPU, the flags that decide bf16 speed, cores, torch) and the float32 throughput as a
+fraction of an estimate of the CPU's float32 peak.
+
+Run: `python benchmarks/pipeline.py [--steps N] [--device cpu|cuda] [--peak-gflops G]`.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import platform
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -27,10 +35,18 @@ from torchvision import transforms
 from tinyvision.config import DataConfig
 from tinyvision.data.loader import BatchTransform, DeviceLoader
 from tinyvision.models.cnn import CourseCNN
+from tinyvision.models.summary import summarize
 from tinyvision.train.loop import Learner, train_epoch
 
 MEAN, STD = (0.491, 0.482, 0.447), (0.202, 0.199, 0.201)  # the course's CIFAR-10 constants
-BATCH, LR = 128, 0.1
+BATCH, LR, SHAPE = 128, 0.1, (3, 28, 28)
+SETTINGS = {  # name: (bf16 autocast, channels_last)
+    "fp32": (False, False),
+    "fp32 + channels_last": (False, True),
+    "bf16 autocast": (True, False),
+    "bf16 autocast + channels_last": (True, True),
+}
+FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
 
 
 class CourseDataset(torch.utils.data.Dataset):
@@ -48,14 +64,17 @@ class CourseDataset(torch.utils.data.Dataset):
         return self.transform(Image.fromarray(self.images[i])), int(self.labels[i])
 
 
-def model_on(device: torch.device) -> nn.Module:
+def model_on(device: torch.device, channels_last: bool) -> nn.Module:
     torch.manual_seed(0)
     model = CourseCNN(3, 10)
-    model(torch.zeros(1, 3, 28, 28))  # size the lazy fc4
-    return model.to(device)
+    model(torch.zeros(1, *SHAPE))  # size the lazy fc4
+    model = model.to(device)
+    return model.to(memory_format=torch.channels_last) if channels_last else model
 
 
-def course_pipeline(images, labels, steps: int, device: torch.device) -> float:
+def course_pipeline(
+    images, labels, steps: int, device: torch.device, amp: bool, channels_last: bool
+) -> float:
     transform = transforms.Compose(
         [
             transforms.RandomCrop(28),
@@ -71,30 +90,37 @@ def course_pipeline(images, labels, steps: int, device: torch.device) -> float:
         num_workers=2,
         drop_last=True,
     )
-    model = model_on(device)
+    model = model_on(device, channels_last)
     optimizer = torch.optim.SGD(model.parameters(), lr=LR)
     loss_fn = nn.CrossEntropyLoss()
-    done, seen, start = 0, 0, None
+    batches, done, seen, start = iter(loader), 0, 0, None
     while done < steps:
-        for x, y in loader:
-            if start is None:  # the workers' start-up is not counted against (a)
-                start = time.perf_counter()
-            x, y = x.to(device), y.to(device)
-            out = model(x)
-            loss = loss_fn(out, y)
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            _ = loss.item()  # the course's running loss and Prec@1, every batch
-            _ = (out.argmax(1) == y).float().mean().item()
-            done, seen = done + 1, seen + len(y)
-            if done == steps:
-                break
-    return seen / (time.perf_counter() - start)
+        try:
+            x, y = next(batches)
+        except StopIteration:  # a new epoch: new workers, as the course's loop gets
+            batches = iter(loader)
+            continue
+        if start is None:  # the workers' start-up is not counted against (a)
+            start = time.perf_counter()
+        x, y = x.to(device), y.to(device)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            out = model(x).float()
+        loss = loss_fn(out, y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        _ = loss.item()  # the course's running loss and Prec@1, every batch
+        _ = (out.argmax(1) == y).float().mean().item()
+        done, seen = done + 1, seen + len(y)
+    speed = seen / (time.perf_counter() - start)
+    del batches  # its workers stop now, not during the next measurement
+    return speed
 
 
 def tinyvision_pipeline(
-    images, labels, steps: int, device: torch.device, amp: bool = False, channels_last: bool = False
+    images, labels, steps: int, device: torch.device, amp: bool, channels_last: bool
 ) -> float:
     cfg = DataConfig(crop=28, flip=True)
     stats = {"scheme": "standardize", "mean": list(MEAN), "std": list(STD)}
@@ -108,9 +134,7 @@ def tinyvision_pipeline(
         shuffle=True,
         generator=torch.Generator(device=device).manual_seed(0),
     )
-    model = model_on(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = model_on(device, channels_last)
     learner = Learner(model, torch.optim.SGD(model.parameters(), lr=LR), amp=amp, device=device)
     train_epoch(
         learner,
@@ -130,36 +154,105 @@ def tinyvision_pipeline(
     return n / (time.perf_counter() - start)
 
 
+# --- the machine ---------------------------------------------------------------------
+
+
+def cpu_info() -> tuple[str, set[str], float | None]:
+    """The CPU's name, its flags and its clock in GHz (Linux; elsewhere what is known)."""
+    name, flags, mhz = platform.processor() or platform.machine(), set(), None
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = (part.strip() for part in line.partition(":"))
+            if key == "model name":
+                name = value
+            elif key == "flags":
+                flags = set(value.split())
+            elif key == "cpu MHz" and mhz is None:
+                mhz = float(value)
+    except OSError:
+        pass
+    return name, flags, mhz / 1000 if mhz else None
+
+
+def flops_per_cycle(flags: set[str], vendor_amd: bool) -> tuple[int, str]:
+    """float32 FLOPs per cycle per core from the widest FMA, and why.
+
+    Two FMA pipes per core on every x86 core of the last decade; AMD's Zen 4 runs a
+    512-bit instruction as two 256-bit halves, so AVX-512 doubles the width on Intel
+    only (and Intel parts with a single 512-bit unit get half of this estimate).
+    """
+    if "avx512f" in flags and not vendor_amd:
+        return 64, "AVX-512: 2 FMA units x 16 lanes x 2"
+    if "avx512f" in flags:
+        return 32, "AVX-512 on AMD (Zen 4: 256-bit halves): 2 FMA pipes x 8 lanes x 2"
+    if "fma" in flags:
+        return 32, "AVX2: 2 FMA units x 8 lanes x 2"
+    return 8, "SSE: 2 units x 4 lanes, no FMA"
+
+
+def course_cnn_flops() -> int:
+    """Training FLOPs per image: forward mult-adds x 2 (FLOPs) x 3 (forward + backward)."""
+    macs = sum(row.macs for row in summarize(model_on(torch.device("cpu"), False), SHAPE))
+    return macs * 2 * 3
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--images", type=int, default=50_000)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--peak-gflops", type=float, help="the float32 peak, if known")
     args = parser.parse_args()
     device = torch.device(args.device)
     rng = np.random.default_rng(0)
-    images = rng.integers(0, 256, (args.images, 3, 32, 32), dtype=np.uint8)
-    labels = rng.integers(0, 10, args.images).astype(np.int64)
+    images = rng.integers(0, 256, (max(args.steps * BATCH, 5 * BATCH), 3, 32, 32), dtype=np.uint8)
+    labels = rng.integers(0, 10, len(images)).astype(np.int64)
+
+    name, flags, ghz = cpu_info()
+    cores = os.cpu_count() or 1
+    print(f"CPU: {name}, {cores} cores, clock {ghz or '?'} GHz; torch {torch.__version__}")
+    print("flags: " + ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in FLAGS))
     print(
-        f"course CNN, {args.steps} steps of batch {BATCH}, random crop 28 + flip, "
-        f"device {device}, {torch.get_num_threads()} threads"
+        f"course CNN, {args.steps} steps of batch {BATCH}, random crop 28 + flip, device "
+        f"{device}, {torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.2f}"
     )
-    results = {
-        "(a) course: Dataset + per-sample transforms + DataLoader(2 workers)": course_pipeline(
-            images, labels, args.steps, device
+
+    speeds: dict[tuple[str, str], float] = {}
+    for setting, (amp, channels_last) in SETTINGS.items():
+        for pipeline, measure in (("a", course_pipeline), ("b", tinyvision_pipeline)):
+            speeds[pipeline, setting] = measure(
+                images, labels, args.steps, device, amp, channels_last
+            )
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}\n")
+
+    width = max(map(len, SETTINGS))
+    print(
+        f"{'precision':<{width}}  {'(a) course':>10}  {'vs fp32':>7}  "
+        f"{'(b) tinyvision':>14}  {'vs fp32':>7}  {'(b)/(a)':>7}  {'vs (a) fp32':>11}"
+    )
+    base_a, base_b = speeds["a", "fp32"], speeds["b", "fp32"]
+    for setting in SETTINGS:
+        a, b = speeds["a", setting], speeds["b", setting]
+        print(
+            f"{setting:<{width}}  {a:>10.0f}  {a / base_a:>6.2f}x  {b:>14.0f}  "
+            f"{b / base_b:>6.2f}x  {b / a:>6.2f}x  {b / base_a:>10.2f}x"
         )
-    }
-    results["(b) tinyvision loader + loop, fp32"] = tinyvision_pipeline(
-        images, labels, args.steps, device
+    print(
+        "images/s; vs fp32: the precision's gain within a pipeline; (b)/(a): the "
+        "pipeline's gain at the same precision; vs (a) fp32: both together"
     )
-    results["(b) tinyvision, bf16 autocast + channels_last"] = tinyvision_pipeline(
-        images, labels, args.steps, device, amp=True, channels_last=True
-    )
-    base = next(iter(results.values()))
-    width = max(map(len, results))
-    print(f"{'pipeline':<{width}}  {'images/s':>10}  {'ratio to (a)':>12}")
-    for name, speed in results.items():
-        print(f"{name:<{width}}  {speed:>10.0f}  {speed / base:>11.2f}x")
+
+    if device.type == "cpu":
+        flops = course_cnn_flops()
+        per_cycle, why = flops_per_cycle(flags, "AMD" in name.upper())
+        peak = args.peak_gflops or cores * (ghz or 0) * per_cycle
+        how = "given" if args.peak_gflops else f"{cores} cores x {ghz} GHz x {per_cycle} ({why})"
+        print(f"\nfloat32 peak estimate: {peak:.0f} GFLOP/s = {how}")
+        print(f"course CNN: {flops / 1e6:.1f} MFLOP per training image (forward mult-adds x 2 x 3)")
+        for pipeline in ("a", "b"):
+            for setting in ("fp32", "fp32 + channels_last"):
+                achieved = speeds[pipeline, setting] * flops / 1e9
+                share = f"{achieved / peak:.0%} of peak" if peak else "peak unknown"
+                print(f"  ({pipeline}) {setting}: {achieved:.0f} GFLOP/s, {share}")
 
 
 if __name__ == "__main__":
