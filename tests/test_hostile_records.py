@@ -539,17 +539,25 @@ def test_report_shows_a_run_whose_fields_have_the_wrong_types(records, tmp_path,
     assert f"<h3>{run_dir.name}</h3>" in html and "Skipped" not in html
 
 
-def test_report_notes_a_config_that_builds_no_model(records, tmp_path, capsys):
+def test_report_shows_the_recorded_layer_table_literally(records, tmp_path, capsys):
+    """The table is the run's layers.txt (not rebuilt from a config that may be anything),
+    printed as text; a layers.txt that is a link is not followed."""
     root, run_dir = records
     _edit_json(run_dir / "config.json", model={"name": "mlp", "hidden": "many"})
+    table = (run_dir / "layers.txt").read_text()
+    (run_dir / "layers.txt").write_text(table + "<script>alert(1)</script>\n")
 
     code, _, err = _report(capsys, str(root), "--out", str(tmp_path / "rep"))
 
     assert code == 0
-    (line,) = err.strip().splitlines()
-    assert f"{run_dir}: no layer table, its config does not build a model" in line
     html = (tmp_path / "rep" / "report.html").read_text()
-    assert f"<h3>{run_dir.name}</h3>" in html and "Models: layer tables" not in html
+    assert "Models: layer tables" in html and table.splitlines()[1] in html
+    assert "<script>alert" not in html and "&lt;script&gt;" in html
+
+    (run_dir / "layers.txt").unlink()
+    (run_dir / "layers.txt").symlink_to("/etc/passwd")
+    code, _, err = _report(capsys, str(root), "--out", str(tmp_path / "rep2"))
+    assert code == 0 and "root:" not in (tmp_path / "rep2" / "report.html").read_text()
 
 
 def test_report_replaces_a_linked_report_assets_folder_without_touching_its_target(

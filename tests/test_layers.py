@@ -15,7 +15,7 @@ import pytest
 
 SRC = Path(__file__).parents[1] / "src" / "tinyvision"
 LAYERS = [
-    {"errors", "io", "figures", "config", "presets"},
+    {"errors", "io", "records_read", "figures", "config", "presets"},
     {"data", "models"},
     {"train"},
     {"runs"},

@@ -256,15 +256,27 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
     writer = None
     if exp.cfg.train.logger == "tensorboard":
         writer = tensorboard_writer_class()(log_dir=str(folder.path))
+    saved = len(folder.history)  # epochs whose checkpoint is on disk
 
     def on_epoch_end(row: dict) -> None:
+        nonlocal saved
         folder.history.append(row)
         for hook in exp.hooks:
             hook.on_epoch_end(exp, folder.path, row)
         folder.write_metrics()
         save_torch(_checkpoint(exp, folder, elapsed()), folder.path / CHECKPOINT)
+        saved = len(folder.history)
         if writer is not None:
             _log_scalars(writer, row)
+
+    def back_to_checkpoint() -> None:
+        """An epoch cut short before its checkpoint: the records say what resume will find."""
+        if len(folder.history) > saved:
+            del folder.history[saved:]
+            try:
+                folder.write_metrics()
+            except OSError:
+                pass
 
     try:
         folder.index("running", config)
@@ -282,15 +294,18 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
         save_safetensors(exp.learner.model.state_dict(), folder.path / WEIGHTS)
         return _finish(exp, folder, status, elapsed())
     except KeyboardInterrupt:
+        back_to_checkpoint()
         _finish(exp, folder, "interrupted", elapsed(), quietly=True)
         raise
     except OSError as e:
+        back_to_checkpoint()
         if e.errno not in (errno.ENOSPC, errno.EDQUOT):
             _finish(exp, folder, "failed", elapsed(), quietly=True)
             raise
         _finish(exp, folder, "interrupted", elapsed(), quietly=True)
         raise _no_space(folder) from None
     except Exception:
+        back_to_checkpoint()
         _finish(exp, folder, "failed", elapsed(), quietly=True)
         raise
     finally:
