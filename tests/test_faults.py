@@ -326,3 +326,24 @@ def test_options_and_overrides_in_any_order(tmp_path):
     config = json.loads(next(tmp_path.glob("*/config.json")).read_text())
     assert config["train"]["epochs"] == 1 and config["model"]["hidden"] == 32
     _one_line(_cli("run", "mlp-fashion", "--quiet", "stray"), 2, "unrecognized arguments")
+
+
+def test_run_with_a_garbage_index_is_one_line_and_leaves_no_folder(tmp_path, capsys):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "index.sqlite").write_bytes(os.urandom(3000))
+    assert main(["run", "1ab-circles-optim", "train.epochs=1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a usable run index" in err, err
+    assert [p.name for p in out.iterdir()] == ["index.sqlite"]
+
+
+def test_truncated_weights_are_one_line(tmp_path, capsys):
+    from tinyvision.runs.trained import load_trained
+
+    assert main(["run", "1ab-circles-optim", "train.epochs=1", "--out", str(tmp_path)]) == 0
+    run = Path(capsys.readouterr().out.strip().splitlines()[-1].removeprefix("run: "))
+    weights = run / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-40])
+    with pytest.raises(UserError, match="model.safetensors: not a readable weights file"):
+        load_trained(run, "mlp", "test")

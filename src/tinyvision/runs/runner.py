@@ -29,6 +29,7 @@ from tinyvision.io import save_safetensors, save_torch
 from tinyvision.models import count_params, create_model
 from tinyvision.models.mlp_steps import STEPS
 from tinyvision.models.summary import format_table, summarize
+from tinyvision.runs import index
 from tinyvision.runs.folder import CHECKPOINT, WEIGHTS, RunFolder, new_run_dir, read_summary
 from tinyvision.runs.hooks import Hook, hooks_for
 from tinyvision.runs.normalization import save_normalization
@@ -350,6 +351,10 @@ def run(
     sweep: str | None = None,
 ) -> tuple[Path, dict]:
     exp = prepare(cfg, resolve_device(device), data_dir)
+    try:
+        index.check_writable(out)  # a damaged index: one line, and no folder left behind
+    except OSError as e:
+        raise UserError(f"{out}: cannot write the run index ({e.strerror or e})") from None
     folder = RunFolder(run_dir or new_run_dir(out, cfg.preset), out)
     folder.info = {"created": time.strftime("%Y-%m-%d %H:%M:%S"), "sweep": sweep}
     folder.make()
