@@ -130,18 +130,20 @@ def test_resume_refuses_a_run_that_is_still_going(tmp_path):
 # --- a full disk --------------------------------------------------------------------------
 
 
-def _disk_fills_after(monkeypatch, writes: int) -> None:
-    """Every atomic write after the first `writes` fails as a full disk does."""
+def _disk_fills_after(monkeypatch, writes: int) -> dict:
+    """Every atomic write after the first `writes` fails as a full disk does, until the
+    returned switch's "full" is set to False (space freed)."""
     real = io.atomic_write
-    count = {"n": 0}
+    disk = {"n": 0, "full": True}
 
     def full(path, write):
-        count["n"] += 1
-        if count["n"] > writes:
+        disk["n"] += 1
+        if disk["full"] and disk["n"] > writes:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real(path, write)
 
     monkeypatch.setattr(io, "atomic_write", full)
+    return disk
 
 
 def test_full_disk_before_the_first_write_leaves_no_folder(tmp_path, monkeypatch, capsys):
@@ -154,7 +156,7 @@ def test_full_disk_before_the_first_write_leaves_no_folder(tmp_path, monkeypatch
 
 def test_full_disk_mid_run_is_one_line_and_resumable(tmp_path, monkeypatch, capsys):
     # config, layers, normalization, then per epoch metrics and checkpoint: fill at epoch 3
-    _disk_fills_after(monkeypatch, 3 + 2 * 2)
+    disk = _disk_fills_after(monkeypatch, 3 + 2 * 2)
     out = tmp_path / "r"
     code = main(["run", "mlp-fashion", *DIGITS, "train.epochs=5", "--out", str(out), "--quiet"])
     err = capsys.readouterr().err.strip()
@@ -163,7 +165,7 @@ def test_full_disk_mid_run_is_one_line_and_resumable(tmp_path, monkeypatch, caps
     (run,) = [p for p in out.iterdir() if p.is_dir()]
     (row,) = index.rows(out)
     assert row["status"] == "interrupted"  # the index is SQLite: its write went through
-    monkeypatch.undo()  # space was freed
+    disk["full"] = False  # space was freed
     assert main(["resume", str(run), "--quiet"]) == 0
     summary = read_summary(run)
     assert summary["status"] == "completed" and summary["resumed_from_epoch"] == 2
@@ -324,3 +326,24 @@ def test_options_and_overrides_in_any_order(tmp_path):
     config = json.loads(next(tmp_path.glob("*/config.json")).read_text())
     assert config["train"]["epochs"] == 1 and config["model"]["hidden"] == 32
     _one_line(_cli("run", "mlp-fashion", "--quiet", "stray"), 2, "unrecognized arguments")
+
+
+def test_run_with_a_garbage_index_is_one_line_and_leaves_no_folder(tmp_path, capsys):
+    out = tmp_path / "r"
+    out.mkdir()
+    (out / "index.sqlite").write_bytes(os.urandom(3000))
+    assert main(["run", "1ab-circles-optim", "train.epochs=1", "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a usable run index" in err, err
+    assert [p.name for p in out.iterdir()] == ["index.sqlite"]
+
+
+def test_truncated_weights_are_one_line(tmp_path, capsys):
+    from tinyvision.runs.trained import load_trained
+
+    assert main(["run", "1ab-circles-optim", "train.epochs=1", "--out", str(tmp_path)]) == 0
+    run = Path(capsys.readouterr().out.strip().splitlines()[-1].removeprefix("run: "))
+    weights = run / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-40])
+    with pytest.raises(UserError, match="model.safetensors: not a readable weights file"):
+        load_trained(run, "mlp", "test")

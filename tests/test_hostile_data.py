@@ -412,7 +412,7 @@ def test_resume_never_runs_a_crafted_checkpoint(evil_checkpoint, capsys):
     run, marker = evil_checkpoint
     result = _main(capsys, "resume", str(run))
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-    assert f"{run / 'checkpoint.pt'}: cannot load the checkpoint" in result.stderr
+    assert f"{run / 'checkpoint.pt'}: not a readable tinyvision checkpoint" in result.stderr
     assert not marker.exists()
 
 

@@ -48,6 +48,11 @@ def records(recorded, tmp_path) -> tuple[Path, Path]:
     return root, run_dir
 
 
+def _pictures(run_dir: Path) -> list[str]:
+    """The pictures the run left (how many depends on the run hooks installed)."""
+    return sorted(p.name for p in run_dir.iterdir() if p.suffix in (".png", ".gif"))
+
+
 def _cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
     return subprocess.run(
@@ -85,8 +90,8 @@ def _edit_json(path: Path, **changes) -> None:
 
 def test_report_embeds_only_real_pictures_inside_the_run(records, tmp_path, capsys):
     root, run_dir = records
-    real = sorted(p.name for p in run_dir.iterdir() if p.suffix in (".png", ".gif"))
-    assert len(real) == 3
+    real = _pictures(run_dir)
+    assert {"curves.png", "decision_boundary.png", "decision_boundary.gif"} <= set(real)
     secret = tmp_path / "secret.txt"
     secret.write_text(SECRET * 10)
     outside_png = tmp_path / "outside.png"
@@ -183,7 +188,9 @@ def test_report_escapes_hostile_overrides_and_folder_names(records, tmp_path, ca
     (row,) = [line for line in md.splitlines() if line.startswith("| circles | mlp |")]
     assert len(re.split(r"(?<!\\)\|", row)) == 9 + 2, "a | in a value must not add a cell"
     assets = [p.name for p in (tmp_path / "rep" / "report_assets").iterdir()]
-    assert len(assets) == 3 and all(re.fullmatch(r"[A-Za-z0-9._-]+", n) for n in assets)
+    assert len(assets) == len(_pictures(hostile_dir)) and all(
+        re.fullmatch(r"[A-Za-z0-9._-]+", n) for n in assets
+    )
     assert hostile_dir.is_dir()
 
 
@@ -539,23 +546,31 @@ def test_report_shows_a_run_whose_fields_have_the_wrong_types(records, tmp_path,
     assert f"<h3>{run_dir.name}</h3>" in html and "Skipped" not in html
 
 
-def test_report_notes_a_config_that_builds_no_model(records, tmp_path, capsys):
+def test_report_shows_the_recorded_layer_table_literally(records, tmp_path, capsys):
+    """The table is the run's layers.txt (not rebuilt from a config that may be anything),
+    printed as text; a layers.txt that is a link is not followed."""
     root, run_dir = records
     _edit_json(run_dir / "config.json", model={"name": "mlp", "hidden": "many"})
+    table = (run_dir / "layers.txt").read_text()
+    (run_dir / "layers.txt").write_text(table + "<script>alert(1)</script>\n")
 
     code, _, err = _report(capsys, str(root), "--out", str(tmp_path / "rep"))
 
     assert code == 0
-    (line,) = err.strip().splitlines()
-    assert f"{run_dir}: no layer table, its config does not build a model" in line
     html = (tmp_path / "rep" / "report.html").read_text()
-    assert f"<h3>{run_dir.name}</h3>" in html and "Models: layer tables" not in html
+    assert "Models: layer tables" in html and table.splitlines()[1] in html
+    assert "<script>alert" not in html and "&lt;script&gt;" in html
+
+    (run_dir / "layers.txt").unlink()
+    (run_dir / "layers.txt").symlink_to("/etc/passwd")
+    code, _, err = _report(capsys, str(root), "--out", str(tmp_path / "rep2"))
+    assert code == 0 and "root:" not in (tmp_path / "rep2" / "report.html").read_text()
 
 
 def test_report_replaces_a_linked_report_assets_folder_without_touching_its_target(
     records, tmp_path, capsys
 ):
-    root, _ = records
+    root, run_dir = records
     precious = tmp_path / "precious"
     precious.mkdir()
     (precious / "keep.txt").write_text("mine")
@@ -566,4 +581,4 @@ def test_report_replaces_a_linked_report_assets_folder_without_touching_its_targ
     assert code == 0, err
     assert (precious / "keep.txt").read_text() == "mine" and len(list(precious.iterdir())) == 1
     assets = root / "report_assets"
-    assert not assets.is_symlink() and len(list(assets.iterdir())) == 3
+    assert not assets.is_symlink() and len(list(assets.iterdir())) == len(_pictures(run_dir))

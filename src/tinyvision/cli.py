@@ -75,6 +75,13 @@ def build_parser() -> Parser:
     p.add_argument("run_folder", type=Path, help="a run of model.name=vit")
     p.add_argument("--images", type=int, default=4)
 
+    p = sub.add_parser("predict", help="classify image files with a trained run")
+    p.add_argument("run_folder", type=Path, help="a completed run on an image dataset")
+    p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="PNG or JPEG files")
+    p.add_argument("--top", type=int, default=5, help="classes shown per image (default 5)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of lines")
+    p.add_argument("--data-dir", help=f"dataset folder (default ${'TINYVISION_DATA'})")
+
     p = sub.add_parser("report", help="one HTML report (and its Markdown twin) of runs and studies")
     p.add_argument(
         "paths",
@@ -167,6 +174,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "summary": commands.summary,
         "fcconv": commands.fcconv,
         "attention": commands.attention,
+        "predict": commands.predict,
         "report": commands.report,
         "tour": commands.tour,
         "resume": commands.resume,

@@ -364,6 +364,32 @@ def attention(args: argparse.Namespace) -> int:
     return 0
 
 
+def predict(args: argparse.Namespace) -> int:
+    from tinyvision.runs.predict import predict as classify
+
+    if args.top < 1:
+        raise UserError(f"--top {args.top}: show at least 1 class")
+    predictions = classify(args.run_folder, args.images, args.top)
+    if args.json:
+        shown = [
+            {
+                "image": str(p.image),
+                "top": [
+                    {"class": g.name, "index": g.index, "probability": g.probability} for g in p.top
+                ],
+            }
+            for p in predictions
+        ]
+        print(json.dumps({"run": str(args.run_folder), "predictions": shown}, indent=2))
+        return 0
+    for p in predictions:
+        print(p.image)
+        width = max(len(g.name) for g in p.top)
+        for g in p.top:
+            print(f"  {g.name:<{width}}  {100 * g.probability:6.2f}%")
+    return 0
+
+
 def report(args: argparse.Namespace) -> int:
     from tinyvision.report.html import write_report
 

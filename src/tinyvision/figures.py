@@ -19,7 +19,7 @@ matplotlib.use("Agg")  # before pyplot: no display is ever needed
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from tinyvision.io import atomic_write  # noqa: E402
+from tinyvision import io  # noqa: E402
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -31,7 +31,7 @@ DPI = 110
 def save_figure(fig, path: Path) -> None:
     """Write the figure atomically (format from the suffix), then free it."""
     try:
-        atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=DPI))
+        io.atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=DPI))
     finally:
         plt.close(fig)
 

@@ -1,7 +1,7 @@
 """Where dataset files come from: local folders, the cache, OS packages, the internet.
 
-Lookup order (DESIGN.md): `--data-dir` / `$TINYVISION_DATA`, the user cache
-(`~/.cache/tinyvision`), the folders where OS packages install datasets (Debian's
+Lookup order (README, "Where the data comes from"): `--data-dir` / `$TINYVISION_DATA`,
+the user cache (`~/.cache/tinyvision`), the folders where OS packages install datasets (Debian's
 `dataset-*` packages put them under `/usr/share/datasets`), then a download from the
 official sources, verified against the official md5 and moved atomically into the cache.
 Each split is found on its own, so a folder holding only a test split is usable.

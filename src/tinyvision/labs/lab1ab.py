@@ -8,7 +8,7 @@ MLP has trained and writes their table, C sweep and boundaries beside it.
 
 from __future__ import annotations
 
-import io
+import io as bytes_io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import torch
 
+from tinyvision import io
 from tinyvision.config import Config
 from tinyvision.errors import UserError
 from tinyvision.figures import plt, save_figure
-from tinyvision.io import atomic_write, write_csv
 from tinyvision.models import svm
 from tinyvision.runs.hooks import Hook
 
@@ -106,11 +106,11 @@ def save_gif(frames: np.ndarray, train: tuple, path: Path, duration_ms: int = 80
         fig, ax = plt.subplots(figsize=(4, 4), dpi=80)
         _draw(ax, frames[i], [(*train, "o")], f"epoch {i + 1}")
         fig.tight_layout()
-        buffer = io.BytesIO()
+        buffer = bytes_io.BytesIO()
         fig.savefig(buffer, format="png")
         plt.close(fig)
         images.append(Image.open(buffer).convert("P", palette=Image.Palette.ADAPTIVE))
-    atomic_write(
+    io.atomic_write(
         path,
         lambda tmp: images[0].save(
             tmp,
@@ -216,8 +216,8 @@ def run_svm_comparison(data, mlp_probability, folder: Path) -> dict:
         )
     panels.append({"prob": mlp_probability, "title": "MLP (1-ab, course defaults)"})
     sweep = [svm.fit_score(k, C, train, test)[0] for k in svm.KERNELS for C in svm.C_VALUES]
-    write_csv(folder / "svm.csv", TABLE_COLUMNS, table)
-    write_csv(folder / "svm_c_sweep.csv", TABLE_COLUMNS, sweep)
+    io.write_csv(folder / "svm.csv", TABLE_COLUMNS, table)
+    io.write_csv(folder / "svm_c_sweep.csv", TABLE_COLUMNS, sweep)
     plot_panels(panels, train, test, folder / "svm_boundaries.png")
     _plot_c_sweep(sweep, folder / "svm_c_sweep.png")
     return {"svm": table, "svm_c_sweep": sweep}

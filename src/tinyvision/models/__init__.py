@@ -91,9 +91,11 @@ def _factory(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -
         params = init_params(math.prod(input_shape), cfg.hidden, num_classes, cfg.init_std)
         return ManualMLP(params, trainable=cfg.variant == "autograd")
     if name == "mlp":
-        from tinyvision.models.mlp import MLP
+        from tinyvision.models.mlp import TwoLayerMLP
 
-        return MLP(input_shape, cfg.hidden, num_classes, cfg.activation, cfg.dropout, cfg.init_std)
+        return TwoLayerMLP(
+            input_shape, cfg.hidden, num_classes, cfg.activation, cfg.dropout, cfg.init_std
+        )
     if len(input_shape) != 3:
         raise UserError(f"model.name={name} needs images, but the data are {input_shape} vectors")
     if name == "cnn":

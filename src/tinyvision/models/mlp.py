@@ -12,7 +12,7 @@ from tinyvision.models.mlp_manual import init_params
 ACTIVATIONS = {"relu": nn.ReLU, "tanh": nn.Tanh, "sigmoid": nn.Sigmoid, "gelu": nn.GELU}
 
 
-class MLP(nn.Module):
+class TwoLayerMLP(nn.Module):
     """Flatten -> Linear(in, hidden) -> activation -> Linear(hidden, classes).
 
     SoftMax is left to the cross-entropy loss, which takes the logits.

@@ -7,6 +7,9 @@ points (group `tinyvision.hooks` in pyproject.toml), so every process that runs
 experiments (the command line, sweep workers, a notebook) finds the same hooks without
 the engine importing a practical.
 
+A hook that every run of a kind gets, whatever the practical (the confusion matrix of
+any classifier, `tinyvision.runs.confusion`), lives in the engine and registers the same way.
+
 To add one: subclass `Hook` next to its practical, say when it `applies`, and add a line
 to `[project.entry-points."tinyvision.hooks"]` (then `pip install -e .` once).
 """

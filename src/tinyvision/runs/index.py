@@ -8,6 +8,7 @@ index is a one-line error, never a traceback.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sqlite3
@@ -47,17 +48,37 @@ SCHEMA = "CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, " + ", ".joi
 def _connect(root: Path) -> sqlite3.Connection:
     root.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(root / INDEX_NAME, timeout=60)
-    for attempt in range(50):  # switching to WAL needs a moment alone with the file
-        try:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute(SCHEMA)
-            conn.commit()
-            break
-        except sqlite3.OperationalError:
-            if attempt == 49:
-                raise
-            time.sleep(0.1)
+    try:
+        for attempt in range(50):  # switching to WAL needs a moment alone with the file
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute(SCHEMA)
+                conn.commit()
+                break
+            except sqlite3.OperationalError as e:
+                if attempt == 49 or "locked" not in str(e):
+                    raise
+                time.sleep(0.1)
+    except sqlite3.DatabaseError as e:
+        conn.close()
+        raise _write_error(root, e) from None
     return conn
+
+
+def _write_error(root: Path, e: sqlite3.DatabaseError) -> Exception:
+    """A full disk stays an OSError (the run is then `interrupted`, resumable); a damaged
+    index is one line saying how to get going again."""
+    if "full" in str(e):
+        return OSError(errno.ENOSPC, f"no space left for {root / INDEX_NAME}")
+    return UserError(
+        f"{root / INDEX_NAME} is not a usable run index ({e}); move it away or delete it "
+        "(the run folders are intact and stay readable), or choose another --out"
+    )
+
+
+def check_writable(root: Path) -> None:
+    """Before a run starts: the index can take its row (else nothing is created)."""
+    _connect(root).close()
 
 
 def upsert(root: Path, row: dict[str, Any]) -> None:
@@ -76,6 +97,8 @@ def upsert(root: Path, row: dict[str, Any]) -> None:
                 f"ON CONFLICT(run_id) DO UPDATE SET {updates}",
                 [values[c] for c in COLUMNS],
             )
+    except sqlite3.DatabaseError as e:
+        raise _write_error(root, e) from None
     finally:
         conn.close()
 

@@ -29,6 +29,7 @@ from tinyvision.io import save_safetensors, save_torch
 from tinyvision.models import count_params, create_model
 from tinyvision.models.mlp_steps import STEPS
 from tinyvision.models.summary import format_table, summarize
+from tinyvision.runs import index
 from tinyvision.runs.folder import CHECKPOINT, WEIGHTS, RunFolder, new_run_dir, read_summary
 from tinyvision.runs.hooks import Hook, hooks_for
 from tinyvision.runs.normalization import save_normalization
@@ -269,15 +270,27 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
     writer = None
     if exp.cfg.train.logger == "tensorboard":
         writer = tensorboard_writer_class()(log_dir=str(folder.path))
+    saved = len(folder.history)  # epochs whose checkpoint is on disk
 
     def on_epoch_end(row: dict) -> None:
+        nonlocal saved
         folder.history.append(row)
         for hook in exp.hooks:
             hook.on_epoch_end(exp, folder.path, row)
         folder.write_metrics()
         save_torch(_checkpoint(exp, folder, elapsed()), folder.path / CHECKPOINT)
+        saved = len(folder.history)
         if writer is not None:
             _log_scalars(writer, row)
+
+    def back_to_checkpoint() -> None:
+        """An epoch cut short before its checkpoint: the records say what resume will find."""
+        if len(folder.history) > saved:
+            del folder.history[saved:]
+            try:
+                folder.write_metrics()
+            except OSError:
+                pass
 
     try:
         folder.index("running", config)
@@ -295,15 +308,18 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
         save_safetensors(exp.learner.model.state_dict(), folder.path / WEIGHTS)
         return _finish(exp, folder, status, elapsed())
     except KeyboardInterrupt:
+        back_to_checkpoint()
         _finish(exp, folder, "interrupted", elapsed(), quietly=True)
         raise
     except OSError as e:
+        back_to_checkpoint()
         if e.errno not in (errno.ENOSPC, errno.EDQUOT):
             _finish(exp, folder, "failed", elapsed(), quietly=True)
             raise
         _finish(exp, folder, "interrupted", elapsed(), quietly=True)
         raise _no_space(folder) from None
     except Exception:
+        back_to_checkpoint()
         _finish(exp, folder, "failed", elapsed(), quietly=True)
         raise
     finally:
@@ -348,6 +364,10 @@ def run(
     sweep: str | None = None,
 ) -> tuple[Path, dict]:
     exp = prepare(cfg, resolve_device(device), data_dir)
+    try:
+        index.check_writable(out)  # a damaged index: one line, and no folder left behind
+    except OSError as e:
+        raise UserError(f"{out}: cannot write the run index ({e.strerror or e})") from None
     folder = RunFolder(run_dir or new_run_dir(out, cfg.preset), out)
     folder.info = {"created": time.strftime("%Y-%m-%d %H:%M:%S"), "sweep": sweep}
     folder.make()

@@ -30,14 +30,19 @@ class TrainedRun:
         return Normalizer(self.stats)
 
 
-def load_trained(run_folder: Path, model_name: str, command: str) -> TrainedRun:
-    """A run of `model_name`, with the weights and statistics it recorded."""
+def load_trained(run_folder: Path, model_name: str | None, command: str) -> TrainedRun:
+    """A run of `model_name` (None: of any model), with the weights and statistics it
+    recorded; `command` names what needs it, for the error messages."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    if not run_folder.is_dir():
+        raise UserError(f"{run_folder}: no such run folder (`tinyvision runs ls` lists them)")
+    if (run_folder / CONFIG).is_symlink():  # a shared folder must not read files elsewhere
+        raise UserError(f"{run_folder / CONFIG}: a symbolic link; records must be plain files")
     folder = RunFolder(run_folder, run_folder.parent)
     cfg = Config.from_dict(folder.config(), source=str(run_folder / CONFIG))
-    if cfg.model.name != model_name:
+    if model_name is not None and cfg.model.name != model_name:
         raise UserError(
             f"{run_folder}: a run of model.name={cfg.model.name}; {command} needs {model_name}"
         )

@@ -1,0 +1,91 @@
+"""A trained run classifies the user's own pictures: the top classes and their probabilities.
+
+Each picture goes the way the run's test images went: read as the dataset holds its
+images (uint8, the run's channels, the dataset's image size), then the run's own test
+transform: [0, 1] scaling, the normalization fitted when the run started (read from the
+run folder, never refitted), and the centre crop of runs with `data.crop` (so the
+model gets its input size; ZCA, fitted on whole images, needs them whole).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from tinyvision.data.image_files import read_image
+from tinyvision.data.loader import BatchTransform
+from tinyvision.errors import UserError
+from tinyvision.runs.trained import TrainedRun, load_trained
+
+BATCH = 256
+
+
+@dataclass
+class Guess:
+    name: str  # the class name
+    index: int  # the class number, the model's output index
+    probability: float
+
+
+@dataclass
+class Prediction:
+    image: Path
+    top: list[Guess]  # the most probable first
+
+
+def image_shape(trained: TrainedRun) -> tuple[int, int, int]:
+    """Channels, height and width of the run's images, before any crop."""
+    shape = trained.data.input_shape
+    if len(shape) != 3 or shape[0] not in (1, 3):
+        described = "x".join(map(str, shape))
+        raise UserError(
+            f"the run was trained on {described} {trained.data.name} data, not on pictures: "
+            "predict classifies images with a run trained on an image dataset"
+        )
+    return shape  # type: ignore[return-value]
+
+
+def load_images(paths: Sequence[Path], shape: tuple[int, int, int]) -> torch.Tensor:
+    """Every file read first: a bad one stops everything before any work is done."""
+    if not paths:
+        raise UserError("no image given: name at least one PNG or JPEG file")
+    return torch.stack([read_image(path, shape[0], shape[1:]) for path in paths])
+
+
+@torch.inference_mode()
+def probabilities(trained: TrainedRun, images: torch.Tensor) -> torch.Tensor:
+    """Class probabilities (N, classes) of uint8 images shaped like the run's data."""
+    transform = BatchTransform(trained.cfg.data, trained.stats, train=False)
+    unused = torch.Generator()  # the test transform draws nothing
+    parts = []
+    for start in range(0, len(images), BATCH):
+        x = transform(images[start : start + BATCH], unused)
+        parts.append(torch.softmax(trained.model(x).float(), 1))
+    result = torch.cat(parts)
+    if not torch.isfinite(result).all():
+        raise UserError(
+            "the run's model gives scores that are not numbers (did the run diverge?): "
+            "use a run that completed"
+        )
+    return result
+
+
+def top_classes(probs: torch.Tensor, classes: Sequence[str], k: int) -> list[list[Guess]]:
+    values, indices = probs.topk(min(k, probs.shape[1]), dim=1)
+    return [
+        [Guess(classes[i], i, p) for p, i in zip(row_p.tolist(), row_i.tolist())]
+        for row_p, row_i in zip(values, indices)
+    ]
+
+
+def predict(run_folder: Path, images: Sequence[Path], top: int = 5) -> list[Prediction]:
+    """The `top` most probable classes of each image (all classes when there are fewer)."""
+    if top < 1:
+        raise UserError(f"top={top}: ask for at least 1 class")
+    trained = load_trained(run_folder, None, "predict")
+    batch = load_images(images, image_shape(trained))
+    guesses = top_classes(probabilities(trained, batch), trained.data.classes, top)
+    return [Prediction(Path(path), best) for path, best in zip(images, guesses)]
