@@ -76,6 +76,15 @@ def test_probe_picks_the_faster(seconds, amp, nhwc):
     assert record["fp32_images_per_s"] == 16 / seconds["fp32+channels_last" if nhwc else "fp32"]
 
 
+def test_bf16_must_win_clearly():
+    """bf16 costs precision: a gain within the probe's noise keeps float32."""
+    close = {"fp32": 1.0, "fp32+channels_last": 1.2, "bf16": 0.95, "bf16+channels_last": 1.1}
+    chosen = _choose(timer=_fake_timer(close))
+    assert (chosen.amp, chosen.channels_last) == (False, False)
+    clear = {**close, "bf16": 0.8}
+    assert _choose(timer=_fake_timer(clear), model_id="other").amp
+
+
 def test_a_failing_candidate_is_never_chosen():
     def timer(candidate: Candidate, step) -> float:
         if candidate.amp:
