@@ -81,6 +81,7 @@ def _interrupt_at_epoch(monkeypatch, at: int):
         return real_epoch(*args, **kwargs)
 
     monkeypatch.setattr(loop, "epoch", flaky)
+    return real_epoch
 
 
 def test_interrupt_then_resume_matches_uninterrupted(tmp_path, monkeypatch):
@@ -88,10 +89,12 @@ def test_interrupt_then_resume_matches_uninterrupted(tmp_path, monkeypatch):
     cfg = build_config("mlp-fashion", overrides)
     full, _ = run(cfg, tmp_path / "a", "cpu", quiet=True)
 
-    _interrupt_at_epoch(monkeypatch, at=3)
+    real_epoch = _interrupt_at_epoch(monkeypatch, at=3)
     with pytest.raises(KeyboardInterrupt):
         run(build_config("mlp-fashion", overrides), tmp_path / "b", "cpu", quiet=True)
-    monkeypatch.undo()
+    # Only the epoch goes back: undo() would also drop the isolation fixture's private
+    # cache, and with it the cached precision choice the first two runs shared.
+    monkeypatch.setattr("tinyvision.train.loop.epoch", real_epoch)
     (cut,) = (tmp_path / "b").glob("mlp-fashion-*")
     summary = json.loads((cut / "summary.json").read_text())
     assert summary["status"] == "interrupted" and summary["epochs_done"] == 2
