@@ -130,17 +130,17 @@ def test_resume_refuses_a_run_that_is_still_going(tmp_path):
 # --- a full disk --------------------------------------------------------------------------
 
 
-def _disk_fills_after(monkeypatch, writes: int) -> dict:
-    """Every atomic write after the first `writes` fails as a full disk does, until the
-    returned switch's "full" is set to False (space freed)."""
+def _disk_fills_after(monkeypatch, checkpoints: int) -> dict:
+    """Every atomic write fails as a full disk does once `checkpoints` checkpoints are
+    written, until the returned switch's "full" is set to False (space freed)."""
     real = io.atomic_write
-    disk = {"n": 0, "full": True}
+    disk = {"checkpoints": 0, "full": True}
 
     def full(path, write):
-        disk["n"] += 1
-        if disk["full"] and disk["n"] > writes:
+        if disk["full"] and disk["checkpoints"] >= checkpoints:
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        return real(path, write)
+        real(path, write)
+        disk["checkpoints"] += Path(path).name == "checkpoint.pt"
 
     monkeypatch.setattr(io, "atomic_write", full)
     return disk
@@ -155,8 +155,7 @@ def test_full_disk_before_the_first_write_leaves_no_folder(tmp_path, monkeypatch
 
 
 def test_full_disk_mid_run_is_one_line_and_resumable(tmp_path, monkeypatch, capsys):
-    # config, layers, normalization, then per epoch metrics and checkpoint: fill at epoch 3
-    disk = _disk_fills_after(monkeypatch, 3 + 2 * 2)
+    disk = _disk_fills_after(monkeypatch, 2)  # full in the third epoch
     out = tmp_path / "r"
     code = main(["run", "mlp-fashion", *DIGITS, "train.epochs=5", "--out", str(out), "--quiet"])
     err = capsys.readouterr().err.strip()

@@ -12,7 +12,7 @@ from tinyvision.io import read_csv
 from tinyvision.presets import build_config
 from tinyvision.runs.runner import run
 from tinyvision.train import precision
-from tinyvision.train.precision import Candidate
+from tinyvision.train.precision import BF16_MARGIN, Candidate
 
 TINY = [
     "data.name=digits",
@@ -164,7 +164,14 @@ def test_summary_records_the_choice(tmp_path):
     }
     assert all(v > 0 for v in chosen["images_per_s"].values())
     assert summary["amp"] == chosen["amp"]
-    best = max(chosen["images_per_s"], key=chosen["images_per_s"].get)
+    speeds = chosen["images_per_s"]
+    fp32 = max(v for k, v in speeds.items() if k.startswith("fp32"))
+    bf16 = max(v for k, v in speeds.items() if k.startswith("bf16"))
+    assert chosen["amp"] == ("bf16" if bf16 > fp32 * (1 + BF16_MARGIN) else "none")
+    layouts = {
+        k: v for k, v in speeds.items() if k.startswith(chosen["amp"].replace("none", "fp32"))
+    }
+    best = max(layouts, key=layouts.get)
     assert best == Candidate(chosen["amp"] == "bf16", chosen["channels_last"]).name
     again = run(build_config("cnn-fashion", TINY), tmp_path, "cpu", quiet=True)[1]["precision"]
     assert again["source"] == "cache" and again["probed"] is False
