@@ -17,7 +17,8 @@ fraction of the CPU's float32 peak: cores x listed clock x FLOPs per cycle of it
 units, or what the best dense product measures where that is more (a hypervisor lists
 the nominal clock; the cores may run faster).
 
-Run: `python benchmarks/pipeline.py [--steps N] [--device cpu|cuda] [--peak-gflops G]`.
+Run: `python benchmarks/pipeline.py [--steps N] [--repeats N] [--device cpu|cuda]
+[--peak-gflops G]` (about two minutes on 2 CPU cores).
 """
 
 from __future__ import annotations
@@ -225,7 +226,8 @@ def course_cnn_flops() -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--repeats", type=int, default=2, help="passes over the grid")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--peak-gflops", type=float, help="the float32 peak, if known")
     args = parser.parse_args()
@@ -240,16 +242,19 @@ def main() -> None:
     print(f"CPU: {name}, {cores} cores, {clock}; torch {torch.__version__}")
     print("flags: " + ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in FLAGS))
     print(
-        f"course CNN, {args.steps} steps of batch {BATCH}, random crop 28 + flip, device "
+        f"course CNN, best of {args.repeats} x {args.steps} steps of batch {BATCH}, random crop "
+        f"28 + flip, device "
         f"{device}, {torch.get_num_threads()} threads; load average {os.getloadavg()[0]:.2f}"
     )
 
+    # The whole grid `--repeats` times, each cell's best kept: a burst of load from
+    # elsewhere during one pass does not decide the table.
     speeds: dict[tuple[str, str], float] = {}
-    for setting, (amp, channels_last) in SETTINGS.items():
-        for pipeline, measure in (("a", course_pipeline), ("b", tinyvision_pipeline)):
-            speeds[pipeline, setting] = measure(
-                images, labels, args.steps, device, amp, channels_last
-            )
+    for _ in range(args.repeats):
+        for setting, (amp, channels_last) in SETTINGS.items():
+            for pipeline, measure in (("a", course_pipeline), ("b", tinyvision_pipeline)):
+                speed = measure(images, labels, args.steps, device, amp, channels_last)
+                speeds[pipeline, setting] = max(speed, speeds.get((pipeline, setting), 0.0))
     print(f"load average at the end: {os.getloadavg()[0]:.2f}\n")
 
     width = max(map(len, SETTINGS))
