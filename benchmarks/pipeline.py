@@ -25,12 +25,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
+from machine import cpu_info, describe
 from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import transforms
@@ -49,7 +48,6 @@ SETTINGS = {  # name: (bf16 autocast, channels_last)
     "bf16 autocast": (True, False),
     "bf16 autocast + channels_last": (True, True),
 }
-FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
 
 
 class CourseDataset(torch.utils.data.Dataset):
@@ -160,23 +158,6 @@ def tinyvision_pipeline(
 # --- the machine ---------------------------------------------------------------------
 
 
-def cpu_info() -> tuple[str, set[str], float | None]:
-    """The CPU's name, its flags and its clock in GHz (Linux; elsewhere what is known)."""
-    name, flags, mhz = platform.processor() or platform.machine(), set(), None
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = (part.strip() for part in line.partition(":"))
-            if key == "model name":
-                name = value
-            elif key == "flags":
-                flags = set(value.split())
-            elif key == "cpu MHz" and mhz is None:
-                mhz = float(value)
-    except OSError:
-        pass
-    return name, flags, mhz / 1000 if mhz else None
-
-
 def flops_per_cycle(flags: set[str], vendor_amd: bool) -> tuple[int, str]:
     """float32 FLOPs per cycle per core from the widest FMA, and why.
 
@@ -238,9 +219,7 @@ def main() -> None:
 
     name, flags, ghz = cpu_info()
     cores = os.cpu_count() or 1
-    clock = f"{ghz:.2f} GHz listed" if ghz else "clock unknown"
-    print(f"CPU: {name}, {cores} cores, {clock}; torch {torch.__version__}")
-    print("flags: " + ", ".join(f"{f} {'yes' if f in flags else 'no'}" for f in FLAGS))
+    print(describe())
     print(
         f"course CNN, best of {args.repeats} x {args.steps} steps of batch {BATCH}, random crop "
         f"28 + flip, device "

@@ -23,7 +23,7 @@ from typing import Any
 from tinyvision.errors import UserError
 
 DATASETS = ("mnist", "fashion-mnist", "cifar10", "circles", "digits")
-MODELS = ("mlp", "cnn", "lenet", "vit")  # plus "timm:<name>"
+MODELS = ("mlp", "cnn", "lenet", "vgg", "vit")  # plus "timm:<name>"
 MLP_VARIANTS = ("manual", "autograd", "nn", "optim")
 OPTIMIZERS = ("sgd", "adam", "adamw", "adagrad", "adadelta", "rmsprop")
 SCHEDULES = (
@@ -50,6 +50,7 @@ MODEL_KEYS = {
     "mlp": ("hidden", "activation", "dropout", "variant", "init_std"),
     "cnn": ("activation", "dropout", "batchnorm"),
     "lenet": ("activation",),
+    "vgg": ("width", "activation", "dropout"),
     "vit": (
         "embed_dim",
         "nb_blocks",
@@ -145,6 +146,7 @@ class ModelConfig:
     activation: str = "relu"
     dropout: float = 0.0  # cnn: dropout rate before the last layer
     batchnorm: bool = False  # cnn: BatchNorm2d after each convolution
+    width: int = 32  # vgg: channels of the first block (then 2x, 4x)
     # mlp, practical 1-ab: how it is written and trained. manual: hand-written forward,
     # backward and sgd (no autograd); autograd: the same tensors with requires_grad;
     # nn: torch.nn layers, the same hand-written update; optim: torch.nn + torch.optim.
@@ -176,6 +178,7 @@ class ModelConfig:
             _one_of("model.name", self.name, MODELS)
         _require(len(self.name) > 5 or self.kind != "timm", "model.name=timm: needs a name")
         _require(self.hidden > 0, f"model.hidden must be positive, got {self.hidden}")
+        _require(self.width > 0, f"model.width must be positive, got {self.width}")
         _one_of("model.variant", self.variant, MLP_VARIANTS)
         _one_of("model.activation", self.activation, ACTIVATIONS)
         _one_of("model.pos_embed", self.pos_embed, ("sinusoidal", "learned"))
@@ -276,6 +279,10 @@ class TrainConfig:
     # them as it does amp, true or false forces them.
     channels_last: bool | str = "auto"
     compile: bool = False  # torch.compile the model
+    # Evaluate (and keep, at the end) an exponential moving average of the weights with
+    # this decay per step; 0 = off. Its horizon is about 1 / (1 - ema) steps.
+    ema: float = 0.0
+    tta: bool = False  # test-time augmentation: average the logits of x and its mirror image
     logger: str = "none"  # "tensorboard": event files in the run folder (pip extra [tensorboard])
 
     def validate(self) -> None:
@@ -286,6 +293,7 @@ class TrainConfig:
             0 <= self.seed <= SEED_MAX, f"train.seed must be in 0..{SEED_MAX}, got {self.seed}"
         )
         _require(0 <= self.label_smoothing < 1, "train.label_smoothing must be in [0, 1)")
+        _require(0 <= self.ema < 1, f"train.ema must be in [0, 1) (0 = off), got {self.ema}")
         _one_of("train.amp", self.amp, ("auto", "none", "bf16"))
         _require(
             isinstance(self.channels_last, bool) or self.channels_last == "auto",
@@ -329,6 +337,15 @@ class Config:
                 t.label_smoothing == 0,
                 f"model.variant={m.variant} computes its own loss: train.label_smoothing=0",
             )
+        _require(
+            not t.tta or d.name != "circles",
+            "train.tta mirrors images; data.name=circles holds 2-D points",
+        )
+        _require(
+            t.ema == 0 or m.variant == "optim",
+            f"train.ema averages what an optimizer trains: model.variant={m.variant} "
+            "updates by hand (use model.variant=optim, or train.ema=0)",
+        )
         for key in ("mixup", "cutmix"):
             if getattr(d, key) > 0:
                 _require(

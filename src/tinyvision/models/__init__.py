@@ -71,6 +71,7 @@ def _out_of_memory(e: BaseException) -> bool:
 
 _SIZE_KEYS = {
     "mlp": ("hidden",),
+    "vgg": ("width",),
     "vit": ("embed_dim", "nb_blocks", "mlp_ratio", "num_heads", "patch_size", "registers"),
 }
 
@@ -102,6 +103,10 @@ def _factory(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -
         from tinyvision.models.cnn import CourseCNN
 
         return CourseCNN(input_shape[0], num_classes, cfg.activation, cfg.batchnorm, cfg.dropout)
+    if name == "vgg":
+        from tinyvision.models.cnn import VGGNet
+
+        return VGGNet(input_shape[0], num_classes, cfg.width, cfg.activation, cfg.dropout)
     if name == "lenet":
         from tinyvision.models.cnn import LeNet5
 

@@ -46,7 +46,7 @@ def predict_test_split(exp: Experiment) -> tuple[torch.Tensor, torch.Tensor, tor
     learner.model.eval()
     labels, predicted, confidence = [], [], []
     for x, y in exp.test_loader:
-        logits = learner.predict(x)
+        logits = learner.infer(x)
         # The very call metrics.csv's accuracy makes, so that ties are broken the same way.
         top = logits.topk(min(5, logits.shape[1]), dim=1).indices[:, 0]
         probability = torch.softmax(logits.float(), 1).gather(1, top[:, None])[:, 0]

@@ -63,7 +63,10 @@ def probabilities(trained: TrainedRun, images: torch.Tensor) -> torch.Tensor:
     parts = []
     for start in range(0, len(images), BATCH):
         x = transform(images[start : start + BATCH], unused)
-        parts.append(torch.softmax(trained.model(x).float(), 1))
+        logits = trained.model(x).float()
+        if trained.cfg.train.tta:  # as the run measured its test accuracy
+            logits = (logits + trained.model(x.flip(-1)).float()) / 2
+        parts.append(torch.softmax(logits, 1))
     result = torch.cat(parts)
     if not torch.isfinite(result).all():
         raise UserError(

@@ -34,6 +34,7 @@ from tinyvision.runs.folder import CHECKPOINT, WEIGHTS, RunFolder, new_run_dir, 
 from tinyvision.runs.hooks import Hook, hooks_for
 from tinyvision.runs.normalization import save_normalization
 from tinyvision.train import precision
+from tinyvision.train.ema import WeightAverage
 from tinyvision.train.loop import Learner, fit
 from tinyvision.train.optim import create_optimizer, create_schedule
 from tinyvision.train.precision import Precision
@@ -121,6 +122,7 @@ def build_learner(
     loss_fn = nn.CrossEntropyLoss(
         reduction=cfg.train.loss_reduction, label_smoothing=cfg.train.label_smoothing
     )
+    average = WeightAverage(model, cfg.train.ema) if cfg.train.ema > 0 else None
     return Learner(
         model,
         optimizer,
@@ -130,6 +132,8 @@ def build_learner(
         amp=chosen.amp,
         device=device,
         forward=torch.compile(model) if cfg.train.compile else None,
+        ema=average,
+        tta=cfg.train.tta,
     )
 
 
@@ -196,6 +200,7 @@ def _checkpoint(exp: Experiment, folder: RunFolder, seconds: float) -> dict:
         "model": learner.model.state_dict(),
         "optimizer": learner.optimizer.state_dict() if learner.optimizer else {},
         "scheduler": learner.scheduler.state_dict() if learner.scheduler else {},
+        "ema": learner.ema.state_dict() if learner.ema else {},
         "history": folder.history,
         "rng": rng,
         "seconds": seconds,
@@ -233,6 +238,8 @@ def _load_state(exp: Experiment, folder: RunFolder, state: dict) -> None:
         learner.optimizer.load_state_dict(state["optimizer"])
     if learner.scheduler and state["scheduler"]:
         learner.scheduler.load_state_dict(state["scheduler"])
+    if learner.ema:
+        learner.ema.load_state_dict(state["ema"])
     history = list(state["history"])
     if len(history) != int(state["epoch"]) or len(history) > exp.cfg.train.epochs:
         raise ValueError(f"{len(history)} epochs recorded for {exp.cfg.train.epochs} planned")
@@ -305,6 +312,8 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
             on_epoch_end=on_epoch_end,
             progress=EpochProgress(exp.cfg.train.epochs, quiet),
         )
+        if exp.learner.ema is not None:
+            exp.learner.ema.copy_to_model()  # the weights the test accuracy was measured with
         save_safetensors(exp.learner.model.state_dict(), folder.path / WEIGHTS)
         return _finish(exp, folder, status, elapsed())
     except KeyboardInterrupt:

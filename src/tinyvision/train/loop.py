@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from tinyvision.train.ema import WeightAverage
 from tinyvision.train.metrics import Accumulator
 from tinyvision.train.progress import EpochProgress
 
@@ -33,6 +34,8 @@ class Learner:
     forward: Callable[[torch.Tensor], torch.Tensor] | None = None  # e.g. the compiled model
     custom_step: Callable[[torch.Tensor, torch.Tensor], tuple] | None = None
     fixed_lr: float = float("nan")  # the learning rate of a custom step (no optimizer)
+    ema: WeightAverage | None = None  # evaluate with averaged weights
+    tta: bool = False  # evaluate on each image and its mirror image, logits averaged
 
     def autocast(self):
         if not self.amp:
@@ -45,6 +48,17 @@ class Learner:
             forward = self.model if self.forward is None else self.forward
             return forward(x).float()
 
+    def infer(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits for evaluation: with test-time flip averaging if asked for."""
+        logits = self.predict(x)
+        if self.tta:
+            logits = (logits + self.predict(x.flip(-1))) / 2
+        return logits
+
+    def evaluation_weights(self):
+        """The weights evaluation uses: the running average's when there is one."""
+        return contextlib.nullcontext() if self.ema is None else self.ema.swapped_in()
+
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.custom_step is not None:
             return self.custom_step(x, y)
@@ -53,6 +67,8 @@ class Learner:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self.ema is not None:
+            self.ema.update()
         if self.loss_fn.reduction == "sum":  # gradients summed; the metrics stay per-example
             loss = loss / len(y)
         return loss, logits
@@ -82,9 +98,10 @@ def evaluate(learner: Learner, loader) -> dict:
     learner.model.eval()
     acc = Accumulator(learner.device)
     loss_fn = nn.CrossEntropyLoss()  # the plain loss, even when training smooths labels
-    for x, y in loader:
-        logits = learner.predict(x)
-        acc.add(loss_fn(logits, y), logits, y)
+    with learner.evaluation_weights():
+        for x, y in loader:
+            logits = learner.infer(x)
+            acc.add(loss_fn(logits, y), logits, y)
     return acc.read()
 
 
