@@ -79,6 +79,19 @@ STUDIES = {s.name: s for s in (
             ("one-cycle", ["optim.lr=0.05", "schedule.interval=step"]),
             ("warmup-cosine", ["schedule.warmup_epochs=2", "schedule.interval=step"]),
         ))),
+    # Each step takes one ingredient out of the recipe (README "Speed"); the two that only
+    # change evaluation (tta, ema) train exactly as the full recipe does, seed for seed.
+    Study("fashion-fast-ablation", "the fast recipe less one ingredient at a time", tuple(
+        (label, "fashion-fast", overrides) for label, overrides in (
+            ("full recipe", []),
+            ("- test-time flip", ["train.tta=false"]),
+            ("- weight average", ["train.ema=0"]),
+            ("- label smoothing", ["train.label_smoothing=0"]),
+            ("- flip and shifts", ["data.flip=false", "data.pad=0"]),
+            ("- nesterov one-cycle", ["optim.nesterov=false", "optim.lr=0.05",
+                                      "schedule.name=exponential", "schedule.interval=epoch"]),
+            ("- VGG net (course CNN + BN)", ["model.name=cnn", "model.batchnorm=true"]),
+        ))),
     Study("1e-embed-dim", "ViT embedding size", _one_key(
         "1e-vit-mnist", "model.embed_dim", ["16", "32", "64", "128"])),
     Study("1e-patch-size", "ViT patch size (tokens per image)", _one_key(
