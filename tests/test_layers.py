@@ -21,7 +21,7 @@ LAYERS = [
     {"runs"},
     {"labs", "report", "studies"},
     {"tour"},
-    {"commands", "cli", "__init__", "__main__"},
+    {"commands", "cli", "api", "__init__", "__main__"},
 ]
 ENGINE = ("data", "models", "train", "runs")
 PRACTICAL_WORDS = ("1-ab", "1ab", "1-cd", "1cd", "1-e ", "1e-", "lab1", "svm", "circles", "fcconv")

@@ -1,3 +1,28 @@
-"""tinyvision: the basics of deep learning for vision, as one tested toolkit."""
+"""tinyvision: the basics of deep learning for vision, as one tested toolkit.
+
+`import tinyvision as tv` is cheap: the API (`tv.run`, `tv.load`, ...; see
+`tinyvision.api`) and the models (`tv.models.ViT`, ...) load torch on first use only,
+so the command line's `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
+
+_API = ("run", "resume", "sweep", "study", "load", "Run", "Sweep")
+__all__ = [*_API, "runs", "models", "UserError", "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        return getattr(importlib.import_module("tinyvision.api"), name)
+    if name in ("models", "runs"):  # runs: a package you can call, tv.runs(out)
+        return importlib.import_module(f"tinyvision.{name}")
+    if name == "UserError":
+        from tinyvision.errors import UserError
+
+        return UserError
+    raise AttributeError(f"module 'tinyvision' has no attribute {name!r}")

@@ -9,13 +9,17 @@ saved and closed but still holding its axes and lines, so tests can check what i
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import matplotlib
 
-matplotlib.use("Agg")  # before pyplot: no display is ever needed
+# Headless: figures are files, never windows. In a Jupyter kernel its own inline backend
+# (headless too) stays, so that the figures the API returns show in the notebook.
+if "ipykernel" not in sys.modules:
+    matplotlib.use("Agg")  # before pyplot
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -28,8 +32,12 @@ plt.rcParams.update({"axes.grid": True, "grid.alpha": 0.3, "figure.dpi": 110})
 DPI = 110
 
 
-def save_figure(fig, path: Path) -> None:
-    """Write the figure atomically (format from the suffix), then free it."""
+def save_figure(fig, path: Path | None) -> None:
+    """Write the figure atomically (format from the suffix), then free it. With no path
+    it is only freed from pyplot: still drawable, e.g. as a notebook cell's result."""
+    if path is None:
+        plt.close(fig)
+        return
     try:
         io.atomic_write(path, lambda tmp: fig.savefig(tmp, format=path.suffix.lstrip("."), dpi=DPI))
     finally:
@@ -48,7 +56,7 @@ def _column(rows: Sequence[dict], key: str) -> np.ndarray:
     return np.array([float(r[key]) for r in rows])
 
 
-def plot_curves(rows: Sequence[dict], path: Path, title: str = "") -> Figure:
+def plot_curves(rows: Sequence[dict], path: Path | None, title: str = "") -> Figure:
     """Accuracy and loss per epoch, train and test, side by side."""
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 4))
     epochs = _column(rows, "epoch")
@@ -66,7 +74,9 @@ def plot_curves(rows: Sequence[dict], path: Path, title: str = "") -> Figure:
     return fig
 
 
-def plot_comparison(groups: dict[str, list[Sequence[dict]]], path: Path, title: str = "") -> Figure:
+def plot_comparison(
+    groups: dict[str, list[Sequence[dict]]], path: Path | None, title: str = ""
+) -> Figure:
     """Four panels (train/test accuracy, train/test loss), one line per setting.
 
     `groups` maps a setting's label to the metrics rows of its runs (one per seed); the

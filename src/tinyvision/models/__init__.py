@@ -13,6 +13,32 @@ from torch import nn
 from tinyvision.config import ModelConfig
 from tinyvision.errors import UserError
 
+# The course's pieces by their course names, for notebooks: `tv.models.ViT`,
+# `tv.models.PatchEmbed`, `tv.models.mlp_manual.backward` (the hand-written MLP).
+COURSE_NAMES = {
+    **dict.fromkeys(
+        ("ViT", "PatchEmbed", "MLP", "SelfAttention", "MultiHeadSelfAttention", "Block",
+         "get_positional_embeddings"),
+        "vit",
+    ),
+    **dict.fromkeys(("CourseCNN", "LeNet5", "VGGNet"), "cnn"),
+    "TwoLayerMLP": "mlp",
+    "ManualMLP": "mlp_manual",
+}  # fmt: skip
+
+
+SUBMODULES = ("vit", "cnn", "mlp", "mlp_manual", "mlp_steps", "summary", "arithmetic", "svm")
+
+
+def __getattr__(name: str):
+    import importlib
+
+    if name in COURSE_NAMES:
+        return getattr(importlib.import_module(f"{__name__}.{COURSE_NAMES[name]}"), name)
+    if name in SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 def create_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -> nn.Module:
     """Build the model and prove it fits the input with one forward pass on zeros."""

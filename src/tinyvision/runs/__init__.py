@@ -1,1 +1,25 @@
-"""Run folders, their atomic writes, the SQLite index, the runner, resume and sweeps."""
+"""Run folders, records, the index, the runner, resume and sweeps; and `tv.runs(out)`.
+
+`import tinyvision as tv; tv.runs(out)` must give the index of the runs under `out`, yet
+`tinyvision.runs` is this package (importing any submodule sets it as the attribute).
+So the package's module type gets a `__call__`: the one name serves both.
+"""
+
+from __future__ import annotations
+
+import sys
+import types
+from pathlib import Path
+
+
+class _CallablePackage(types.ModuleType):
+    def __call__(self, out: str | Path = "runs"):
+        """The index of the runs under `out` as a pandas DataFrame, newest first."""
+        import pandas as pd
+
+        from tinyvision.runs import index
+
+        return pd.DataFrame(index.rows(Path(out)))
+
+
+sys.modules[__name__].__class__ = _CallablePackage
