@@ -27,21 +27,20 @@ class WeightAverage:
         self.model = model
         self.decay = decay
         self.updates = 0
-        self.average = {k: v.detach().clone() for k, v in model.state_dict().items()}
-
-    def _pairs(self) -> tuple[list[torch.Tensor], list[torch.Tensor], list[tuple]]:
-        live = self.model.state_dict()
+        live = model.state_dict()  # views of the model's own tensors: they stay current
+        self.average = {k: v.detach().clone() for k, v in live.items()}
+        # Paired once here, not per step: the update is on the training loop's hot path.
         floats = [k for k, v in live.items() if v.is_floating_point()]
-        others = [(self.average[k], live[k]) for k, v in live.items() if not v.is_floating_point()]
-        return [self.average[k] for k in floats], [live[k].detach() for k in floats], others
+        self._averaged = [self.average[k] for k in floats]
+        self._current = [live[k].detach() for k in floats]
+        self._copied = [(self.average[k], v) for k, v in live.items() if not v.is_floating_point()]
 
     @torch.no_grad()
     def update(self) -> None:
         self.updates += 1
         decay = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        averaged, current, others = self._pairs()
-        torch._foreach_lerp_(averaged, current, 1 - decay)
-        for mine, theirs in others:
+        torch._foreach_lerp_(self._averaged, self._current, 1 - decay)
+        for mine, theirs in self._copied:
             mine.copy_(theirs)
 
     @contextlib.contextmanager
