@@ -95,3 +95,13 @@ def idx_root(tmp_path, monkeypatch) -> Path:
     root = write_idx_dataset(tmp_path / "data")
     monkeypatch.setenv("TINYVISION_DATA", str(root))
     return root
+
+
+@pytest.fixture(scope="session")
+def ray_instance():
+    """One local Ray instance for the whole test session (starting one costs ~15 s)."""
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[dev]')")
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()

@@ -34,6 +34,16 @@ def _common(p: argparse.ArgumentParser, out: bool = True) -> None:
     p.add_argument("--data-dir", help=f"dataset folder (default ${'TINYVISION_DATA'})")
 
 
+def _executor(p: argparse.ArgumentParser) -> None:
+    """How the runs of a sweep, study or search are spread: here, or on a Ray cluster."""
+    p.add_argument("--seeds", type=int, default=1, help="repeats with seeds 0..N-1 added")
+    p.add_argument("--jobs", type=int, default=1, help="runs at a time (local processes)")
+    p.add_argument("--executor", default="local", choices=["local", "ray"])
+    p.add_argument("--cpus-per-run", type=int, help="ray: CPUs per run (default cores/jobs)")
+    p.add_argument("--gpus-per-run", type=float, default=0.0, help="ray: 0.25 = 4 runs a GPU")
+    p.add_argument("--address", help="ray: the cluster to join (default $RAY_ADDRESS or local)")
+
+
 def build_parser() -> Parser:
     parser = Parser(prog="tinyvision", description="The basics of deep learning for vision.")
     parser.add_argument("--version", action="version", version=f"tinyvision {__version__}")
@@ -50,15 +60,13 @@ def build_parser() -> Parser:
     p = sub.add_parser("sweep", help="the cartesian grid of KEY=V1,V2 over a preset")
     p.add_argument("preset")
     p.add_argument("grid", nargs="+", metavar="KEY=V1,V2[,...]")
-    p.add_argument("--seeds", type=int, default=1, help="repeats with seeds 0..N-1 added")
-    p.add_argument("--jobs", type=int, default=1, help="parallel processes")
+    _executor(p)
     _common(p)
 
     p = sub.add_parser("study", help="a named study: several runs, one table and figure")
     p.add_argument("name", help="1cd-ablation, 1cd-lr, ... (`tinyvision study list`)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="applied to every step")
-    p.add_argument("--seeds", type=int, default=1)
-    p.add_argument("--jobs", type=int, default=1)
+    _executor(p)
     _common(p)
 
     p = sub.add_parser("summary", help="a model's layer table: shapes, weights, receptive fields")

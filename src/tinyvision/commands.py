@@ -92,7 +92,17 @@ def sweep(args: argparse.Namespace) -> int:
 def _options(args: argparse.Namespace):
     from tinyvision.runs.sweep import Options
 
-    return Options(args.seeds, args.jobs, Path(args.out), args.device, args.quiet)
+    return Options(
+        args.seeds,
+        args.jobs,
+        Path(args.out),
+        args.device,
+        args.quiet,
+        executor=args.executor,
+        cpus_per_run=args.cpus_per_run,
+        gpus_per_run=args.gpus_per_run,
+        address=args.address,
+    )
 
 
 def runs(args: argparse.Namespace) -> int:

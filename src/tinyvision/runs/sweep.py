@@ -79,6 +79,10 @@ class Options:
     out: Path = Path("runs")
     device: str = "auto"
     quiet: bool = False
+    executor: str = "local"  # `local`: processes here; `ray`: tasks on a Ray cluster
+    cpus_per_run: int | None = None  # ray: CPUs a run asks for (default: cores / jobs)
+    gpus_per_run: float = 0.0  # ray: a fraction shares one GPU between runs
+    address: str | None = None  # ray: the cluster to join (default RAY_ADDRESS, or local)
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -86,6 +90,20 @@ class Options:
     def check(self) -> None:
         if self.seeds < 1 or self.jobs < 1:
             raise UserError("--seeds and --jobs must be at least 1")
+        if self.executor not in ("local", "ray"):
+            raise UserError(f"--executor {self.executor}: choose local or ray")
+        ray_only = {
+            "--cpus-per-run": self.cpus_per_run is not None,
+            "--gpus-per-run": self.gpus_per_run != 0,
+            "--address": self.address is not None,
+        }
+        if self.executor == "local" and any(ray_only.values()):
+            flags = ", ".join(flag for flag, given in ray_only.items() if given)
+            raise UserError(f"{flags}: only with --executor ray")
+        if self.cpus_per_run is not None and self.cpus_per_run < 1:
+            raise UserError("--cpus-per-run must be at least 1")
+        if not 0 <= self.gpus_per_run <= 64:
+            raise UserError("--gpus-per-run must be between 0 and the GPUs of a node")
 
 
 def parse_grid(grid: list[str]) -> dict[str, list[str]]:
@@ -180,7 +198,11 @@ def run_points(points: list[Point], folder: Path, spec: dict, options: Options) 
         )
 
     try:
-        if options.jobs == 1:
+        if options.executor == "ray":
+            from tinyvision.runs.ray_executor import run_in_ray
+
+            run_in_ray(run_point, todo, options, group, report)
+        elif options.jobs == 1:
             for point in todo:
                 report(point, run_point(point, options.out, options.device, group))
         else:

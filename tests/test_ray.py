@@ -1,0 +1,124 @@
+"""Sweeps on Ray: the same numbers as local, a killed worker resumed, nothing run twice."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tinyvision.cli import main
+from tinyvision.errors import UserError
+from tinyvision.io import read_csv
+from tinyvision.runs import index, ray_executor
+from tinyvision.runs.folder import LOCK, read_summary
+from tinyvision.runs.sweep import Options, run_sweep
+
+GRID = ["optim.lr=0.02,0.1", "data.name=digits", "model.hidden=32", "train.epochs=2"]
+NUMBERS = ("final_test_acc", "best_test_acc", "final_train_acc", "params")
+
+
+def _numbers(folder: Path) -> dict:
+    return {
+        (r["optim.lr"], r["seed"]): [r[k] for k in NUMBERS] for r in read_csv(folder / "sweep.csv")
+    }
+
+
+def test_a_sweep_on_ray_gives_the_local_numbers_and_reruns_nothing(ray_instance, tmp_path, capsys):
+    local = run_sweep("mlp-fashion", GRID, seeds=2, out=tmp_path / "local", device="cpu")
+    on_ray = Options(seeds=2, out=tmp_path / "ray", device="cpu", executor="ray", cpus_per_run=1)
+    folder = run_sweep("mlp-fashion", GRID, on_ray)
+    assert folder.name == local.name
+    assert _numbers(folder) == _numbers(local)
+    rows = read_csv(folder / "sweep.csv")
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"completed"}
+    assert len(index.rows(tmp_path / "ray")) == 4
+    assert (folder / "comparison.png").is_file()
+    assert "[4/4]" in capsys.readouterr().out
+
+    stamps = {p: p.stat().st_mtime_ns for p in folder.glob("*/metrics.csv")}
+    run_sweep("mlp-fashion", GRID, on_ray)
+    assert "(4 already done)" in capsys.readouterr().out
+    assert {p: p.stat().st_mtime_ns for p in folder.glob("*/metrics.csv")} == stamps
+    assert not list((tmp_path / "ray").glob(".ray-check-*"))  # the token is cleaned up
+
+
+def _kill_after_first_epoch(out: Path, killed: list[int]) -> None:
+    """SIGKILL the process training the run once its first checkpoint is on disk."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        for run in out.glob("sweep-*/*/"):
+            metrics = run / "metrics.csv"
+            if (run / "checkpoint.pt").is_file() and metrics.is_file():
+                if len(metrics.read_text().splitlines()) >= 2:
+                    pid = json.loads((run / LOCK).read_text())["pid"]
+                    os.kill(pid, signal.SIGKILL)
+                    killed.append(pid)
+                    return
+        time.sleep(0.02)
+
+
+def test_a_killed_worker_is_retried_from_its_checkpoint(ray_instance, tmp_path):
+    killed: list[int] = []
+    watcher = threading.Thread(target=_kill_after_first_epoch, args=(tmp_path, killed))
+    watcher.start()
+    grid = ["optim.lr=0.02", "data.name=digits", "model.hidden=32", "train.epochs=150"]
+    options = Options(out=tmp_path, device="cpu", executor="ray", cpus_per_run=1, quiet=True)
+    folder = run_sweep("mlp-fashion", grid, options)
+    watcher.join()
+    assert killed, "the worker was never killed"
+    (run,) = [p for p in folder.iterdir() if p.is_dir()]
+    summary = read_summary(run)
+    assert summary["status"] == "completed"
+    assert 1 <= summary["resumed_from_epoch"] < 150  # resumed, not restarted
+    epochs = [int(r["epoch"]) for r in read_csv(run / "metrics.csv")]
+    assert epochs == list(range(1, 151))  # no epoch recorded twice
+
+
+def test_without_ray_the_executor_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)
+    code = main(["sweep", "mlp-fashion", *GRID, "--executor", "ray", "--out", str(tmp_path)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "pip install 'tinyvision[ray]'" in err and "Traceback" not in err
+    assert not list(tmp_path.glob("sweep-*/*/"))
+
+
+def test_ray_flags_need_the_ray_executor(tmp_path, capsys):
+    code = main(["sweep", "mlp-fashion", *GRID, "--gpus-per-run", "0.5", "--out", str(tmp_path)])
+    assert code == 2
+    assert "--gpus-per-run: only with --executor ray" in capsys.readouterr().err
+
+
+class _ElsewhereRay:
+    """A Ray whose workers run on a node that does not mount the driver's --out."""
+
+    class exceptions:  # noqa: N801 - the shape of ray.exceptions
+        class GetTimeoutError(Exception):
+            pass
+
+    @staticmethod
+    def remote(fn):
+        class Task:
+            def options(self, **_):
+                return self
+
+            def remote(self, path):
+                return fn(path + ".elsewhere")
+
+        return Task()
+
+    @staticmethod
+    def get(value, timeout=None):
+        return value
+
+
+def test_an_out_folder_the_workers_cannot_see_stops_before_anything_runs(tmp_path):
+    with pytest.raises(UserError, match="shared filesystem"):
+        ray_executor.check_shared_out(_ElsewhereRay, tmp_path)
+    assert list(tmp_path.iterdir()) == []
