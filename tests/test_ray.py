@@ -122,3 +122,22 @@ def test_an_out_folder_the_workers_cannot_see_stops_before_anything_runs(tmp_pat
     with pytest.raises(UserError, match="shared filesystem"):
         ray_executor.check_shared_out(_ElsewhereRay, tmp_path)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_search_on_ray_reports_every_epoch_into_the_search_journal(ray_instance, tmp_path):
+    optuna = pytest.importorskip("optuna")
+    from tinyvision.runs.search import run_search
+
+    options = Options(jobs=2, out=tmp_path, device="cpu", executor="ray", cpus_per_run=1)
+    space = ["optim.lr=log:1e-3:1", "train.epochs=6"]
+    folder = run_search("1ab-circles-optim", space, 4, options, prune="median")
+    rows = read_csv(folder / "search.csv")
+    assert len(rows) == 4 and {r["state"] for r in rows} <= {"complete", "pruned"}
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(folder / "optuna.journal"))
+    )
+    for trial in optuna.load_study(study_name="search", storage=storage).get_trials():
+        # written by the Ray workers, one value per epoch they trained
+        epochs = read_summary(folder / f"trial-{trial.number:03d}")["epochs_done"]
+        assert sorted(trial.intermediate_values) == list(range(1, epochs + 1))
+    assert (folder / "best.json").is_file()

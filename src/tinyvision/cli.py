@@ -34,9 +34,10 @@ def _common(p: argparse.ArgumentParser, out: bool = True) -> None:
     p.add_argument("--data-dir", help=f"dataset folder (default ${'TINYVISION_DATA'})")
 
 
-def _executor(p: argparse.ArgumentParser) -> None:
+def _executor(p: argparse.ArgumentParser, seeds: bool = True) -> None:
     """How the runs of a sweep, study or search are spread: here, or on a Ray cluster."""
-    p.add_argument("--seeds", type=int, default=1, help="repeats with seeds 0..N-1 added")
+    if seeds:
+        p.add_argument("--seeds", type=int, default=1, help="repeats with seeds 0..N-1 added")
     p.add_argument("--jobs", type=int, default=1, help="runs at a time (local processes)")
     p.add_argument("--executor", default="local", choices=["local", "ray"])
     p.add_argument("--cpus-per-run", type=int, help="ray: CPUs per run (default cores/jobs)")
@@ -53,7 +54,7 @@ def build_parser() -> Parser:
     sub.add_parser("keys", help="every config key with its default")
 
     p = sub.add_parser("run", help="train one preset; prints `run: <folder>` last")
-    p.add_argument("preset")
+    p.add_argument("preset", help="a preset's name, or a recipe file such as a search's best.json")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
     _common(p)
 
@@ -67,6 +68,26 @@ def build_parser() -> Parser:
     p.add_argument("name", help="1cd-ablation, 1cd-lr, ... (`tinyvision study list`)")
     p.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="applied to every step")
     _executor(p)
+    _common(p)
+
+    p = sub.add_parser("search", help="hyperparameter search (Optuna TPE, optional pruning)")
+    p.add_argument("preset")
+    p.add_argument(
+        "space",
+        nargs="+",
+        metavar="KEY=SPACE",
+        help="log:LOW:HIGH, float:LOW:HIGH, int:LOW:HIGH, choice:A,B,C (KEY=VALUE: fixed)",
+    )
+    p.add_argument("--trials", type=int, default=20, help="trials in the search (default 20)")
+    p.add_argument(
+        "--prune",
+        nargs="?",
+        const="median",
+        choices=["median", "halving"],
+        help="stop trials that fall behind (median, the default, or successive halving)",
+    )
+    p.add_argument("--sampler-seed", type=int, default=0, help="the TPE sampler's seed")
+    _executor(p, seeds=False)
     _common(p)
 
     p = sub.add_parser("summary", help="a model's layer table: shapes, weights, receptive fields")
@@ -131,7 +152,13 @@ def build_parser() -> Parser:
 
 
 # Commands whose free KEY=VALUE words may come anywhere, options before or after them.
-FREE_WORDS = {"run": "overrides", "sweep": "grid", "study": "overrides", "summary": "overrides"}
+FREE_WORDS = {
+    "run": "overrides",
+    "sweep": "grid",
+    "study": "overrides",
+    "search": "space",
+    "summary": "overrides",
+}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -179,6 +206,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "run": commands.run,
         "sweep": commands.sweep,
         "study": commands.study,
+        "search": commands.search,
         "summary": commands.summary,
         "fcconv": commands.fcconv,
         "attention": commands.attention,

@@ -46,7 +46,13 @@ def run(args: argparse.Namespace) -> int:
     from tinyvision.presets import build_config
     from tinyvision.runs.runner import run as run_experiment
 
-    cfg = build_config(args.preset, args.overrides)
+    preset, overrides = args.preset, args.overrides
+    if preset.endswith(".json"):  # a search's best.json: its preset and overrides
+        from tinyvision.runs.search import read_recipe
+
+        preset, recipe = read_recipe(Path(preset))
+        overrides = [*recipe, *overrides]
+    cfg = build_config(preset, overrides)
     path, summary = run_experiment(cfg, Path(args.out), args.device, args.quiet)
     return _ended(path, summary)
 
@@ -89,11 +95,29 @@ def sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def search(args: argparse.Namespace) -> int:
+    from tinyvision.runs.search import run_search
+
+    folder = run_search(
+        args.preset,
+        args.space,
+        args.trials,
+        _options(args),
+        prune=args.prune,
+        seed=args.sampler_seed,
+    )
+    print(f"search: {folder}")
+    best = folder / "best.json"
+    if best.is_file():
+        print(f"best: tinyvision run {best}")
+    return 0
+
+
 def _options(args: argparse.Namespace):
     from tinyvision.runs.sweep import Options
 
     return Options(
-        args.seeds,
+        getattr(args, "seeds", 1),
         args.jobs,
         Path(args.out),
         args.device,

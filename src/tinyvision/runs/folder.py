@@ -34,7 +34,8 @@ from tinyvision.train.metrics import COLUMNS
 CONFIG, METRICS, SUMMARY = "config.json", "metrics.csv", "summary.json"
 WEIGHTS, CHECKPOINT, CURVES = "model.safetensors", "checkpoint.pt", "curves.png"
 LAYERS, LOCK = "layers.txt", ".lock"
-STATUSES = ("running", "completed", "diverged", "interrupted", "failed")
+# `pruned`: stopped early by a search's pruner (tinyvision.runs.search); resumable.
+STATUSES = ("running", "completed", "diverged", "interrupted", "failed", "pruned")
 
 
 def slug(text: str, fallback: str = "run") -> str:

@@ -53,6 +53,11 @@ class Hook:
     def on_epoch_end(self, exp: Experiment, folder: Path, row: dict) -> None:
         """After each epoch's metrics row is recorded, before the checkpoint is written."""
 
+    def verdict(self, exp: Experiment, row: dict) -> str | None:
+        """After the epoch's checkpoint: a status to end the run with now (a search's
+        pruner says `pruned`), or None to go on."""
+        return None
+
     def on_finish(self, exp: Experiment, folder: Path, status: str) -> dict[str, Any]:
         """At the end, whatever the status; returns entries to add to summary.json."""
         return {}

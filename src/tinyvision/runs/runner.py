@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import random
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +42,9 @@ from tinyvision.train.precision import Precision
 from tinyvision.train.progress import EpochProgress
 
 # What `run` and `resume` return as the process's exit code for each final status.
-EXIT_CODES = {"completed": 0, "diverged": 3, "interrupted": 130}
+EXIT_CODES = {"completed": 0, "diverged": 3, "interrupted": 130, "pruned": 0}
+
+HookFactory = Callable[["Experiment"], Hook]  # a hook a caller adds to one run (a search's)
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -279,7 +282,7 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
         writer = tensorboard_writer_class()(log_dir=str(folder.path))
     saved = len(folder.history)  # epochs whose checkpoint is on disk
 
-    def on_epoch_end(row: dict) -> None:
+    def on_epoch_end(row: dict) -> str | None:
         nonlocal saved
         folder.history.append(row)
         for hook in exp.hooks:
@@ -289,6 +292,8 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
         saved = len(folder.history)
         if writer is not None:
             _log_scalars(writer, row)
+        verdicts = [hook.verdict(exp, row) for hook in exp.hooks]
+        return next((v for v in verdicts if v), None)
 
     def back_to_checkpoint() -> None:
         """An epoch cut short before its checkpoint: the records say what resume will find."""
@@ -371,8 +376,11 @@ def run(
     data_dir: str | Path | None = None,
     run_dir: Path | None = None,
     sweep: str | None = None,
+    hooks: Sequence[HookFactory] = (),
 ) -> tuple[Path, dict]:
+    """Train `cfg` into a new run folder; `hooks` are added to the configured ones."""
     exp = prepare(cfg, resolve_device(device), data_dir)
+    exp.hooks += [hook(exp) for hook in hooks]
     try:
         index.check_writable(out)  # a damaged index: one line, and no folder left behind
     except OSError as e:
@@ -404,7 +412,11 @@ def find_root(run_path: Path) -> Path:
 
 
 def resume(
-    run_path: Path, device: str = "auto", quiet: bool = False, data_dir: str | Path | None = None
+    run_path: Path,
+    device: str = "auto",
+    quiet: bool = False,
+    data_dir: str | Path | None = None,
+    hooks: Sequence[HookFactory] = (),
 ) -> tuple[Path, dict]:
     if not run_path.is_dir() or run_path.is_symlink():
         raise UserError(f"{run_path}: no such run folder")
@@ -414,6 +426,7 @@ def resume(
         _check_resumable(run_path, summary)
         cfg = Config.from_dict(folder.config(), source=str(run_path / "config.json"))
         exp = prepare(cfg, resolve_device(device), data_dir)
+        exp.hooks += [hook(exp) for hook in hooks]
         folder.remove_temporary_files()  # what a crash mid-write left
         prior = 0.0
         if (run_path / CHECKPOINT).is_file():

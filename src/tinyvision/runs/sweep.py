@@ -21,7 +21,7 @@ import json
 import os
 import shutil
 import statistics
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -61,6 +61,8 @@ class Point:
     seed: int
     shared: list[str] = field(default_factory=list)  # a study's, for steps they apply to
     run_dir: Path = field(default_factory=Path)
+    hooks: list = field(default_factory=list)  # added to its run: a search trial's pruner
+    trial: int | None = None  # a search's trial number
 
     @property
     def label(self) -> str:
@@ -165,14 +167,15 @@ def run_point(point: Point, out: Path, device: str, group: str) -> dict:
 
     with claim(point):
         summary = read_summary(point.run_dir)
-        if summary and summary.get("status") in ("completed", "diverged"):
+        if summary and summary.get("status") in ("completed", "diverged", "pruned"):
             return summary
         if (point.run_dir / CONFIG).is_file():
-            return resume(point.run_dir, device, quiet=True)[1]
+            return resume(point.run_dir, device, quiet=True, hooks=point.hooks)[1]
         # A start that died before writing its config (we hold the claim: nobody else
         # is starting it now).
         shutil.rmtree(point.run_dir, ignore_errors=True)
-        return run(point.config(), out, device, quiet=True, run_dir=point.run_dir, sweep=group)[1]
+        cfg = point.config()
+        return run(cfg, out, device, True, run_dir=point.run_dir, sweep=group, hooks=point.hooks)[1]
 
 
 def run_points(points: list[Point], folder: Path, spec: dict, options: Options) -> Path:
@@ -198,18 +201,25 @@ def run_points(points: list[Point], folder: Path, spec: dict, options: Options) 
         )
 
     try:
-        if options.executor == "ray":
-            from tinyvision.runs.ray_executor import run_in_ray
-
-            run_in_ray(run_point, todo, options, group, report)
-        elif options.jobs == 1:
-            for point in todo:
-                report(point, run_point(point, options.out, options.device, group))
-        else:
-            run_in_workers(run_point, todo, options, group, report)
+        execute_points(todo, options, group, report)
     finally:
         write_results(folder, points)
     return folder
+
+
+def execute_points(
+    todo: list[Point], options: Options, group: str, report: Callable[[Point, dict], None]
+) -> None:
+    """Run the points here, in worker processes or as Ray tasks; `report` each as it ends."""
+    if options.executor == "ray":
+        from tinyvision.runs.ray_executor import run_in_ray
+
+        run_in_ray(run_point, todo, options, group, report)
+    elif options.jobs == 1:
+        for point in todo:
+            report(point, run_point(point, options.out, options.device, group))
+    else:
+        run_in_workers(run_point, todo, options, group, report)
 
 
 def run_sweep(preset: str, grid: list[str], options: Options | None = None, **fields) -> Path:
@@ -242,7 +252,7 @@ def write_results(folder: Path, points: list[Point]) -> list[dict]:
         }
         for p, s in members:
             rows.append(_row(p, s, stats))
-        metrics = [_metrics(p) for p, _ in members]
+        metrics = [metrics_rows(p) for p, _ in members]
         metrics = [m for m in metrics if m]
         if metrics:
             curves[label] = metrics
@@ -273,7 +283,7 @@ def _row(p: Point, s: dict, stats: dict) -> dict:
     }
 
 
-def _metrics(p: Point) -> list[dict]:
+def metrics_rows(p: Point) -> list[dict]:
     """A point's metrics rows; a damaged metrics.csv counts as none (the run can rerun)."""
     try:
         rows = io.read_csv(p.run_dir / METRICS)

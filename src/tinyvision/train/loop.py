@@ -139,10 +139,11 @@ def fit(
     test_loader,
     epochs: int,
     start_epoch: int = 0,
-    on_epoch_end: Callable[[dict], None] | None = None,
+    on_epoch_end: Callable[[dict], str | None] | None = None,
     progress: EpochProgress | None = None,
 ) -> str:
-    """Train until `epochs`; returns the status, `completed` or `diverged`.
+    """Train until `epochs`; returns the status, `completed` or `diverged`, or the status
+    `on_epoch_end` returned to stop early (`pruned`).
 
     KeyboardInterrupt propagates: the caller records the run as interrupted, with the
     checkpoint of the last completed epoch left in place for `tinyvision resume`.
@@ -151,8 +152,9 @@ def fit(
         row = epoch(learner, train_loader, test_loader, index, progress)
         if progress:
             progress.end(row)
-        if on_epoch_end:
-            on_epoch_end(row)
+        verdict = on_epoch_end(row) if on_epoch_end else None
         if not math.isfinite(row["train_loss"]):
             return "diverged"
+        if verdict:
+            return verdict
     return "completed"
