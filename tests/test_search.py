@@ -14,6 +14,7 @@ import pytest
 from tinyvision.cli import main
 from tinyvision.errors import UserError
 from tinyvision.io import read_csv
+from tinyvision.report.html import write_report
 from tinyvision.runs.folder import read_summary
 from tinyvision.runs.search import Space, parse_space, run_search
 
@@ -46,6 +47,10 @@ def test_a_pruned_search_writes_its_table_figures_and_a_runnable_best(tmp_path, 
     complete = [r for r in rows if r["state"] == "complete"]
     top = max(complete, key=lambda r: float(r["value"]))
     assert best["trial"] == int(top["trial"]) and best["final_test_acc"] == float(top["value"])
+
+    html = write_report([folder], tmp_path / "report", warn=lambda line: None).read_text()
+    assert "search of 1ab-circles-optim" in html and "history.png" in html
+    assert html.count("<tr>") >= 7 and "pruned" in html  # a row per trial
 
     capsys.readouterr()
     code = main(["run", str(folder / "best.json"), "--out", str(tmp_path / "again"), "--quiet"])
@@ -163,3 +168,24 @@ def test_a_bad_recipe_file_is_one_line(tmp_path, capsys, recipe):
     code = main(["run", str(path), "--out", str(tmp_path / "runs")])
     err = capsys.readouterr().err
     assert code == 2 and str(path) in err and "Traceback" not in err
+
+
+def test_the_python_api_searches_and_loads_a_search(tmp_path):
+    import tinyvision as tv
+
+    found = tv.search(
+        "1ab-circles-optim",
+        {"optim.lr": "log:1e-3:1"},
+        trials=2,
+        out=tmp_path,
+        quiet=True,
+        device="cpu",
+        train__epochs=3,
+    )
+    assert isinstance(found, tv.Search) and list(found.table["trial"]) == [0, 1]
+    assert found.best["preset"] == "1ab-circles-optim"
+    assert "train.epochs=3" in found.best["overrides"]
+    loaded = tv.load(found.path)
+    assert isinstance(loaded, tv.Search) and "2 trials, 2 complete" in repr(loaded)
+    assert len(loaded.history().axes[0].lines) >= 2
+    assert "<table" in loaded._repr_html_()

@@ -12,7 +12,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API = ("run", "resume", "sweep", "study", "load", "Run", "Sweep")
+_API = ("run", "resume", "sweep", "study", "search", "load", "Run", "Sweep", "Search")
 __all__ = [*_API, "runs", "models", "UserError", "__version__"]
 
 

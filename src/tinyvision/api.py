@@ -90,12 +90,21 @@ def sweep(
     out: str | Path = "runs",
     device: str = "auto",
     quiet: bool = False,
+    executor: str = "local",
+    cpus_per_run: int | None = None,
+    gpus_per_run: float = 0.0,
+    address: str | None = None,
     **keywords: Any,
 ) -> Sweep:
-    """The grid of `key=v1,v2` values over `preset` (keywords: `optim__lr="0.01,0.1"`)."""
+    """The grid of `key=v1,v2` values over `preset` (keywords: `optim__lr="0.01,0.1"`).
+
+    `executor="ray"` runs the points as Ray tasks (`cpus_per_run`, `gpus_per_run`,
+    `address` as the CLI's --cpus-per-run, --gpus-per-run, --address)."""
     from tinyvision.runs.sweep import run_sweep
 
-    options = Options(seeds, jobs, Path(out), device, quiet)
+    options = Options(
+        seeds, jobs, Path(out), device, quiet, executor, cpus_per_run, gpus_per_run, address
+    )
     return Sweep(run_sweep(preset, overrides_list(grid, **keywords), options))
 
 
@@ -108,13 +117,48 @@ def study(
     out: str | Path = "runs",
     device: str = "auto",
     quiet: bool = False,
+    executor: str = "local",
+    cpus_per_run: int | None = None,
+    gpus_per_run: float = 0.0,
+    address: str | None = None,
     **keywords: Any,
 ) -> Sweep:
     """One of the course's studies (`tinyvision study list`), overrides applied to each step."""
     from tinyvision.studies import run_study
 
-    options = Options(seeds, jobs, Path(out), device, quiet)
+    options = Options(
+        seeds, jobs, Path(out), device, quiet, executor, cpus_per_run, gpus_per_run, address
+    )
     return Sweep(run_study(name, overrides_list(overrides, **keywords), options))
+
+
+def search(
+    preset: str,
+    space: Overrides = None,
+    *,
+    trials: int = 20,
+    prune: str | None = None,
+    sampler_seed: int = 0,
+    jobs: int = 1,
+    out: str | Path = "runs",
+    device: str = "auto",
+    quiet: bool = False,
+    executor: str = "local",
+    cpus_per_run: int | None = None,
+    gpus_per_run: float = 0.0,
+    address: str | None = None,
+    **keywords: Any,
+) -> Search:
+    """Optuna's search over `key=log:LOW:HIGH` (float:, int:, choice:A,B) spaces of `preset`;
+    `prune="median"` or `"halving"` stops trials that fall behind. Plain `key=value`
+    entries apply to every trial. Started again, it continues the same search."""
+    from tinyvision.runs.search import run_search
+
+    options = Options(
+        1, jobs, Path(out), device, quiet, executor, cpus_per_run, gpus_per_run, address
+    )
+    words = overrides_list(space, **keywords)
+    return Search(run_search(preset, words, trials, options, prune, sampler_seed))
 
 
 def load(path: str | Path) -> Run | Sweep:
@@ -123,7 +167,7 @@ def load(path: str | Path) -> Run | Sweep:
     if not path.is_dir() or path.is_symlink():
         raise UserError(f"{path}: no such run or sweep folder (`tinyvision runs ls` lists runs)")
     if (path / SPEC).is_file():
-        return Sweep(path)
+        return Search(path) if (path / SEARCH_TABLE).is_file() else Sweep(path)
     if (path / CONFIG).is_file():
         return Run(path)
     raise UserError(f"{path}: neither a run folder (config.json) nor a sweep folder (sweep.json)")
@@ -239,12 +283,14 @@ class Sweep:
     def spec(self) -> dict[str, Any]:
         return read_json_object(self.path / SPEC)
 
+    TABLE = "sweep.csv"
+
     @property
     def table(self):
-        """sweep.csv as a DataFrame (numbers as numbers)."""
+        """sweep.csv (search.csv for a search) as a DataFrame (numbers as numbers)."""
         import pandas as pd
 
-        rows = read_csv_rows(self.path / "sweep.csv", ("seed", "status", "run"))
+        rows = read_csv_rows(self.path / self.TABLE, ("seed", "status", "run"))
         frame = pd.DataFrame(rows)
         for column in frame.columns:
             converted = pd.to_numeric(frame[column], errors="coerce")
@@ -284,7 +330,36 @@ class Sweep:
     def _repr_html_(self) -> str:
         columns = [c for c in self.table.columns if c != "run"]
         rows = [{c: _cell(r[c]) for c in columns} for r in self.table.to_dict("records")]
-        return _html_table(f"Sweep {self.path.name}", rows)
+        return _html_table(f"{type(self).__name__} {self.path.name}", rows)
+
+
+SEARCH_TABLE = "search.csv"
+
+
+class Search(Sweep):
+    """A search folder: one row a trial in `.table`, the best trial's recipe in `.best`."""
+
+    TABLE = SEARCH_TABLE
+
+    @property
+    def best(self) -> dict[str, Any]:
+        """best.json: the preset and overrides of the best completed trial, and its accuracy."""
+        return read_json_object(self.path / "best.json")
+
+    def history(self):
+        """Each trial's test accuracy in order, and the best so far, as a Figure."""
+        from tinyvision.runs.search_figures import plot_history
+
+        return plot_history(self.table.to_dict("records"), None, title=self.path.name)
+
+    def _axes(self) -> list[str]:
+        return ["trial"]
+
+    def __repr__(self) -> str:
+        table = self.table
+        done = int(table["state"].eq("complete").sum())
+        pruned = int(table["state"].eq("pruned").sum())
+        return f"Search({str(self.path)!r}: {len(table)} trials, {done} complete, {pruned} pruned)"
 
 
 def _pct(value: Any) -> str:

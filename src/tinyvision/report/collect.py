@@ -24,9 +24,9 @@ PRACTICALS = {
     "1-e": "Practical 1-e: vision transformers",
     "other": "Other runs",
 }
-SWEEP, SWEEP_CSV, TOUR = "sweep.json", "sweep.csv", "tour.json"
+SWEEP, SWEEP_CSV, SEARCH_CSV, TOUR = "sweep.json", "sweep.csv", "search.csv", "tour.json"
 FIGURE_SUFFIXES = (".png", ".gif")
-GROUP_FIGURES = ("comparison.png", "lr.png")
+GROUP_FIGURES = ("comparison.png", "lr.png", "history.png", "parameters.png")
 SWEEP_COLUMNS = (
     "seed",
     "status",
@@ -81,8 +81,13 @@ class Group:
     figures: list[Figure] = field(default_factory=list)
 
     @property
+    def is_search(self) -> bool:
+        return self.spec.get("kind") == "search"
+
+    @property
     def name(self) -> str:
-        return str(self.spec.get("study") or f"sweep of {self.spec.get('preset', '?')}")
+        kind = "search" if self.is_search else "sweep"
+        return str(self.spec.get("study") or f"{kind} of {self.spec.get('preset', '?')}")
 
 
 @dataclass
@@ -228,9 +233,10 @@ class Collector:
             self.skip(f"{e}; the sweep is left out")
             return
         rows: list[dict[str, str]] = []
-        if _present(path / SWEEP_CSV):
+        table = path / (SEARCH_CSV if spec.get("kind") == "search" else SWEEP_CSV)
+        if _present(table):
             try:
-                rows = read_csv_rows(path / SWEEP_CSV, SWEEP_COLUMNS)
+                rows = read_csv_rows(table, SWEEP_COLUMNS)
             except RecordError as e:
                 self.skip(f"{e}; the sweep's table is left out")
         runs = [self.load_run(sub, with_curves=False) for sub in self.subfolders(path)]

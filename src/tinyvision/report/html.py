@@ -154,6 +154,9 @@ def run_blocks(run: Run) -> list[Block]:
 def group_axes(group: Group) -> list[str]:
     """The columns that tell a group's runs apart, from its sweep.json (not the CSV layout)."""
     axes = group.spec.get("axes")
+    space = group.spec.get("space")
+    if group.is_search and isinstance(space, dict):
+        return ["trial", *(str(k) for k in space), "state"]
     if isinstance(axes, dict):
         return [str(k) for k, v in axes.items() if isinstance(v, list) and len(v) > 1]
     return ["step"] if "study" in group.spec else []
