@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -29,9 +30,12 @@ def _numbers(folder: Path) -> dict:
     }
 
 
-def test_a_sweep_on_ray_gives_the_local_numbers_and_reruns_nothing(ray_instance, tmp_path, capsys):
+def test_a_sweep_on_ray_gives_the_local_numbers_and_reruns_nothing(
+    ray_instance, tmp_path, capsys, monkeypatch
+):
     local = run_sweep("mlp-fashion", GRID, seeds=2, out=tmp_path / "local", device="cpu")
-    on_ray = Options(seeds=2, out=tmp_path / "ray", device="cpu", executor="ray", cpus_per_run=1)
+    monkeypatch.chdir(tmp_path)  # --out relative to the driver's folder, as users write it
+    on_ray = Options(seeds=2, out=Path("ray"), device="cpu", executor="ray", cpus_per_run=1)
     folder = run_sweep("mlp-fashion", GRID, on_ray)
     assert folder.name == local.name
     assert _numbers(folder) == _numbers(local)
@@ -141,3 +145,41 @@ def test_a_search_on_ray_reports_every_epoch_into_the_search_journal(ray_instanc
         epochs = read_summary(folder / f"trial-{trial.number:03d}")["epochs_done"]
         assert sorted(trial.intermediate_values) == list(range(1, epochs + 1))
     assert (folder / "best.json").is_file()
+
+
+def test_ctrl_c_on_the_driver_records_the_runs_interrupted(ray_instance, tmp_path):
+    address = ray_instance.get_runtime_context().gcs_address  # the session's instance
+    command = [
+        sys.executable,
+        "-m",
+        "tinyvision",
+        "sweep",
+        "mlp-fashion",
+        "optim.lr=0.01,0.02",
+        "data.name=digits",
+        "model.hidden=32",
+        "train.epochs=3000",
+        "--executor",
+        "ray",
+        "--address",
+        address,
+        "--cpus-per-run",
+        "1",
+        "--out",
+        str(tmp_path),
+    ]
+    driver = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and driver.poll() is None:
+        metrics = list(tmp_path.glob("sweep-*/*/metrics.csv"))
+        if len(metrics) == 2 and all(len(m.read_text().splitlines()) > 3 for m in metrics):
+            break
+        time.sleep(0.1)
+    driver.send_signal(signal.SIGINT)
+    _, stderr = driver.communicate(timeout=60)
+    assert driver.returncode == 130 and "Traceback" not in stderr, stderr
+    runs = [p for p in tmp_path.glob("sweep-*/*") if p.is_dir()]
+    assert len(runs) == 2
+    for run in runs:
+        summary = read_summary(run)
+        assert summary["status"] == "interrupted" and summary["epochs_done"] < 3000

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -54,6 +56,9 @@ def connect(options: Options):
     if ray.is_initialized():  # a notebook or test session that started Ray itself
         return ray
     address = options.address or os.environ.get("RAY_ADDRESS")
+    # Ray's core installs its own SIGTERM handler (log and die); ours records the runs
+    # as interrupted first, as Ctrl-C does, so it is put back once Ray is up.
+    on_term = signal.getsignal(signal.SIGTERM)
     try:
         if address:
             ray.init(address=address, log_to_driver=False, configure_logging=False)
@@ -65,6 +70,9 @@ def connect(options: Options):
         raise UserError(
             f"cannot join {where} ({reason}); check `ray status` there, or leave out --address"
         ) from None
+    finally:
+        if threading.current_thread() is threading.main_thread() and on_term is not None:
+            signal.signal(signal.SIGTERM, on_term)
     return ray
 
 
@@ -149,6 +157,8 @@ def run_in_ray(
         retry_exceptions=False,  # a bug or a bad input would only fail again
         runtime_env={"env_vars": env} if env else None,
     )
+    for point in todo:  # a worker's working folder is not the driver's
+        point.run_dir = point.run_dir.resolve()
     pending = {task.remote(run_point, p, out, options.device, group, threads): p for p in todo}
     try:
         while pending:
