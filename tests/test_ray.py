@@ -183,3 +183,24 @@ def test_ctrl_c_on_the_driver_records_the_runs_interrupted(ray_instance, tmp_pat
     for run in runs:
         summary = read_summary(run)
         assert summary["status"] == "interrupted" and summary["epochs_done"] < 3000
+
+
+def test_missing_data_is_one_error_on_the_driver_before_any_task(ray_instance, tmp_path):
+    options = Options(out=tmp_path, device="cpu", executor="ray", cpus_per_run=1)
+    grid = ["optim.lr=0.01,0.1", "train.epochs=1"]  # mlp-fashion: Fashion-MNIST, absent here
+    with pytest.raises(UserError, match="fashion-mnist"):
+        run_sweep("mlp-fashion", grid, options)
+    assert not [p for p in tmp_path.glob("sweep-*/*") if p.is_dir()]  # no run was started
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [("127.0.0.1:1", "no Ray cluster answers there"), ("nowhere", "expected HOST:PORT")],
+)
+def test_an_address_without_a_cluster_is_one_line_at_once(tmp_path, capsys, address, message):
+    pytest.importorskip("ray")
+    start = time.monotonic()
+    argv = ["sweep", "mlp-fashion", *GRID, "--executor", "ray", "--address", address]
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    assert message in capsys.readouterr().err
+    assert time.monotonic() - start < 30

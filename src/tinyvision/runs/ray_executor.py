@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 import secrets
 import signal
+import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 INSTALL = "pip install 'tinyvision[ray]'"
 RETRIES = 3  # a task whose worker died is started again this many times, then it fails
 GRACE_SECONDS = 15.0  # for cancelled tasks to record their runs as interrupted
+CONNECT_SECONDS = 10.0  # for the cluster's address to accept a connection
 CHECK_SECONDS = 120.0  # for a worker to start and read the token (a cold node is slow)
 # Settings a worker must share with the driver (`--data-dir` sets TINYVISION_DATA).
 FORWARDED = ("TINYVISION_DATA", "TINYVISION_OFFLINE")
@@ -53,9 +55,11 @@ def import_ray():
 def connect(options: Options):
     """The Ray module, joined to the cluster at --address / RAY_ADDRESS, or to a local one."""
     ray = import_ray()
+    address = options.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        check_reachable(address)
     if ray.is_initialized():  # a notebook or test session that started Ray itself
         return ray
-    address = options.address or os.environ.get("RAY_ADDRESS")
     # Ray's core installs its own SIGTERM handler (log and die); ours records the runs
     # as interrupted first, as Ctrl-C does, so it is put back once Ray is up.
     on_term = signal.getsignal(signal.SIGTERM)
@@ -74,6 +78,25 @@ def connect(options: Options):
         if threading.current_thread() is threading.main_thread() and on_term is not None:
             signal.signal(signal.SIGTERM, on_term)
     return ray
+
+
+def check_reachable(address: str) -> None:
+    """Ray retries an unreachable address for minutes; a TCP connection says it at once."""
+    if address == "auto":  # Ray looks for a cluster started on this machine
+        return
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_SECONDS).close()
+    except ValueError:
+        raise UserError(
+            f"--address {address}: expected HOST:PORT, e.g. 10.0.0.1:6379 (what "
+            "`ray start --head` printed)"
+        ) from None
+    except OSError as e:
+        raise UserError(
+            f"--address {address}: no Ray cluster answers there ({e.strerror or e}); start one "
+            "with `ray start --head`, or leave out --address for a local instance"
+        ) from None
 
 
 def _read_token(path: str) -> str | None:
