@@ -312,7 +312,11 @@ def _finite(value) -> bool:
 
 
 def _best_value(study) -> float | None:
-    values = [t.value for t in study.get_trials(deepcopy=False) if t.value is not None]
+    """The best completed trial's value (a pruned trial's last value is not a result)."""
+    import optuna
+
+    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    values = [t.value for t in done if t.value is not None]
     return max(values) if values else None
 
 
