@@ -20,13 +20,12 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from tinyvision import __version__, io
 from tinyvision.errors import UserError
 from tinyvision.records_read import printable
+from tinyvision.report.blocks import Block, Code, Part, num, para, pct, text_of
 from tinyvision.report.collect import (
     PRACTICALS,
     Figure,
@@ -40,49 +39,6 @@ from tinyvision.report.collect import (
 from tinyvision.runs.folder import library_versions
 
 
-@dataclass(frozen=True)
-class Code:
-    """A paragraph part shown as code: a preset, overrides, a folder name."""
-
-    text: str
-
-
-Part = str | Code
-
-
-@dataclass
-class Block:
-    kind: str  # h1, h2, h3, p, table, figure, pre
-    text: str = ""  # headings, pre, figure captions
-    parts: tuple[Part, ...] = ()  # p
-    header: tuple[str, ...] = ()
-    rows: tuple[tuple[str, ...], ...] = ()
-    figure: Figure | None = None
-
-
-def para(*parts: Part) -> Block:
-    return Block("p", parts=parts)
-
-
-def _pct(value: Any) -> str:
-    try:
-        return f"{float(value):.2f}%"
-    except (TypeError, ValueError, OverflowError):
-        return ""
-
-
-def _num(value: Any, digits: int = 1) -> str:
-    try:
-        return f"{float(value):,.{digits}f}"
-    except (TypeError, ValueError, OverflowError):
-        return ""
-
-
-def _text(value: Any) -> str:
-    """A record's field as one line of text, whatever type it turned out to be."""
-    return printable("" if value is None else value)
-
-
 def run_blocks(run: Run) -> list[Block]:
     s, c = run.summary, run.config
     final = s.get("final") or {}
@@ -94,9 +50,9 @@ def run_blocks(run: Run) -> list[Block]:
             Code(run.preset),
             "; settings changed from it: ",
             Code(changed) if changed else "none (the preset as it is)",
-            f". Status {_text(s.get('status'))}, {_text(s.get('epochs_done'))} epochs, "
-            f"{_num(s.get('seconds'))} s on {_text(s.get('device'))} "
-            f"(autocast {_text(s.get('amp', 'none'))}).",
+            f". Status {text_of(s.get('status'))}, {text_of(s.get('epochs_done'))} epochs, "
+            f"{num(s.get('seconds'))} s on {text_of(s.get('device'))} "
+            f"(autocast {text_of(s.get('amp', 'none'))}).",
         )
     )
     blocks.append(
@@ -117,13 +73,13 @@ def run_blocks(run: Run) -> list[Block]:
                 (
                     c["data"]["name"],
                     run.model,
-                    _num(s.get("params", 0), 0),
-                    _pct(final.get("train_acc")),
-                    _pct(final.get("test_acc")),
-                    _pct(final.get("test_acc5")),
-                    _pct(s.get("best_test_acc")),
-                    _text(s.get("best_epoch")),
-                    _num(final.get("test_loss"), 4),
+                    num(s.get("params", 0), 0),
+                    pct(final.get("train_acc")),
+                    pct(final.get("test_acc")),
+                    pct(final.get("test_acc5")),
+                    pct(s.get("best_test_acc")),
+                    text_of(s.get("best_epoch")),
+                    num(final.get("test_loss"), 4),
                 ),
             ),
         )
@@ -137,11 +93,11 @@ def run_blocks(run: Run) -> list[Block]:
                 header=("kernel", "C", "train acc", "test acc", "support vectors"),
                 rows=tuple(
                     (
-                        _text(r.get("kernel")),
-                        _text(r.get("C")),
-                        _pct(r.get("train_acc")),
-                        _pct(r.get("test_acc")),
-                        _text(r.get("n_support")),
+                        text_of(r.get("kernel")),
+                        text_of(r.get("C")),
+                        pct(r.get("train_acc")),
+                        pct(r.get("test_acc")),
+                        text_of(r.get("n_support")),
                     )
                     for r in svm
                 ),
@@ -164,7 +120,7 @@ def group_axes(group: Group) -> list[str]:
 
 def group_blocks(group: Group) -> list[Block]:
     blocks = [Block("h3", group.name)]
-    spec = ", ".join(f"{_text(k)}: {_text(v)}" for k, v in group.spec.items())
+    spec = ", ".join(f"{text_of(k)}: {text_of(v)}" for k, v in group.spec.items())
     blocks.append(para("Folder ", Code(group.path.name), f" ({spec}); {len(group.runs)} runs."))
     if group.rows:
         axes = group_axes(group)
@@ -189,12 +145,12 @@ def group_blocks(group: Group) -> list[Block]:
                     r["seed"],
                     r["status"],
                     r["epochs_done"],
-                    _pct(r["final_test_acc"]),
-                    _pct(r["best_test_acc"]),
-                    _num(r["gap"], 2),
-                    _num(r["params"], 0),
+                    pct(r["final_test_acc"]),
+                    pct(r["best_test_acc"]),
+                    num(r["gap"], 2),
+                    num(r["params"], 0),
                     r.get("tokens", ""),
-                    _num(r["seconds"]),
+                    num(r["seconds"]),
                 )
             )
         blocks.append(Block("table", header=header, rows=tuple(rows)))
@@ -222,7 +178,7 @@ def model_blocks(runs: list[Run], skipped: list[str]) -> list[Block]:
         try:
             table = printable_block(read_text(path))
         except UserError as e:
-            skipped.append(f"{path}: no layer table ({_text(e)})")
+            skipped.append(f"{path}: no layer table ({text_of(e)})")
             continue
         if table in seen:
             continue
@@ -239,11 +195,11 @@ def printable_block(text: str) -> str:
 def environment_blocks(runs: list[Run]) -> list[Block]:
     versions = runs[0].summary.get("versions", {}) if runs else library_versions()
     versions = versions if isinstance(versions, dict) else {}
-    devices = sorted({_text(r.summary.get("device")) for r in runs}) or ["(no runs)"]
-    commit = _text(versions.get("tinyvision_commit", "unknown"))
+    devices = sorted({text_of(r.summary.get("device")) for r in runs}) or ["(no runs)"]
+    commit = text_of(versions.get("tinyvision_commit", "unknown"))
     rows = [("tinyvision", f"{__version__} (commit {commit})"), ("devices", ", ".join(devices))]
     rows += [
-        (_text(k), _text(v))
+        (text_of(k), text_of(v))
         for k, v in versions.items()
         if k not in ("tinyvision", "tinyvision_commit")
     ]
@@ -260,18 +216,18 @@ def _data_rows(runs: list[Run]) -> list[tuple[str, ...]]:
         data = run.summary.get("data")
         if not isinstance(data, dict):
             continue
-        dataset = _text(data.get("dataset"))
+        dataset = text_of(data.get("dataset"))
         for split in ("train", "test"):
             info = data.get(split)
             files_md5 = info.get("files") if isinstance(info, dict) else None
             if not isinstance(files_md5, dict):
                 continue
-            folder = _text(info.get("folder"))
+            folder = text_of(info.get("folder"))
             for file, md5 in files_md5.items():
                 if (dataset, folder, file) not in seen:
                     seen.add((dataset, folder, file))
-                    rows.append((dataset, split, folder, _text(file), _text(md5)))
-        source = _text(data.get("source"))
+                    rows.append((dataset, split, folder, text_of(file), text_of(md5)))
+        source = text_of(data.get("source"))
         if "source" in data and (dataset, source) not in seen:
             seen.add((dataset, source))
             rows.append((dataset, "both", source, "", ""))
@@ -282,12 +238,12 @@ def data_blocks(runs: list[Run], tour: dict | None) -> list[Block]:
     blocks = [Block("h2", "Data")]
     if tour:  # its shape was checked by collect
         rows = tuple(
-            (_text(part), _text(info.get("dataset")), _text(info.get("why")))
+            (text_of(part), text_of(info.get("dataset")), text_of(info.get("why")))
             for part, info in tour["parts"].items()
         )
         blocks.append(Block("table", header=("part", "ran on", "why"), rows=rows))
         for name, how in tour.get("missing", {}).items():
-            blocks.append(para(f"{_text(name)} was not available here: {_text(how)}"))
+            blocks.append(para(f"{text_of(name)} was not available here: {text_of(how)}"))
     header = ("dataset", "split", "from", "file", "md5")
     blocks.append(Block("table", header=header, rows=tuple(_data_rows(runs))))
     return blocks
@@ -299,7 +255,7 @@ def skipped_blocks(skipped: list[str]) -> list[Block]:
     return [
         Block("h2", "Skipped"),
         para("These folders and files could not be used; each line says why."),
-        Block("table", header=("left out: why",), rows=tuple((_text(s),) for s in skipped)),
+        Block("table", header=("left out: why",), rows=tuple((text_of(s),) for s in skipped)),
     ]
 
 
@@ -318,7 +274,7 @@ def build(records: Records) -> list[Block]:
         intro += f" {len(skipped)} {what} left out: see Skipped, at the end."
     blocks = [Block("h1", "tinyvision lab report"), para(intro)]
     if tour:
-        blocks.append(para(_text(tour["summary"])))
+        blocks.append(para(text_of(tour["summary"])))
     for key, title in PRACTICALS.items():
         mine = [r for r in loose if practical_of(r.preset, r.model) == key]
         my_groups = [g for g in groups if group_practical(g) == key]

@@ -1,0 +1,56 @@
+"""What a report is made of: blocks (headings, paragraphs, tables, figures, folds) built
+once from the records and rendered twice, as HTML and as Markdown (`report.html`), and
+the formatting of recorded values into the text they show."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tinyvision.records_read import printable
+from tinyvision.report.collect import Figure
+
+
+@dataclass(frozen=True)
+class Code:
+    """A paragraph part shown as code: a preset, overrides, a folder name."""
+
+    text: str
+
+
+Part = str | Code
+
+
+@dataclass
+class Block:
+    # h1, h2, h3, p, table, figure, pre; toc (the contents: the headings that follow);
+    # details ... /details (folded: `text` is what shows while it is closed)
+    kind: str
+    text: str = ""  # headings, pre, figure captions
+    parts: tuple[Part, ...] = ()  # p
+    header: tuple[str, ...] = ()
+    rows: tuple[tuple[str, ...], ...] = ()
+    figure: Figure | None = None
+
+
+def para(*parts: Part) -> Block:
+    return Block("p", parts=parts)
+
+
+def pct(value: Any) -> str:
+    try:
+        return f"{float(value):.2f}%"
+    except (TypeError, ValueError, OverflowError):
+        return ""
+
+
+def num(value: Any, digits: int = 1) -> str:
+    try:
+        return f"{float(value):,.{digits}f}"
+    except (TypeError, ValueError, OverflowError):
+        return ""
+
+
+def text_of(value: Any) -> str:
+    """A record's field as one line of text, whatever type it turned out to be."""
+    return printable("" if value is None else value)
