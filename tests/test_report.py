@@ -19,7 +19,8 @@ ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
 @pytest.fixture(scope="module")
 def records(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("records")
-    run(build_config("1ab-circles-manual", ["train.epochs=5"]), out, "cpu", quiet=True)
+    for variant in ("manual", "autograd"):  # variants that must agree: one comparison
+        run(build_config(f"1ab-circles-{variant}", ["train.epochs=5"]), out, "cpu", quiet=True)
     run(build_config("cnn-fashion", ["data.name=digits", "train.epochs=1"]), out, "cpu", quiet=True)
     run_sweep(
         "1ab-circles-optim",
@@ -45,6 +46,43 @@ def test_report_holds_the_recorded_numbers(records):
     assert "data:image/png;base64," in html and "http://" not in html.split("<body>")[1]
     assert "features.conv1" in html, "the layer table of the CNN"
     assert md.count("](report_assets/") == len(list((records / "report_assets").iterdir()))
+
+
+def test_report_opens_with_the_overview_and_contents(records):
+    import re
+
+    html = write_report([records], records).read_text()
+    md = (records / "report.md").read_text()
+    for text, practical in ((html, "id='practical-1-ab"), (md, "## Practical 1-ab")):
+        # the overview and the contents come before the first practical's section
+        assert text.index("Overview") < text.index("Contents") < text.index(practical)
+        assert "the course reports" in text and "92-95%" in text  # circles: the course's
+        assert "numbers are for CIFAR-10; these runs used digits" in text
+        assert "The MLP 2 ways: one comparison" in text
+        assert "Largest difference in training loss between them at any epoch" in text
+        assert "<details><summary>" in text and text.count("<details>") == text.count("</details>")
+    ids = set(re.findall(r"<h[23] id='([a-z0-9-]+)'>", html))
+    links = re.findall(r"<a href='#([a-z0-9-]+)'>", html)
+    assert links and set(links) <= ids  # every entry of the contents leads somewhere
+    assert len(links) == len(set(links))
+    md_links = re.findall(r"\]\(#([a-z0-9-]+)\)", md)
+    assert set(md_links) == set(links) and set(md_links) <= set(re.findall(r"<a id='([^']+)'>", md))
+    # the variants' own sections are folded: no picture between their heading and the fold
+    section = html[html.index("<h3 id='1ab-circles-autograd") :]
+    assert "<img" not in section[: section.index("<details>")]
+
+
+def test_the_overview_says_whether_the_course_conclusions_hold():
+    from tinyvision.report.overview import ablation_verdict, vit_verdict
+
+    rising = [("step=baseline", 60.0, 0.4, 2), ("step=standardize", 59.8, 0.3, 2)]
+    assert ablation_verdict(rising).endswith("reproduced.")  # a 0.2 drop, within 0.4
+    falling = [("step=augment", 70.0, 0.1, 2), ("step=schedule", 68.0, 0.2, 2)]
+    verdict = ablation_verdict(falling)
+    assert "not reproduced" in verdict and "step=schedule is 2.00 points below" in verdict
+    assert "one seed" in ablation_verdict([("a", 1.0, 0.0, 1), ("b", 2.0, 0.0, 1)])
+    assert "competitive" in vit_verdict({"step=vit": 97.1, "step=cnn": 97.8})
+    assert "does not reproduce" in vit_verdict({"step=vit": 90.0, "step=cnn": 97.8})
 
 
 def test_report_command_bad_path(tmp_path, capsys):
@@ -87,6 +125,23 @@ def test_report_in_a_real_browser(records):
         )
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=False)
+        # the overview opens the page, and every entry of the contents leads to its section
+        overview = page.locator("#overview")
+        assert overview.is_visible() and overview.bounding_box()["y"] < 400
+        targets = page.evaluate(
+            "Array.from(document.querySelectorAll('nav.toc a'))"
+            ".map(a => !!document.getElementById(a.hash.slice(1)))"
+        )
+        assert len(targets) >= 6 and all(targets)
+        page.click("nav.toc a[href='#environment']")
+        assert page.evaluate("location.hash") == "#environment"
+        top = page.evaluate("document.getElementById('environment').getBoundingClientRect().top")
+        assert page.evaluate("window.scrollY") > 0 and 0 <= top < 900, "scrolled to it"
+        # details are folded until opened
+        assert page.locator("details[open]").count() == 0
+        fold = page.locator("details").first
+        fold.locator("summary").click()
+        assert fold.evaluate("d => d.open")
         browser.close()
     assert len(images) >= 5
     broken = [alt for complete, width, alt in images if not complete or width == 0]

@@ -36,13 +36,25 @@ from tinyvision.report.collect import (
     group_practical,
     practical_of,
 )
+from tinyvision.report.overview import overview_blocks, variant_runs, variants_blocks
 from tinyvision.runs.folder import library_versions
 
 
-def run_blocks(run: Run) -> list[Block]:
+def run_blocks(run: Run, show_curves: bool = True) -> list[Block]:
+    """A run: its heading, its result in a line, its curves; the rest folded."""
     s, c = run.summary, run.config
     final = s.get("final") or {}
     blocks = [Block("h3", run.path.name)]
+    blocks.append(
+        para(
+            Code(run.preset),
+            f" on {text_of(c['data']['name'])}: {text_of(s.get('status'))}, final test accuracy "
+            f"{pct(final.get('test_acc')) or 'n/a'} after {text_of(s.get('epochs_done'))} epochs.",
+        )
+    )
+    curves = [f for f in run.figures if f.name == "curves.png" and show_curves]
+    blocks += [Block("figure", figure=f, text=f.name) for f in curves]
+    blocks.append(Block("details", "settings, numbers and every picture of this run"))
     changed = " ".join(c.get("overrides") or [])
     blocks.append(
         para(
@@ -103,8 +115,8 @@ def run_blocks(run: Run) -> list[Block]:
                 ),
             )
         )
-    blocks += [Block("figure", figure=f, text=f.name) for f in run.figures]
-    return blocks
+    blocks += [Block("figure", figure=f, text=f.name) for f in run.figures if f not in curves]
+    return [*blocks, Block("/details")]
 
 
 def group_axes(group: Group) -> list[str]:
@@ -155,10 +167,13 @@ def group_blocks(group: Group) -> list[Block]:
             )
         blocks.append(Block("table", header=header, rows=tuple(rows)))
     blocks += [Block("figure", figure=f, text=f.name) for f in group.figures]
-    for run in group.runs:  # pictures a run got besides its curves (attention maps, ...)
-        for figure in run.figures:
-            caption = f"{run.path.name}: {figure.name}"
-            blocks.append(Block("figure", figure=figure, text=caption))
+    pictures = [  # pictures a run got besides its curves (attention maps, ...)
+        Block("figure", figure=figure, text=f"{run.path.name}: {figure.name}")
+        for run in group.runs
+        for figure in run.figures
+    ]
+    if pictures:
+        blocks += [Block("details", "the runs' own pictures"), *pictures, Block("/details")]
     return blocks
 
 
@@ -275,19 +290,25 @@ def build(records: Records) -> list[Block]:
     blocks = [Block("h1", "tinyvision lab report"), para(intro)]
     if tour:
         blocks.append(para(text_of(tour["summary"])))
+    blocks += overview_blocks(loose, groups, tour, group_axes)
+    blocks += [Block("h2", "Contents"), Block("toc")]
     for key, title in PRACTICALS.items():
         mine = [r for r in loose if practical_of(r.preset, r.model) == key]
         my_groups = [g for g in groups if group_practical(g) == key]
         if not mine and not my_groups:
             continue
         blocks.append(Block("h2", title))
+        variants = variant_runs(mine)
+        if len(variants) > 1:  # they must agree: one comparison, then each one's details
+            blocks += variants_blocks(variants)
         for run in mine:
-            blocks += run_blocks(run)
+            blocks += run_blocks(run, show_curves=run not in variants)
         for group in my_groups:
             blocks += group_blocks(group)
         models = model_blocks(mine + [r for g in my_groups for r in g.runs[:1]], skipped)
         if models:
-            blocks += [Block("h3", "Models: layer tables"), *models]
+            title = "Models: layer tables"
+            blocks += [Block("h3", title), Block("details", title), *models, Block("/details")]
     all_runs = loose + [r for g in groups for r in g.runs]
     tail = environment_blocks(all_runs) + data_blocks(all_runs, tour)
     return blocks + tail + skipped_blocks(skipped)
@@ -298,7 +319,8 @@ color:#222}h1{border-bottom:2px solid #444}h2{margin-top:2em;border-bottom:1px s
 table{border-collapse:collapse;margin:.6em 0;font-size:.88em}td,th{border:1px solid #ccc;
 padding:.25em .5em;text-align:right}th{background:#f0f0f0}td:first-child{text-align:left}
 img{max-width:100%;border:1px solid #ddd;margin:.4em 0}pre{background:#f7f7f7;padding:.6em;
-overflow-x:auto;font-size:.8em}figure{margin:.5em 0}figcaption{font-size:.8em;color:#666}"""
+overflow-x:auto;font-size:.8em}figure{margin:.5em 0}figcaption{font-size:.8em;color:#666}
+details{margin:.4em 0 1em}summary{cursor:pointer;color:#345}nav.toc ul{margin:.2em 0}"""
 
 
 def _html_parts(parts: tuple[Part, ...]) -> str:
@@ -308,15 +330,60 @@ def _html_parts(parts: tuple[Part, ...]) -> str:
     )
 
 
+def anchors(blocks: list[Block]) -> dict[int, str]:
+    """An id for every h2 and h3 (by block index): letters, digits and dashes only, so a
+    heading made of a folder's name is never markup in an attribute either."""
+    found, used = {}, set()
+    for i, b in enumerate(blocks):
+        if b.kind in ("h2", "h3"):
+            base = re.sub(r"[^a-z0-9]+", "-", printable(b.text).lower()).strip("-")[:60] or "part"
+            anchor, n = base, 1
+            while anchor in used:
+                n += 1
+                anchor = f"{base}-{n}"
+            used.add(anchor)
+            found[i] = anchor
+    return found
+
+
+def contents(blocks: list[Block], ids: dict[int, str]) -> list[tuple[int, str, str]]:
+    """(level, title, anchor) of the headings after the contents block: what it lists."""
+    start = next((i for i, b in enumerate(blocks) if b.kind == "toc"), len(blocks))
+    return [(int(blocks[i].kind[1]), blocks[i].text, a) for i, a in ids.items() if i > start]
+
+
+def _html_contents(entries: list[tuple[int, str, str]]) -> str:
+    out, open_sub = ["<nav class='toc'><ul>"], False
+    for level, title, anchor in entries:
+        if level == 3 and not open_sub:
+            out.append("<ul>")
+            open_sub = True
+        elif level == 2 and open_sub:
+            out.append("</ul>")
+            open_sub = False
+        out.append(f"<li><a href='#{anchor}'>{html.escape(title)}</a></li>")
+    out.append("</ul></ul></nav>" if open_sub else "</ul></nav>")
+    return "".join(out)
+
+
 def render_html(blocks: list[Block]) -> str:
     out = [
         "<!doctype html><html lang='en'><head><meta charset='utf-8'>",
         "<title>tinyvision lab report</title>",
         f"<style>{CSS}</style></head><body>",
     ]
-    for b in blocks:
-        if b.kind in ("h1", "h2", "h3"):
-            out.append(f"<{b.kind}>{html.escape(b.text)}</{b.kind}>")
+    ids = anchors(blocks)
+    for i, b in enumerate(blocks):
+        if b.kind == "h1":
+            out.append(f"<h1>{html.escape(b.text)}</h1>")
+        elif b.kind in ("h2", "h3"):
+            out.append(f"<{b.kind} id='{ids[i]}'>{html.escape(b.text)}</{b.kind}>")
+        elif b.kind == "toc":
+            out.append(_html_contents(contents(blocks, ids)))
+        elif b.kind == "details":
+            out.append(f"<details><summary>{html.escape(b.text)}</summary>")
+        elif b.kind == "/details":
+            out.append("</details>")
         elif b.kind == "p":
             out.append(f"<p>{_html_parts(b.parts)}</p>")
         elif b.kind == "pre":
@@ -378,9 +445,21 @@ def _asset_name(number: int, figure: Figure) -> str:
 
 def render_markdown(blocks: list[Block], assets: Path) -> str:
     out, copied = [], 0
-    for b in blocks:
+    ids = anchors(blocks)
+    for i, b in enumerate(blocks):
+        if i in ids:  # an explicit anchor: the contents' links work in any renderer
+            out.append(f"<a id='{ids[i]}'></a>\n")
         if b.kind in ("h1", "h2", "h3"):
             out.append("#" * int(b.kind[1]) + " " + md_escape(b.text))
+        elif b.kind == "toc":
+            out += [
+                "  " * (level - 2) + f"- [{md_escape(title)}](#{anchor})"
+                for level, title, anchor in contents(blocks, ids)
+            ]
+        elif b.kind == "details":  # GitHub and most renderers fold these
+            out.append(f"<details><summary>{md_escape(b.text)}</summary>\n")
+        elif b.kind == "/details":
+            out.append("</details>")
         elif b.kind == "p":
             out.append(_md_parts(b.parts))
         elif b.kind == "pre":

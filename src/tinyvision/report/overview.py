@@ -1,0 +1,273 @@
+"""The report's first page: each practical's key results beside what the course reports,
+whether the course's conclusions hold on these records, and the variants that must agree.
+
+The course's numbers are test accuracies its reports give on its own data (circles,
+MNIST, CIFAR-10) and budgets. A run on other data or a smaller budget is not expected
+to match them: the overview says which data each practical ran on, so that a reader
+compares the trend (each step better than the last) rather than the numbers.
+"""
+
+from __future__ import annotations
+
+import io as bytes_io
+import math
+import statistics
+from pathlib import Path
+
+from tinyvision.records_read import RecordError, read_csv_rows
+from tinyvision.report.blocks import Block, para, pct, text_of
+from tinyvision.report.collect import PRACTICALS, Figure, Group, Run, group_practical, practical_of
+from tinyvision.runs.folder import METRICS
+
+# The course's data for each practical: as written, and as tinyvision names the datasets.
+COURSE_DATA = {
+    "1-ab": ("circles and MNIST", {"circles", "mnist"}),
+    "1-cd": ("CIFAR-10", {"cifar10"}),
+    "1-e": ("MNIST", {"mnist"}),
+}
+# Test accuracy the course's reports give, by preset (a prefix covers its variants).
+COURSE_RUNS = {
+    "1ab-circles": "92-95%",
+    "1ab-mnist": "94-96%",
+    "1e-vit-mnist": "about 97%",
+    "1e-timm-scratch": "84-91%",
+}
+COURSE_STEPS = {
+    "1cd-ablation": {
+        "baseline": "70-73%",
+        "standardize": "74-77%",
+        "augment": "79-81%",
+        "schedule": "about 82%",
+        "dropout": "about 83%",
+        "batchnorm": "84-85%",
+    },
+    "1e-vit-vs-cnn": {"vit": "about 97%"},
+}
+# Runs that compute the same thing four ways and must agree: shown as one comparison.
+VARIANT_PREFIX, VARIANTS = "1ab-circles-", ("manual", "autograd", "nn", "optim")
+MAX_SWEEP_ROWS = 8  # settings of one sweep in the overview; the rest are in its section
+COMPETITIVE_POINTS = 1.0  # a ViT within this of the CNN is "competitive"
+
+
+def course_for_run(preset: str) -> str:
+    for prefix, reported in COURSE_RUNS.items():
+        if preset == prefix or preset.startswith(prefix + "-"):
+            return reported
+    return ""
+
+
+def variant_runs(runs: list[Run]) -> list[Run]:
+    """The MLP variants on circles among `runs`, in the course's order."""
+    order = {f"{VARIANT_PREFIX}{v}": i for i, v in enumerate(VARIANTS)}
+    return sorted((r for r in runs if r.preset in order), key=lambda r: order[r.preset])
+
+
+def _final(run: Run) -> float | None:
+    final = run.summary.get("final") or {}
+    value = final.get("test_acc")
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+def settings(group: Group, axes: list[str]) -> list[tuple[str, float, float, int]]:
+    """(label, mean, std, seeds) of the final test accuracy, one per setting of a group."""
+    by_label: dict[str, list[float]] = {}
+    for row in group.rows:
+        label = ", ".join(f"{k.split('.')[-1]}={row.get(k, '')}" for k in axes) or "all"
+        value = _number(row.get("final_test_acc", ""))
+        if value is not None and row.get("status") == "completed":
+            by_label.setdefault(label, []).append(value)
+    return [
+        (label, statistics.fmean(v), statistics.stdev(v) if len(v) > 1 else 0.0, len(v))
+        for label, v in by_label.items()
+    ]
+
+
+def _mean_std(mean: float, std: float, seeds: int) -> str:
+    return f"{mean:.2f}%" + (f" ± {std:.2f} ({seeds} seeds)" if seeds > 1 else "")
+
+
+def ablation_verdict(steps: list[tuple[str, float, float, int]]) -> str:
+    """Does each step do at least as well as the one before, within the seed spread?"""
+    drops = []
+    for (prev, m0, s0, _), (step, m1, s1, _) in zip(steps, steps[1:]):
+        spread = max(s0, s1)
+        if m0 - m1 > spread:
+            drops.append(f"{step} is {m0 - m1:.2f} points below {prev}")
+    seeds = min((n for *_, n in steps), default=0)
+    spread = "within the seed spread" if seeds > 1 else "(one seed: no spread, any drop counts)"
+    if not drops:
+        return f"Each step at least as good as the one before {spread}: reproduced."
+    return (
+        f"Each step at least as good as the one before {spread}: not reproduced here, "
+        + "; ".join(drops)
+        + "."
+    )
+
+
+def vit_verdict(steps: dict[str, float]) -> str:
+    vit, cnn = steps.get("step=vit"), steps.get("step=cnn")
+    if vit is None or cnn is None:
+        return ""
+    gap = cnn - vit
+    if gap <= COMPETITIVE_POINTS:
+        return (
+            f"The ViT ({vit:.2f}%) is competitive with the CNN ({cnn:.2f}%): within "
+            f"{COMPETITIVE_POINTS:g} point, as the course finds."
+        )
+    return (
+        f"The CNN ({cnn:.2f}%) leads the ViT ({vit:.2f}%) by {gap:.2f} points: the course's "
+        "'competitive at its tuned settings' does not reproduce at this budget."
+    )
+
+
+def _group_rows(group: Group, axes: list[str]) -> tuple[list[tuple[str, ...]], list[str]]:
+    """Overview rows of a sweep, study or search, and what its conclusions say."""
+    data = group.runs[0].config["data"]["name"] if group.runs else ""
+    study = str(group.spec.get("study") or "")
+    if group.is_search:
+        done = [r for r in group.rows if _number(r.get("value", "")) is not None]
+        done = [r for r in done if r.get("state") == "complete"]
+        if not done:
+            return [], []
+        best = max(done, key=lambda r: _number(r["value"]) or 0.0)
+        label = f"{group.name}: best of {len(group.rows)} trials (trial {best.get('trial')})"
+        return [(label, data, text_of(best.get("epochs_done")), pct(best["value"]), "")], []
+    found = settings(group, axes)
+    reported = COURSE_STEPS.get(study, {})
+    rows = [
+        (
+            f"{group.name}: {label}",
+            data,
+            "",
+            _mean_std(mean, std, seeds),
+            reported.get(label.removeprefix("step="), ""),
+        )
+        for label, mean, std, seeds in found[:MAX_SWEEP_ROWS]
+    ]
+    if len(found) > MAX_SWEEP_ROWS:
+        rows.append((f"{group.name}: {len(found) - MAX_SWEEP_ROWS} more settings", "", "", "", ""))
+    notes = []
+    if study == "1cd-ablation" and len(found) > 1:
+        notes.append(ablation_verdict(found))
+    if study == "1e-vit-vs-cnn":
+        notes.append(vit_verdict({label: mean for label, mean, _, _ in found}))
+    return rows, [n for n in notes if n]
+
+
+def overview_blocks(
+    loose: list[Run], groups: list[Group], tour: dict | None, axes_of
+) -> list[Block]:
+    """The Overview section: per practical, a results table, the data note, the verdicts."""
+    blocks = [Block("h2", "Overview")]
+    parts = (tour or {}).get("parts", {})
+    for key, title in PRACTICALS.items():
+        mine = [r for r in loose if practical_of(r.preset, r.model) == key]
+        my_groups = [g for g in groups if group_practical(g) == key]
+        if not mine and not my_groups:
+            continue
+        rows, notes = [], []
+        variants = variant_runs(mine)
+        if len(variants) > 1:
+            finals = [_final(r) for r in variants]
+            shown = [f for f in finals if f is not None]
+            result = (
+                f"{min(shown):.2f}%" + (f" to {max(shown):.2f}%" if max(shown) > min(shown) else "")
+                if shown
+                else ""
+            )
+            names = ", ".join(r.preset[len(VARIANT_PREFIX) :] for r in variants)
+            rows.append(
+                (
+                    f"the MLP {len(variants)} ways ({names})",
+                    variants[0].config["data"]["name"],
+                    text_of(variants[0].summary.get("epochs_done")),
+                    result,
+                    course_for_run(variants[0].preset),
+                )
+            )
+        for run in (r for r in mine if r not in variants):
+            rows.append(
+                (
+                    run.preset or run.path.name,
+                    run.config["data"]["name"],
+                    text_of(run.summary.get("epochs_done")),
+                    pct(_final(run)),
+                    course_for_run(run.preset),
+                )
+            )
+        for group in my_groups:
+            group_rows, group_notes = _group_rows(group, axes_of(group))
+            rows += group_rows
+            notes += group_notes
+        blocks.append(Block("h3", f"Overview: {title}"))
+        header = ("experiment", "data", "epochs", "final test accuracy", "the course reports")
+        blocks.append(Block("table", header=header, rows=tuple(rows)))
+        blocks += _data_note(key, rows, parts.get(key))
+        blocks += [para(note) for note in notes]
+    return blocks
+
+
+def _data_note(key: str, rows: list[tuple[str, ...]], part: dict | None) -> list[Block]:
+    course, names = COURSE_DATA.get(key, ("", set()))
+    used = sorted({row[1] for row in rows if row[1]})
+    if not course or set(used) <= names:
+        return []
+    why = f" ({text_of(part.get('why'))})" if isinstance(part, dict) and part.get("why") else ""
+    return [
+        para(
+            f"The course's numbers are for {course}; these runs used {', '.join(used)}{why}"
+            " and may have a smaller budget, so compare the trend, not the numbers."
+        )
+    ]
+
+
+def _loss_curve(run: Run) -> list[float] | None:
+    try:
+        rows = read_csv_rows(run.path / METRICS, ("epoch", "train_loss"))
+        return [float(r["train_loss"]) for r in rows]
+    except (RecordError, ValueError):
+        return None
+
+
+def variants_blocks(variants: list[Run]) -> list[Block]:
+    """The four MLP variants as one comparison: their loss curves overlaid, the largest
+    difference between them, and their final test accuracies."""
+    from tinyvision.figures import plt
+
+    curves = {r.preset[len(VARIANT_PREFIX) :]: _loss_curve(r) for r in variants}
+    curves = {name: c for name, c in curves.items() if c}
+    blocks = [Block("h3", f"The MLP {len(variants)} ways: one comparison")]
+    length = min((len(c) for c in curves.values()), default=0)
+    if len(curves) > 1 and length:
+        gap = max(
+            max(c[i] for c in curves.values()) - min(c[i] for c in curves.values())
+            for i in range(length)
+        )
+        finals = ", ".join(f"{r.preset[len(VARIANT_PREFIX) :]} {pct(_final(r))}" for r in variants)
+        blocks.append(
+            para(
+                "The same network trained with hand-written gradients, autograd, torch.nn and "
+                f"torch.optim. Largest difference in training loss between them at any epoch: "
+                f"{gap:.3g}. Final test accuracy: {finals}."
+            )
+        )
+        fig, ax = plt.subplots(figsize=(7, 4))
+        for (name, curve), style in zip(curves.items(), ("-", "--", ":", "-.")):
+            ax.plot(range(1, len(curve) + 1), curve, style, lw=2, label=name)
+        ax.set(xlabel="epoch", ylabel="training loss", title=f"largest difference {gap:.3g}")
+        ax.legend()
+        fig.tight_layout()
+        buffer = bytes_io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=90)
+        plt.close(fig)
+        figure = Figure(Path("mlp-variants") / "loss.png", buffer.getvalue(), "image/png")
+        blocks.append(Block("figure", figure=figure, text="the variants' training loss"))
+    return blocks
