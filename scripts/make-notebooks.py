@@ -216,7 +216,7 @@ print("the ViT:", tuple(vit(x).shape), sum(p.numel() for p in vit.parameters()),
         "code",
         """\
 budget = dict(train__epochs=1, data__train_subset=2000, data__test_subset=1000) if QUICK else {}
-vit_run = tv.run("1e-vit-fashion", out=OUT, quiet=True, **budget)
+vit_run = tv.run("1e-vit-fashion", out=OUT, **budget)  # a progress bar per epoch, in place
 vit_run""",
     ),
     (

@@ -70,4 +70,13 @@ def test_cnn_notebook(tmp_path, real_data):
 def test_vit_notebook(tmp_path, real_data):
     nb = execute("1e-vit.ipynb", tmp_path)
     assert "(16 patches of 32)" in outputs(nb)
+    # the run's progress: a bar updated in place, ending as the epoch's line
+    shown = [
+        o["data"]["text/html"]
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for o in cell.outputs
+        if "text/html" in o.get("data", {})
+    ]
+    assert any("epoch   1/1" in h and "train loss" in h for h in shown)
     assert list(tmp_path.glob("1e-timm-scratch-*/summary.json"))

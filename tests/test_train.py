@@ -141,3 +141,37 @@ def test_a_compiled_model_is_called_not_asked_its_length():
     learner = Learner(model, torch.optim.SGD(model.parameters(), lr=0.1), forward=compiled)
     loss, logits = learner.train_step(torch.randn(4, 1, 28, 28), torch.randint(0, 10, (4,)))
     assert logits.shape == (4, 10) and torch.isfinite(loss)
+
+
+def test_in_a_notebook_the_progress_is_a_bar_updated_in_place(monkeypatch):
+    """In Jupyter: one output per epoch, a <progress> bar while it trains, then its line."""
+    import IPython.display
+
+    from tinyvision.train import progress
+    from tinyvision.train.metrics import Accumulator
+
+    shown: list[str] = []
+
+    class Handle:
+        def update(self, obj):
+            shown.append(obj.data)
+
+    def display(obj, display_id=False):
+        shown.append(obj.data)
+        return Handle()
+
+    monkeypatch.setattr(progress, "in_notebook", lambda: True)
+    monkeypatch.setattr(progress, "REFRESH_SECONDS", -1.0)
+    monkeypatch.setattr(IPython.display, "display", display)
+    bar = progress.EpochProgress(2)
+    assert bar.notebook is not None and not bar.live
+    bar.start(0, 3)
+    acc = Accumulator(torch.device("cpu"))
+    acc.add(torch.tensor(0.5), torch.tensor([[1.0, 0.0]]), torch.tensor([0]))
+    for _ in range(3):
+        bar.advance(acc)
+    row = {"epoch": 1, "train_loss": 0.5, "train_acc": 100.0, "test_loss": 0.6, "test_acc": 90.0}
+    bar.end({**row, "lr": 0.1, "epoch_seconds": 1.0, "images_per_second": 3.0})
+    assert "<progress value='0' max='3'>" in shown[0]
+    assert "<progress value='3' max='3'>" in shown[-2] and "loss 0.5000" in shown[-2]
+    assert "<progress" not in shown[-1] and "epoch   1/2" in shown[-1]

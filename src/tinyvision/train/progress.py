@@ -1,7 +1,9 @@
-"""What a run prints while it trains: a live bar on a terminal, one line per epoch else."""
+"""What a run prints while it trains: a live bar on a terminal or in a Jupyter notebook,
+one line per epoch anywhere else (a log file, CI)."""
 
 from __future__ import annotations
 
+import html
 import sys
 import time
 
@@ -10,17 +12,69 @@ from tinyvision.train.metrics import Accumulator
 REFRESH_SECONDS = 0.5  # the live loss costs one host sync per refresh, never per batch
 
 
+def in_notebook() -> bool:
+    """Running in a Jupyter kernel (not a terminal IPython, not a plain interpreter)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
+
+
+class NotebookBar:
+    """One cell output per epoch, updated in place: an HTML progress bar, then the epoch's
+    line. Plain IPython display updates: no widget library needed. Only numbers made
+    here go into the HTML."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+        self.handle = None
+        self.batches = 1
+
+    @staticmethod
+    def _html(text: str, done: int | None = None, total: int = 1) -> object:
+        from IPython.display import HTML
+
+        bar = "" if done is None else f"<progress value='{done}' max='{total}'></progress> "
+        return HTML(f"<pre style='margin:0'>{bar}{html.escape(text)}</pre>")
+
+    def start(self, index: int, batches: int) -> None:
+        from IPython.display import display
+
+        self.index, self.batches = index, max(1, batches)
+        self.handle = display(self._bar(0, ""), display_id=True)
+
+    def _bar(self, done: int, stats: str):
+        label = f"epoch {self.index + 1}/{self.epochs} {done}/{self.batches} {stats}"
+        return self._html(label, done, self.batches)
+
+    def update(self, done: int, stats: str) -> None:
+        if self.handle is not None:
+            self.handle.update(self._bar(done, stats))
+
+    def end(self, line: str) -> None:
+        if self.handle is not None:
+            self.handle.update(self._html(line))
+            self.handle = None
+
+
 class EpochProgress:
     def __init__(self, epochs: int, quiet: bool = False, stream=None):
         self.epochs = epochs
         self.quiet = quiet
         self.stream = stream or sys.stderr
-        self.live = not quiet and self.stream.isatty()
+        self.notebook = (
+            NotebookBar(epochs) if not quiet and stream is None and in_notebook() else None
+        )
+        self.live = not quiet and self.notebook is None and self.stream.isatty()
         self._progress = None
         self._task = None
         self._last = 0.0
+        self._done = 0
 
     def start(self, index: int, batches: int) -> None:
+        if self.notebook is not None:
+            self.notebook.start(index, batches)
+            self._done, self._last = 0, time.monotonic()
+            return
         if not self.live:
             return
         from rich.console import Console
@@ -41,6 +95,14 @@ class EpochProgress:
         self._last = time.monotonic()
 
     def advance(self, acc: Accumulator) -> None:
+        if self.notebook is not None:
+            self._done += 1
+            now = time.monotonic()
+            if now - self._last > REFRESH_SECONDS:
+                m = acc.read()
+                self.notebook.update(self._done, f"loss {m['loss']:.4f}  acc {m['acc']:.2f}%")
+                self._last = now
+            return
         if self._progress is None:
             return
         now = time.monotonic()
@@ -60,12 +122,14 @@ class EpochProgress:
             self._progress = None
         if self.quiet:
             return
-        print(
+        line = (
             f"epoch {row['epoch']:>3}/{self.epochs}  "
             f"train loss {row['train_loss']:.4f} acc {row['train_acc']:6.2f}%  "
             f"test loss {row['test_loss']:.4f} acc {row['test_acc']:6.2f}%  "
             f"lr {row['lr']:.4g}  {row['epoch_seconds']:.1f}s  "
-            f"{row['images_per_second']:.0f} img/s",
-            file=self.stream,
-            flush=True,
+            f"{row['images_per_second']:.0f} img/s"
         )
+        if self.notebook is not None:
+            self.notebook.end(line)
+        else:
+            print(line, file=self.stream, flush=True)
