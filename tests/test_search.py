@@ -189,3 +189,18 @@ def test_the_python_api_searches_and_loads_a_search(tmp_path):
     assert isinstance(loaded, tv.Search) and "2 trials, 2 complete" in repr(loaded)
     assert len(loaded.history().axes[0].lines) >= 2
     assert "<table" in loaded._repr_html_()
+
+
+@pytest.mark.parametrize("damage", ["garbage", "link"])
+def test_a_damaged_or_linked_journal_is_one_line(tmp_path, capsys, damage):
+    folder = run_search("1ab-circles-optim", SPACE, 1, out=tmp_path, device="cpu", quiet=True)
+    journal = folder / "optuna.journal"
+    if damage == "garbage":
+        journal.write_text('{"op_code": 0, "worker_id": "x"\n\x00\x01 not json\n')
+    else:
+        journal.unlink()
+        journal.symlink_to(tmp_path / "elsewhere.journal")
+    code = main(["search", "1ab-circles-optim", *SPACE, "--trials", "2", "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "optuna.journal" in err and "Traceback" not in err, err
+    assert not (tmp_path / "elsewhere.journal").exists()

@@ -204,16 +204,38 @@ def run_search(
     folder = folder_for(options.out, "search", f"{preset}-{keys}", spec)
     folder.mkdir(parents=True, exist_ok=True)
     io.write_json(folder / SPEC, spec)
-    study = optuna.create_study(
-        study_name=STUDY,
-        storage=_storage(optuna, folder / JOURNAL),
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=_pruner(optuna, prune),
-        direction="maximize",
-        load_if_exists=True,
-    )
+    study = open_study(optuna, folder, seed, prune)
     Search(optuna, study, preset, spaces, fixed, folder, options, prune).run(trials)
     return folder
+
+
+def open_study(optuna, folder: Path, seed: int, prune: str | None):
+    """The search's study, from its journal (created on the first run).
+
+    The journal is a file in a folder the user hands us: a link is refused (it could
+    point anywhere), and a journal Optuna cannot read is one line, not a traceback."""
+    journal = folder / JOURNAL
+    if journal.is_symlink() or (journal.exists() and not journal.is_file()):
+        raise UserError(
+            f"{journal}: not a plain file (a link?); remove it to start the search over"
+        )
+    try:
+        study = optuna.create_study(
+            study_name=STUDY,
+            storage=_storage(optuna, journal),
+            sampler=optuna.samplers.TPESampler(seed=seed),
+            pruner=_pruner(optuna, prune),
+            direction="maximize",
+            load_if_exists=True,
+        )
+        study.get_trials(deepcopy=False)  # reads the whole journal now
+    except Exception as e:  # damaged or foreign: Optuna raises many kinds
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        raise UserError(
+            f"{journal}: not a readable Optuna journal ({reason}); move it away to start the "
+            "search over (its trials' run folders stay)"
+        ) from None
+    return study
 
 
 def _space_words(spaces: list[Space], words: list[str]):
