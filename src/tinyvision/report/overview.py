@@ -76,11 +76,16 @@ def _number(text: str) -> float | None:
     return value if math.isfinite(value) else None
 
 
+def setting_label(row: dict[str, str], axes: list[str]) -> str:
+    """What tells a row's setting apart: `lr=0.1, hidden=64` (the last part of each key)."""
+    return ", ".join(f"{k.split('.')[-1]}={row.get(k, '')}" for k in axes) or "all"
+
+
 def settings(group: Group, axes: list[str]) -> list[tuple[str, float, float, int]]:
     """(label, mean, std, seeds) of the final test accuracy, one per setting of a group."""
     by_label: dict[str, list[float]] = {}
     for row in group.rows:
-        label = ", ".join(f"{k.split('.')[-1]}={row.get(k, '')}" for k in axes) or "all"
+        label = setting_label(row, axes)
         value = _number(row.get("final_test_acc", ""))
         if value is not None and row.get("status") == "completed":
             by_label.setdefault(label, []).append(value)
@@ -142,11 +147,14 @@ def _group_rows(group: Group, axes: list[str]) -> tuple[list[tuple[str, ...]], l
         return [(label, data, text_of(best.get("epochs_done")), pct(best["value"]), "")], []
     found = settings(group, axes)
     reported = COURSE_STEPS.get(study, {})
+    epochs = {}  # a setting's epochs, as its first run recorded them
+    for row in group.rows:
+        epochs.setdefault(setting_label(row, axes), text_of(row.get("epochs_done")))
     rows = [
         (
-            f"{group.name}: {label}",
+            f"{group.name}: {label.removeprefix('step=')}",
             data,
-            "",
+            epochs.get(label, ""),
             _mean_std(mean, std, seeds),
             reported.get(label.removeprefix("step="), ""),
         )
