@@ -58,7 +58,9 @@ def watch_run(command: list[str], out: Path, target: float, budget: float) -> Re
         if done:
             break
         if now > budget and not stopped:
-            process.send_signal(signal.SIGINT)  # the run records `interrupted` and exits
+            # SIGTERM, which tinyvision treats as Ctrl-C: the run records `interrupted` and
+            # exits. Not SIGINT: a process started in the background by a shell ignores it.
+            process.send_signal(signal.SIGTERM)
             stopped = True
         time.sleep(0.1)
     if process.returncode not in (0, 130):
