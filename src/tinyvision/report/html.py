@@ -353,16 +353,20 @@ def contents(blocks: list[Block], ids: dict[int, str]) -> list[tuple[int, str, s
 
 
 def _html_contents(entries: list[tuple[int, str, str]]) -> str:
-    out, open_sub = ["<nav class='toc'><ul>"], False
+    """A list of the h2 sections, each holding the list of its h3 ones."""
+    out, nested = ["<nav class='toc'><ul>"], False
     for level, title, anchor in entries:
-        if level == 3 and not open_sub:
-            out.append("<ul>")
-            open_sub = True
-        elif level == 2 and open_sub:
-            out.append("</ul>")
-            open_sub = False
-        out.append(f"<li><a href='#{anchor}'>{html.escape(title)}</a></li>")
-    out.append("</ul></ul></nav>" if open_sub else "</ul></nav>")
+        link = f"<a href='#{anchor}'>{html.escape(title)}</a>"
+        if level == 2:
+            out.append("</ul></li>" if nested else "</li>" if len(out) > 1 else "")
+            out.append(f"<li>{link}")
+            nested = False
+        else:
+            out.append("" if nested else "<ul>")
+            out.append(f"<li>{link}</li>")
+            nested = True
+    out.append("</ul></li>" if nested else "</li>" if len(out) > 1 else "")
+    out.append("</ul></nav>")
     return "".join(out)
 
 

@@ -158,6 +158,11 @@ class TrialPruning(Hook):
         return "pruned" if self.trial.should_prune() else None
 
 
+def trial_dir(folder: Path, number: int) -> Path:
+    """A trial's run folder: trial-000, trial-001, ..."""
+    return folder / f"trial-{number:03d}"
+
+
 def _storage(optuna, journal: Path):
     backend = optuna.storages.journal.JournalFileBackend(str(journal))
     return optuna.storages.JournalStorage(backend)
@@ -290,12 +295,12 @@ class Search:
             journal = str((self.folder / JOURNAL).resolve())
             hooks = [partial(TrialPruning, journal=journal, trial_id=trial_id, prune=self.prune)]
         point = Point(self.preset, values, [*self.fixed, *overrides], 0, hooks=hooks, trial=number)
-        point.run_dir = self.folder / f"trial-{number:03d}"
+        point.run_dir = trial_dir(self.folder, number)
         return point
 
     def _already_ended(self, trial) -> bool:
         """A trial whose run ended but whose end was never told (the driver died then)."""
-        summary = read_summary(self.folder / f"trial-{trial.number:03d}") or {}
+        summary = read_summary(trial_dir(self.folder, trial.number)) or {}
         if summary.get("status") in ("completed", "diverged", "pruned"):
             self._tell(trial.number, summary)
             return True
@@ -309,12 +314,18 @@ class Search:
         self.ended += 1
         final = (summary.get("final") or {}).get("test_acc")
         test = "n/a" if final is None else f"{final:.2f}%"
-        best = _best_value(self.study)
+        best = self._best_value()
         self.say(
             f"  trial {point.trial} [{self.ended}] {point.label}: {summary.get('status')} "
             f"after {summary.get('epochs_done')} epochs, test {test} "
             f"(best so far {'n/a' if best is None else f'{best:.2f}%'})"
         )
+
+    def _best_value(self) -> float | None:
+        """The best completed trial's value (a pruned trial's last value is not a result)."""
+        complete = (self.optuna.trial.TrialState.COMPLETE,)
+        values = [t.value for t in self.study.get_trials(deepcopy=False, states=complete)]
+        return max((v for v in values if v is not None), default=None)
 
     def _tell(self, number: int, summary: dict) -> None:
         state = self.optuna.trial.TrialState
@@ -331,15 +342,6 @@ class Search:
 
 def _finite(value) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
-
-
-def _best_value(study) -> float | None:
-    """The best completed trial's value (a pruned trial's last value is not a result)."""
-    import optuna
-
-    done = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    values = [t.value for t in done if t.value is not None]
-    return max(values) if values else None
 
 
 RESULT_COLUMNS = (
@@ -369,7 +371,7 @@ def write_results(
     keys = list(dict.fromkeys(k for t in trials for k in t.params))
     rows = []
     for t in trials:
-        run = folder / f"trial-{t.number:03d}"
+        run = trial_dir(folder, t.number)
         s = read_summary(run) or {"status": "not run"}
         final = s.get("final") if isinstance(s.get("final"), dict) else {}
         train, test = final.get("train_acc"), final.get("test_acc")
@@ -403,7 +405,7 @@ def write_results(
             "overrides": [*fixed, *best.user_attrs.get("overrides", []), "train.seed=0"],
             "trial": best.number,
             "final_test_acc": best.value,
-            "run": f"trial-{best.number:03d}",
+            "run": trial_dir(folder, best.number).name,
         },
     )
     plot_history(rows, folder / "history.png", title=folder.name)
@@ -428,7 +430,7 @@ def _plot_best_curves(folder: Path, best: list) -> None:
 
     curves = {}
     for t in best:
-        point = Point("", {}, [], 0, run_dir=folder / f"trial-{t.number:03d}")
+        point = Point("", {}, [], 0, run_dir=trial_dir(folder, t.number))
         rows = metrics_rows(point)
         if rows:
             curves[f"trial {t.number} ({t.value:.2f}%)"] = [rows]
