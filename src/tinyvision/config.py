@@ -61,6 +61,8 @@ MODEL_KEYS = {
         "pool",
         "attention",
         "registers",
+        "stem",
+        "drop_path",
     ),
     "timm": ("pretrained", "pretrained_file", "timm_input"),
 }
@@ -162,6 +164,10 @@ class ModelConfig:
     pool: str = "cls"  # the class token, or "mean" of the patch tokens
     attention: str = "auto"  # explicit (the equations), fused (SDPA); auto: fused on GPUs only
     registers: int = 0  # extra learned tokens no pooling reads (Darcet et al., 2024)
+    # patch: the course's linear patch projection; conv: 3x3 stride-2 convolutions with
+    # batch norm down to the patch grid, then a 1x1 projection (Xiao et al., 2021)
+    stem: str = "patch"
+    drop_path: float = 0.0  # stochastic depth: the last block's drop rate (linear from 0)
     # timm:<name> models: ImageNet weights through timm, or a local weights file, and how
     # the 28x28 one-channel images meet a network made for 224x224 colour ones
     pretrained: bool = False
@@ -184,6 +190,15 @@ class ModelConfig:
         _one_of("model.pos_embed", self.pos_embed, ("sinusoidal", "learned"))
         _one_of("model.pool", self.pool, ("cls", "mean"))
         _one_of("model.attention", self.attention, ATTENTION_CHOICES)
+        _one_of("model.stem", self.stem, ("patch", "conv"))
+        _require(
+            self.stem != "conv" or self.patch_size in (2, 4, 8, 16, 32),
+            f"model.stem=conv halves the image per convolution, so model.patch_size must be "
+            f"a power of two (2, 4, 8, ...), got {self.patch_size}",
+        )
+        _require(
+            0 <= self.drop_path < 1, f"model.drop_path must be in [0, 1), got {self.drop_path}"
+        )
         _one_of("model.timm_input", self.timm_input, ("native", "repeat", "resize"))
         for key in ("embed_dim", "nb_blocks", "patch_size", "num_heads"):
             value = getattr(self, key)

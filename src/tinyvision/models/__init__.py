@@ -17,8 +17,8 @@ from tinyvision.errors import UserError
 # `tv.models.PatchEmbed`, `tv.models.mlp_manual.backward` (the hand-written MLP).
 COURSE_NAMES = {
     **dict.fromkeys(
-        ("ViT", "PatchEmbed", "MLP", "SelfAttention", "MultiHeadSelfAttention", "Block",
-         "get_positional_embeddings"),
+        ("ViT", "PatchEmbed", "ConvStem", "MLP", "SelfAttention", "MultiHeadSelfAttention",
+         "Block", "drop_path", "get_positional_embeddings"),
         "vit",
     ),
     **dict.fromkeys(("CourseCNN", "LeNet5", "VGGNet"), "cnn"),
@@ -159,6 +159,8 @@ def _factory(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -
             cfg.pool,
             cfg.attention,
             cfg.registers,
+            cfg.stem,
+            cfg.drop_path,
         )
     if name.startswith("timm:"):
         from tinyvision.models.timm_adapter import create_timm_model

@@ -35,6 +35,40 @@ class PatchEmbed(nn.Module):
         return self.proj(x).flatten(2).transpose(1, 2)
 
 
+class ConvStem(nn.Module):
+    """(B, C, H, W) -> (B, N, D) like PatchEmbed, through small convolutions instead.
+
+    Each 3x3 stride-2 convolution (batch norm, ReLU) halves the image, doubling the
+    channels up to D, until the grid is the patch grid; a 1x1 convolution then projects
+    to D ("Early convolutions help transformers see better", Xiao et al., 2021). A
+    token then sees its patch through small overlapping filters (and the edge of the
+    patch before it) rather than as one hard-cut square: the locality a ViT otherwise has
+    to learn from data, which small data sets cannot teach.
+    """
+
+    def __init__(self, in_chans: int = 1, patch_size: int = 4, embed_dim: int = 64):
+        super().__init__()
+        halvings = patch_size.bit_length() - 1
+        if patch_size != 2**halvings or halvings < 1:
+            raise ValueError(f"a conv stem needs a power-of-two patch size, got {patch_size}")
+        self.patch_size = patch_size
+        layers: list[nn.Module] = []
+        channels = in_chans
+        for i in range(halvings):
+            width = max(embed_dim >> (halvings - 1 - i), 8)
+            layers += [
+                nn.Conv2d(channels, width, 3, stride=2, padding=1, bias=False),
+                nn.BatchNorm2d(width),
+                nn.ReLU(inplace=True),
+            ]
+            channels = width
+        self.stem = nn.Sequential(*layers)
+        self.proj = nn.Conv2d(channels, embed_dim, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.stem(x)).flatten(2).transpose(1, 2)
+
+
 class MLP(nn.Module):
     """Two linear layers with a GELU between: D -> hidden -> D."""
 
@@ -109,21 +143,39 @@ class MultiHeadSelfAttention(nn.Module):
         return self.attention_impl == "fused"
 
 
+def drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
+    """Stochastic depth: drop a residual branch for whole samples, with probability `rate`.
+
+    The kept samples are scaled by 1 / (1 - rate), so the expected output is unchanged and
+    evaluation (which keeps every branch) needs no correction.
+    """
+    if rate == 0 or not training:
+        return x
+    keep = x.new_empty(x.shape[0], *(1,) * (x.dim() - 1)).bernoulli_(1 - rate)
+    return x * keep / (1 - rate)
+
+
 class Block(nn.Module):
     """Pre-norm transformer block: x + attn(LN(x)), then x + mlp(LN(x))."""
 
     def __init__(
-        self, embed_dim: int, num_heads: int = 4, mlp_ratio: float = 4.0, attention: str = "auto"
+        self,
+        embed_dim: int,
+        num_heads: int = 4,
+        mlp_ratio: float = 4.0,
+        attention: str = "auto",
+        drop_path: float = 0.0,
     ):
         super().__init__()
         self.norm1 = nn.LayerNorm(embed_dim, eps=LN_EPS)
         self.attn = MultiHeadSelfAttention(embed_dim, num_heads, attention)
         self.norm2 = nn.LayerNorm(embed_dim, eps=LN_EPS)
         self.mlp = MLP(embed_dim, int(embed_dim * mlp_ratio))
+        self.drop_path = drop_path
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        x = x + drop_path(self.attn(self.norm1(x)), self.drop_path, self.training)
+        return x + drop_path(self.mlp(self.norm2(x)), self.drop_path, self.training)
 
 
 def get_positional_embeddings(sequence_length: int, d: int) -> torch.Tensor:
@@ -154,6 +206,8 @@ class ViT(nn.Module):
         pool: str = "cls",
         attention: str = "auto",
         registers: int = 0,
+        stem: str = "patch",
+        drop_path: float = 0.0,
     ):
         super().__init__()
         if img_size % patch_size:
@@ -165,7 +219,8 @@ class ViT(nn.Module):
         # (Darcet et al., 2024, "Vision Transformers Need Registers"); timm's names.
         self.num_prefix = (1 if pool == "cls" else 0) + registers
         self.num_tokens = self.grid * self.grid + self.num_prefix
-        self.patch_embed = PatchEmbed(in_chans, patch_size, embed_dim)
+        embed = ConvStem if stem == "conv" else PatchEmbed
+        self.patch_embed = embed(in_chans, patch_size, embed_dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if pool == "cls" else None
         self.reg_token = nn.Parameter(torch.zeros(1, registers, embed_dim)) if registers else None
         table = get_positional_embeddings(self.num_tokens, embed_dim)[None]
@@ -173,8 +228,10 @@ class ViT(nn.Module):
             self.pos_embed = nn.Parameter(table.clone().normal_(std=0.02))
         else:  # fixed: a buffer, saved with the weights but never trained
             self.register_buffer("pos_embed", table)
+        # stochastic depth grows linearly with depth: the first block is never dropped
+        rates = [drop_path * i / max(nb_blocks - 1, 1) for i in range(nb_blocks)]
         self.blocks = nn.Sequential(
-            *[Block(embed_dim, num_heads, mlp_ratio, attention) for _ in range(nb_blocks)]
+            *[Block(embed_dim, num_heads, mlp_ratio, attention, rate) for rate in rates]
         )
         self.norm = nn.LayerNorm(embed_dim, eps=LN_EPS)
         self.head = nn.Linear(embed_dim, num_classes)
