@@ -24,7 +24,8 @@ from tinyvision.models import svm
 from tinyvision.runs.hooks import Hook
 
 GRID_STEPS = np.arange(-2, 2, 0.1)  # the course's grid: [-2, 2) in steps of 0.1, 40 x 40
-MAX_GIF_FRAMES = 60
+MAX_GIF_FRAMES = 30
+GIF_COLOURS = 64  # one palette for every frame: a quarter of the size of per-frame ones
 
 
 def grid_points() -> np.ndarray:
@@ -101,7 +102,7 @@ def save_gif(frames: np.ndarray, train: tuple, path: Path, duration_ms: int = 80
 
     every = max(1, -(-len(frames) // MAX_GIF_FRAMES))
     chosen = sorted({*range(0, len(frames), every), len(frames) - 1})
-    images = []
+    pictures = []
     for i in chosen:
         fig, ax = plt.subplots(figsize=(4, 4), dpi=80)
         _draw(ax, frames[i], [(*train, "o")], f"epoch {i + 1}")
@@ -109,7 +110,11 @@ def save_gif(frames: np.ndarray, train: tuple, path: Path, duration_ms: int = 80
         buffer = bytes_io.BytesIO()
         fig.savefig(buffer, format="png")
         plt.close(fig)
-        images.append(Image.open(buffer).convert("P", palette=Image.Palette.ADAPTIVE))
+        pictures.append(Image.open(buffer).convert("RGB"))
+    # The last frame holds every colour the boundary ends with; sharing its palette
+    # (without dithering noise) lets the GIF encoder store only what changes.
+    palette = pictures[-1].quantize(GIF_COLOURS)
+    images = [p.quantize(palette=palette, dither=Image.Dither.NONE) for p in pictures]
     io.atomic_write(
         path,
         lambda tmp: images[0].save(
