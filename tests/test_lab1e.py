@@ -15,9 +15,13 @@ from tinyvision.config import ModelConfig
 from tinyvision.errors import UserError
 from tinyvision.models import create_model
 from tinyvision.models.vit import (
+    Block,
+    ConvStem,
     MultiHeadSelfAttention,
+    PatchEmbed,
     SelfAttention,
     ViT,
+    drop_path,
     get_positional_embeddings,
     load_timm_weights,
 )
@@ -122,11 +126,59 @@ def test_timm_weights_resampled_and_head_dropped():
         ("model.patch_size=5", "model.patch_size=5 does not divide the 28x28 images"),
         ("model.num_heads=3", "model.embed_dim=32 is not divisible by model.num_heads=3"),
         ("model.pool=max", "model.pool=max is not known"),
+        ("model.stem=conv", "model.patch_size must be a power of two"),  # the course's 7
+        ("model.drop_path=1", r"model.drop_path must be in \[0, 1\)"),
     ],
 )
 def test_shapes_that_do_not_fit_are_refused(override, message, idx_root, tmp_path):
     with pytest.raises(UserError, match=message):
         run(build_config("1e-vit-mnist", [override]), tmp_path, "cpu", quiet=True)
+
+
+@pytest.mark.parametrize("patch", [2, 4, 8])
+def test_conv_stem_makes_the_patch_grid_and_sees_only_near_pixels(patch):
+    """Same tokens' shape as PatchEmbed; a token depends on its patch and a margin only."""
+    torch.manual_seed(0)
+    stem, flat = ConvStem(1, patch, 16).eval(), PatchEmbed(1, patch, 16)
+    x = torch.randn(2, 1, 32, 32)
+    tokens = stem(x)
+    assert tokens.shape == flat(x).shape == (2, (32 // patch) ** 2, 16)
+    # k stride-2 3x3 convolutions (padding 1): token j of a row sees pixels
+    # patch*j - (patch - 1) .. patch*j + patch - 1, its own patch and the previous one's
+    # last pixels. So the first token ignores everything past its patch, and its last
+    # column reaches into the second token.
+    far, near = x.clone(), x.clone()
+    far[..., patch:] += 5.0
+    far[..., patch:, :] += 5.0
+    near[..., 0, patch - 1] += 5.0
+    assert torch.equal(stem(far)[:, 0], tokens[:, 0])
+    assert not torch.allclose(stem(near)[:, 1], tokens[:, 1])
+    assert not torch.allclose(stem(near)[:, 0], tokens[:, 0])
+
+
+def test_drop_path_drops_whole_samples_and_keeps_the_mean():
+    torch.manual_seed(0)
+    x = torch.ones(20_000, 3, 5)
+    out = drop_path(x, 0.25, training=True)
+    kept = out[:, 0, 0] != 0
+    # a sample is either dropped whole or scaled by 1 / (1 - rate) whole
+    assert torch.equal(out[kept], torch.full_like(out[kept], 1 / 0.75))
+    assert torch.equal(out[~kept], torch.zeros_like(out[~kept]))
+    assert abs((~kept).float().mean().item() - 0.25) < 0.01
+    assert abs(out.mean().item() - 1.0) < 0.02
+    assert torch.equal(drop_path(x, 0.25, training=False), x)
+
+
+def test_stochastic_depth_grows_with_depth_and_is_off_in_eval():
+    model = ViT(32, 4, 7, drop_path=0.3)
+    assert [b.drop_path for b in model.blocks] == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    block = Block(32, drop_path=0.5).eval()
+    x = torch.randn(4, 16, 32)
+    assert torch.equal(block(x), block(x))  # eval keeps every branch: deterministic
+    block.train()
+    torch.manual_seed(1)
+    outs = {tuple(block(x)[:, 0, 0].tolist()) for _ in range(8)}
+    assert len(outs) > 1  # training drops branches at random
 
 
 def test_timm_model_adapted_to_the_course_input():
@@ -206,8 +258,10 @@ def test_attention_pictures(idx_root, tmp_path):
 
 
 def test_vit_fashion_recipe_trains_and_draws(idx_root, tmp_path):
-    """The strong preset's pieces (mean pooling, learned positions, shifts, smoothing)."""
-    cfg = build_config("vit-fashion", ["data.name=mnist", "train.epochs=4"])
+    """The strong preset's pieces (conv stem, stochastic depth, mean pooling, learned
+    positions, shifts, smoothing, test-time flips)."""
+    # a few dozen steps: the 0.999 weight average would still be near the initial weights
+    cfg = build_config("vit-fashion", ["data.name=mnist", "train.epochs=4", "train.ema=0"])
     path, summary = run(cfg, tmp_path, "cpu", quiet=True)
     assert summary["status"] == "completed"
     with (path / "metrics.csv").open() as f:
@@ -231,3 +285,24 @@ def test_course_vit_on_fashion_learns(tmp_path, real_data):
         build_config("1e-vit-fashion", ["train.epochs=3"]), tmp_path, "cpu", quiet=True
     )
     assert summary["final"]["test_acc"] >= 82.0
+
+
+@needs_fashion
+def test_vit_fashion_at_two_epochs(tmp_path, real_data):
+    """The tuned ViT (conv stem, stochastic depth, weight average, test-time flips) with 2
+    of its 40 epochs on a quarter of the training split: measured 75.41%, 76.11%, 76.21%
+    for seeds 0-2 on the dev box (2-core AMD EPYC, bf16 chosen by the probe; the weight
+    average still lags this early); the bound leaves room for other CPUs' rounding."""
+    cfg = build_config("vit-fashion", ["train.epochs=2", "data.train_subset=15000"])
+    _, summary = run(cfg, tmp_path, "cpu", quiet=True)
+    assert summary["final"]["test_acc"] >= 72.0
+
+
+@needs_mnist_test
+def test_tuned_vit_on_the_mnist_test_split(tmp_path, real_data):
+    """What the full tour's ViT-against-CNN study relies on, at a third of its epochs:
+    measured 97.25% and 97.70% (seeds 0, 1) on the dev box with 10 epochs on the 8,000
+    training images."""
+    cfg = build_config("vit-mnist", ["data.test_only=true", "train.epochs=10"])
+    _, summary = run(cfg, tmp_path, "cpu", quiet=True)
+    assert summary["final"]["test_acc"] >= 95.5
