@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -83,6 +84,12 @@ def test_the_overview_says_whether_the_course_conclusions_hold():
     assert "one seed" in ablation_verdict([("a", 1.0, 0.0, 1), ("b", 2.0, 0.0, 1)])
     assert "competitive" in vit_verdict({"step=vit": 97.1, "step=cnn": 97.8})
     assert "does not reproduce" in vit_verdict({"step=vit": 90.0, "step=cnn": 97.8})
+    # the tuned ViT is the one compared; the course's defaults are still reported
+    both = vit_verdict({"step=vit": 90.0, "step=vit-tuned": 97.5, "step=cnn": 97.8})
+    assert both.startswith("The tuned ViT (97.50%) is competitive with the CNN (97.80%)")
+    assert "defaults reaches 90.00%" in both
+    behind = vit_verdict({"step=vit": 97.5, "step=vit-tuned": 95.0, "step=cnn": 97.8})
+    assert "leads the tuned ViT (95.00%) by 2.80 points" in behind
 
 
 def test_report_command_bad_path(tmp_path, capsys):
@@ -153,7 +160,9 @@ def test_report_in_a_real_browser(records):
 def test_quick_tour_offline_on_builtin_data(tmp_path, monkeypatch, capsys):
     from tinyvision import tour
 
-    monkeypatch.setitem(tour.BUDGETS, "quick", {"train": 300, "test": 100, "epochs": 1})
+    monkeypatch.setitem(
+        tour.BUDGETS, "quick", {"train": 300, "test": 100, "epochs": 1, "vit_epochs": 2}
+    )
     assert main(["tour", "--quick", "--out", str(tmp_path), "--device", "cpu"]) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("report: ")
@@ -168,5 +177,13 @@ def test_quick_tour_offline_on_builtin_data(tmp_path, monkeypatch, capsys):
         "decision_boundary.gif",
         "attention_maps.png",
         "tinyvision data fetch cifar10",
+        "1e-vit-vs-cnn: vit-tuned",  # the tuned ViT's row in the overview
     ):
         assert text in html, text
+    # the attention pictures are the course ViT's (class token), not the tuned one's
+    (study,) = (tmp_path / "tour-quick").glob("study-1e-vit-vs-cnn-*")
+    assert (study / "step=vit_seed0" / "attention_maps.png").is_file()
+    assert not (study / "step=vit-tuned_seed0" / "attention_maps.png").exists()
+    # the ViT comparison has its own epoch budget
+    tuned = json.loads((study / "step=vit-tuned_seed0" / "config.json").read_text())
+    assert tuned["train"]["epochs"] == 2 and tuned["model"]["stem"] == "conv"

@@ -104,6 +104,7 @@ STUDIES = {s.name: s for s in (
         "1e-vit-mnist", "model.mlp_ratio", ["1", "2", "4", "8"])),
     Study("1e-vit-vs-cnn", "ViT against the course CNN and an MLP, same data and budget", (
         ("vit", "1e-vit-mnist", []),
+        ("vit-tuned", "vit-mnist", []),
         ("cnn", "1e-vit-mnist", ["model.name=cnn"]),
         ("mlp", "1e-vit-mnist", ["model.name=mlp", "model.hidden=256"]),
     )),
