@@ -33,9 +33,29 @@ def cpu_info() -> tuple[str, set[str], float | None]:
     return name, flags, mhz / 1000 if mhz else None
 
 
+# AMD's "cpu family" numbers: the model name of a virtual machine often hides the
+# generation ("AMD EPYC"), and it decides the AVX-512 width (Zen 4 halves, Zen 5 full).
+AMD_FAMILIES = {23: "Zen 1/Zen 2", 25: "Zen 3/Zen 4", 26: "Zen 5"}
+
+
+def cpu_family() -> int | None:
+    """/proc/cpuinfo's "cpu family" (Linux), or None."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = (part.strip() for part in line.partition(":"))
+            if key == "cpu family" and value.isdigit():
+                return int(value)
+    except OSError:
+        pass
+    return None
+
+
 def describe() -> str:
     """Two lines: CPU, cores, clock, torch (and the GPU); then the flags that matter."""
     name, flags, ghz = cpu_info()
+    family = cpu_family()
+    if "AMD" in name.upper() and family in AMD_FAMILIES:
+        name += f" (family {family}: {AMD_FAMILIES[family]})"
     clock = f"{ghz:.2f} GHz listed" if ghz else "clock unknown"
     gpu = f"; GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "; no GPU"
     return (

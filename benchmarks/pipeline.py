@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 import torch
-from machine import cpu_info, describe
+from machine import cpu_family, cpu_info, describe
 from torch import nn
 from torch.utils.data import DataLoader
 from torchvision import transforms
@@ -158,15 +158,20 @@ def tinyvision_pipeline(
 # --- the machine ---------------------------------------------------------------------
 
 
-def flops_per_cycle(flags: set[str], vendor_amd: bool) -> tuple[int, str]:
+def flops_per_cycle(
+    flags: set[str], vendor_amd: bool, family: int | None = None
+) -> tuple[int, str]:
     """float32 FLOPs per cycle per core from the widest FMA, and why.
 
-    Two FMA pipes per core on every x86 core of the last decade; AMD's Zen 4 runs a
-    512-bit instruction as two 256-bit halves, so AVX-512 doubles the width on Intel
-    only (and Intel parts with a single 512-bit unit get half of this estimate).
+    Two FMA pipes per core on every x86 core of the last decade; AMD's Zen 4 (family 25)
+    runs a 512-bit instruction as two 256-bit halves, Zen 5 server cores (family 26) at
+    full width, so AVX-512 doubles the width on Intel and Zen 5 (Intel parts with a
+    single 512-bit unit get half of this estimate).
     """
     if "avx512f" in flags and not vendor_amd:
         return 64, "AVX-512: 2 FMA units x 16 lanes x 2"
+    if "avx512f" in flags and (family or 0) >= 26:
+        return 64, "AVX-512 on AMD Zen 5 (full width): 2 FMA pipes x 16 lanes x 2"
     if "avx512f" in flags:
         return 32, "AVX-512 on AMD (Zen 4: 256-bit halves): 2 FMA pipes x 8 lanes x 2"
     if "fma" in flags:
@@ -255,7 +260,7 @@ def main() -> None:
 
     if device.type == "cpu":
         flops = course_cnn_flops()
-        per_cycle, why = flops_per_cycle(flags, "AMD" in name.upper())
+        per_cycle, why = flops_per_cycle(flags, "AMD" in name.upper(), cpu_family())
         peak = args.peak_gflops or cores * (ghz or 0) * per_cycle
         how = (
             "given"
