@@ -1,0 +1,39 @@
+"""The benchmarks' machine description: the peak estimate must follow the CPU's vector width."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+
+import machine  # noqa: E402
+from pipeline import flops_per_cycle  # noqa: E402
+
+AVX512 = {"avx2", "fma", "avx512f"}
+
+
+@pytest.mark.parametrize(
+    ("flags", "amd", "family", "expected"),
+    [
+        (AVX512, False, 6, 64),  # Intel: two 512-bit FMA units
+        (AVX512, True, 25, 32),  # Zen 4: AVX-512 in two 256-bit halves
+        (AVX512, True, 26, 64),  # Zen 5 server cores: full width
+        (AVX512, True, None, 32),  # family unknown: the cautious estimate
+        ({"avx2", "fma"}, True, 23, 32),  # AVX2 only
+        (set(), False, None, 8),
+    ],
+)
+def test_flops_per_cycle_follows_the_vector_width(flags, amd, family, expected):
+    assert flops_per_cycle(flags, amd, family)[0] == expected
+
+
+def test_cpu_family_reads_proc_cpuinfo(monkeypatch, tmp_path):
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 26\nmodel\t\t: 2\n")
+    monkeypatch.setattr(machine, "Path", lambda _: info)
+    assert machine.cpu_family() == 26
+    info.write_text("processor\t: 0\n")
+    assert machine.cpu_family() is None
