@@ -16,21 +16,24 @@ import torch
 FLAGS = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16")
 
 
-def cpu_info() -> tuple[str, set[str], float | None]:
-    """The CPU's name, its flags and its clock in GHz (Linux; elsewhere what is known)."""
-    name, flags, mhz = platform.processor() or platform.machine(), set(), None
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields in /proc/cpuinfo (Linux; empty elsewhere)."""
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             key, _, value = (part.strip() for part in line.partition(":"))
-            if key == "model name":
-                name = value
-            elif key == "flags":
-                flags = set(value.split())
-            elif key == "cpu MHz" and mhz is None:
-                mhz = float(value)
+            fields.setdefault(key, value)
     except OSError:
         pass
-    return name, flags, mhz / 1000 if mhz else None
+    return fields
+
+
+def cpu_info() -> tuple[str, set[str], float | None]:
+    """The CPU's name, its flags and its clock in GHz (Linux; elsewhere what is known)."""
+    fields = _cpuinfo()
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    mhz = fields.get("cpu MHz")
+    return name, set(fields.get("flags", "").split()), float(mhz) / 1000 if mhz else None
 
 
 # AMD's "cpu family" numbers: the model name of a virtual machine often hides the
@@ -40,14 +43,8 @@ AMD_FAMILIES = {23: "Zen 1/Zen 2", 25: "Zen 3/Zen 4", 26: "Zen 5"}
 
 def cpu_family() -> int | None:
     """/proc/cpuinfo's "cpu family" (Linux), or None."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = (part.strip() for part in line.partition(":"))
-            if key == "cpu family" and value.isdigit():
-                return int(value)
-    except OSError:
-        pass
-    return None
+    family = _cpuinfo().get("cpu family", "")
+    return int(family) if family.isdigit() else None
 
 
 def describe() -> str:

@@ -192,7 +192,8 @@ class ModelConfig:
         _one_of("model.attention", self.attention, ATTENTION_CHOICES)
         _one_of("model.stem", self.stem, ("patch", "conv"))
         _require(
-            self.stem != "conv" or self.patch_size in (2, 4, 8, 16, 32),
+            self.stem != "conv"
+            or (self.patch_size > 1 and not self.patch_size & (self.patch_size - 1)),
             f"model.stem=conv halves the image per convolution, so model.patch_size must be "
             f"a power of two (2, 4, 8, ...), got {self.patch_size}",
         )

@@ -25,7 +25,7 @@ from tinyvision.runs.hooks import Hook
 
 GRID_STEPS = np.arange(-2, 2, 0.1)  # the course's grid: [-2, 2) in steps of 0.1, 40 x 40
 MAX_GIF_FRAMES = 30
-GIF_COLOURS = 64  # one palette for every frame: a quarter of the size of per-frame ones
+GIF_COLOURS = 64  # one palette for every frame: about half the size of per-frame ones
 
 
 def grid_points() -> np.ndarray:
