@@ -23,7 +23,7 @@ from tinyvision.cli import main
 from tinyvision.config import Config
 from tinyvision.errors import UserError
 from tinyvision.presets import build_config
-from tinyvision.runs import index
+from tinyvision.runs import index, runner
 from tinyvision.runs.folder import RunFolder, is_alive, read_summary
 
 DIGITS = ["data.name=digits", "model.hidden=32"]
@@ -96,6 +96,35 @@ def test_sigterm_ends_like_ctrl_c_and_resume_finishes(tmp_path):
     summary = read_summary(run)
     assert summary["status"] == "completed" and summary["resumed_from_epoch"] == done
     assert len((run / "metrics.csv").read_text().splitlines()) == 61  # header + 60 rows
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signal_while_an_epoch_is_recorded_waits_for_its_checkpoint(
+    tmp_path, monkeypatch, signum
+):
+    """The race CI once hit: the signal lands just after the checkpoint of epoch 2 was
+    renamed into place. The records must then all say 2 epochs, not the summary 1 and
+    the checkpoint 2 (resume would start from 2 while the summary promised 1)."""
+    real = runner.save_torch
+
+    def save_then_signal(state, path):
+        real(state, path)
+        if state["epoch"] == 2:
+            signal.raise_signal(signum)
+
+    monkeypatch.setattr(runner, "save_torch", save_then_signal)
+    args = ["run", "mlp-fashion", *DIGITS, "train.epochs=4", "--out", str(tmp_path), "--quiet"]
+    assert main(args) == 130
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    summary = read_summary(run)
+    assert summary["status"] == "interrupted" and summary["epochs_done"] == 2
+    assert torch.load(run / "checkpoint.pt", weights_only=True)["epoch"] == 2
+    assert len((run / "metrics.csv").read_text().splitlines()) == 3
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
+    monkeypatch.undo()
+    assert main(["resume", str(run), "--quiet"]) == 0
+    summary = read_summary(run)
+    assert summary["status"] == "completed" and summary["resumed_from_epoch"] == 2
 
 
 def test_kill_9_leaves_a_dead_run_that_resume_continues(tmp_path):

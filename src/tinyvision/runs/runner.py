@@ -33,6 +33,7 @@ from tinyvision.models.summary import format_table, summarize
 from tinyvision.runs import index
 from tinyvision.runs.folder import CHECKPOINT, WEIGHTS, RunFolder, new_run_dir, read_summary
 from tinyvision.runs.hooks import Hook, hooks_for
+from tinyvision.runs.interrupts import held_interrupts
 from tinyvision.runs.normalization import save_normalization
 from tinyvision.train import precision
 from tinyvision.train.ema import WeightAverage
@@ -284,12 +285,13 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
 
     def on_epoch_end(row: dict) -> str | None:
         nonlocal saved
-        folder.history.append(row)
-        for hook in exp.hooks:
-            hook.on_epoch_end(exp, folder.path, row)
-        folder.write_metrics()
-        save_torch(_checkpoint(exp, folder, elapsed()), folder.path / CHECKPOINT)
-        saved = len(folder.history)
+        with held_interrupts():  # the epoch is recorded whole or not at all
+            folder.history.append(row)
+            for hook in exp.hooks:
+                hook.on_epoch_end(exp, folder.path, row)
+            folder.write_metrics()
+            save_torch(_checkpoint(exp, folder, elapsed()), folder.path / CHECKPOINT)
+            saved = len(folder.history)
         if writer is not None:
             _log_scalars(writer, row)
         verdicts = [hook.verdict(exp, row) for hook in exp.hooks]
