@@ -9,6 +9,7 @@ lands before the epoch's records or after all of them, never between.
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -21,9 +22,11 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 def held_interrupts() -> Iterator[None]:
     """SIGINT and SIGTERM that arrive inside the block wait until it ends.
 
-    On leaving, the handlers installed before come back and each held signal is raised
-    again, so that whatever handler was there (Python's Ctrl-C, the CLI's SIGTERM, a
-    sweep worker's) acts as if the signal came then. If the block itself fails, its
+    On leaving, the handlers installed before come back and are called for each held
+    signal, so that whatever handler was there (Python's Ctrl-C, the CLI's SIGTERM, a
+    sweep worker's, Ray's) acts as if the signal came then. They are called, not sent the
+    signal again: a Ray worker blocks SIGINT in its main thread, and its
+    cancellation (`_thread.interrupt_main`) would be lost. If the block itself fails, its
     error is what the caller sees: the run ends on it either way. Outside the main thread
     signals never reach Python code, so there is nothing to hold; nor when a handler was
     installed outside Python (it could not be put back).
@@ -44,4 +47,11 @@ def held_interrupts() -> Iterator[None]:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
     for signum in dict.fromkeys(held):  # once each, in the order they came
-        signal.raise_signal(signum)
+        _deliver(signum, previous[signum])
+
+
+def _deliver(signum: int, handler) -> None:
+    if callable(handler):
+        handler(signum, None)
+    elif handler == signal.SIG_DFL:  # the default action (SIGTERM: the process ends)
+        os.kill(os.getpid(), signum)
