@@ -42,14 +42,14 @@ def _fake_timer(seconds: dict[str, float], calls: list[str] | None = None):
     return timer
 
 
-def _choose(amp="auto", channels_last="auto", timer=None, model_id="m"):
+def _choose(amp="auto", channels_last="auto", timer=None, model_id="m", batch=16):
     return precision.choose(
         amp,
         channels_last,
         _model(),
         lambda params: torch.optim.SGD(params, lr=0.1),
         SHAPE,
-        16,
+        batch,
         10,
         torch.device("cpu"),
         model_id=model_id,
@@ -74,6 +74,26 @@ def test_probe_picks_the_faster(seconds, amp, nhwc):
     record = chosen.record()
     assert record["amp"] == ("bf16" if amp else "none") and record["probed"] is True
     assert record["fp32_images_per_s"] == 16 / seconds["fp32+channels_last" if nhwc else "fp32"]
+
+
+def test_a_candidate_far_behind_on_a_few_images_is_not_timed_on_the_full_batch():
+    """As bf16 on a CPU without bf16 instructions: 15x slower, and most of the probe."""
+    emulated = {"fp32": 1.0, "fp32+channels_last": 0.9, "bf16": 10.0, "bf16+channels_last": 9.0}
+    calls: list[str] = []
+    chosen = _choose(timer=_fake_timer(emulated, calls), batch=64)
+    # 16 images each, warm-up and timed; then only the float32 ones on 64, as before
+    assert calls == list(emulated) * 2 + ["fp32", "fp32+channels_last"] * 4
+    assert (chosen.amp, chosen.channels_last) == (False, True)
+    assert chosen.images_per_s == {
+        "fp32": 64 / 1.0,
+        "fp32+channels_last": 64 / 0.9,
+        "bf16": 16 / 10.0,  # what was measured, on the few images
+        "bf16+channels_last": 16 / 9.0,
+    }
+    close = {**emulated, "bf16": 3.0, "bf16+channels_last": 3.5}  # within the factor
+    calls.clear()
+    _choose(timer=_fake_timer(close, calls), batch=64, model_id="other")
+    assert calls[8:] == list(close) * 4, "every candidate timed on the full batch"
 
 
 def test_bf16_must_win_clearly():

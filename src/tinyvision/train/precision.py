@@ -41,6 +41,12 @@ ROUNDS = 3  # timed steps per candidate, after one untimed warm-up step each
 BUDGET_S = 10.0  # past this, no further round starts (big models: one timed step each)
 # bf16 keeps 8 bits of mantissa: worth it for a clear gain, not for one within the noise
 BF16_MARGIN = 0.10
+# First every candidate trains a few images; one that is SCREEN_FACTOR times slower per
+# image than the fastest cannot win and is not timed on the full batch. On a CPU without
+# bf16 instructions (AVX2 only) bf16 is 15x slower than float32 for the course CNN: one
+# full batch of it took 2.6 s, and timing it was most of a 13 s probe.
+SCREEN_IMAGES = 16
+SCREEN_FACTOR = 4.0
 
 
 @dataclass(frozen=True)
@@ -122,54 +128,84 @@ def probe(
 ) -> dict[str, float]:
     """Images per second of each candidate's training step, on copies of the model.
 
-    One untimed warm-up step each (first-call costs: kernel selection, allocations),
-    then `rounds` timed steps, the candidates interleaved so that a change of load on
-    the machine hits them alike; a candidate's speed is the batch over its median step.
-    A candidate that fails (out of memory, an operation missing in bf16) gets 0.
+    Where the batch is larger than SCREEN_IMAGES, each candidate first trains that many
+    images twice (warm-up, then timed); one more than SCREEN_FACTOR times slower per image
+    than the fastest keeps that speed and is timed no further. The others get one untimed
+    warm-up step each (first-call costs: kernel selection, allocations), then `rounds`
+    timed steps, the candidates interleaved so that a change of load on the machine hits
+    them alike; a candidate's speed is the batch over its median step. A candidate that
+    fails (out of memory, an operation missing in bf16) gets 0.
     """
     generator = torch.Generator(device=device).manual_seed(0)
     x = torch.randn(batch_size, *input_shape, generator=generator, device=device)
     y = torch.randint(0, num_classes, (batch_size,), generator=generator, device=device)
     cuda = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=cuda):  # dropout in the copies draws from it
-        steps = _steps(model, make_optimizer, x, y, device, options)
-        seconds: dict[Candidate, list[float]] = {c: [] for c in options}
-        failed: set[Candidate] = set()
-        start = time.perf_counter()
-        for round_ in range(rounds + 1):  # round 0: the warm-up
-            if round_ > 1 and time.perf_counter() - start > BUDGET_S:
-                break
-            for c in options:
-                if c in failed:
-                    continue
-                try:
-                    took = timer(c, steps[c])
-                except (RuntimeError, NotImplementedError):
-                    failed.add(c)
-                    continue
-                if round_:
-                    seconds[c].append(took)
+        learners = _learners(model, make_optimizer, device, options)
+        speeds: dict[Candidate, float] = {}
+        timed = options
+        if batch_size > SCREEN_IMAGES and len(options) > 1:
+            small = _steps(learners, x[:SCREEN_IMAGES], y[:SCREEN_IMAGES], device, options)
+            screened = _time(options, small, SCREEN_IMAGES, 2, timer)
+            best = max(screened.values())
+            speeds = {c: v for c, v in screened.items() if v * SCREEN_FACTOR < best}
+            timed = [c for c in options if c not in speeds]
+        steps = _steps(learners, x, y, device, timed)
+        speeds.update(_time(timed, steps, batch_size, rounds + 1, timer))
+    return {c.name: speeds[c] for c in options}
+
+
+def _time(
+    options: list[Candidate],
+    steps: dict[Candidate, Callable[[], None]],
+    batch_size: int,
+    rounds: int,
+    timer: Timer,
+) -> dict[Candidate, float]:
+    """Images per second: the first round untimed, then the median of the others (at
+    least one; later rounds only within BUDGET_S); 0 for a candidate that failed."""
+    seconds: dict[Candidate, list[float]] = {c: [] for c in options}
+    failed: set[Candidate] = set()
+    start = time.perf_counter()
+    for round_ in range(rounds):  # round 0: the warm-up
+        if round_ > 1 and time.perf_counter() - start > BUDGET_S:
+            break
+        for c in options:
+            if c in failed:
+                continue
+            try:
+                took = timer(c, steps[c])
+            except (RuntimeError, NotImplementedError):
+                failed.add(c)
+                continue
+            if round_:
+                seconds[c].append(took)
     return {
-        c.name: 0.0 if c in failed else batch_size / max(statistics.median(seconds[c]), 10**-9)
+        c: 0.0 if c in failed else batch_size / max(statistics.median(seconds[c]), 10**-9)
         for c in options
     }
 
 
-def _steps(model, make_optimizer, x, y, device, options) -> dict[Candidate, Callable[[], None]]:
-    """A training step per candidate: one model copy per layout, shared by both precisions."""
+def _learners(model, make_optimizer, device, options) -> dict[bool, Learner]:
+    """One model copy per layout, shared by both precisions."""
     copies: dict[bool, Learner] = {}
     for layout in sorted({c.channels_last for c in options}):
         twin = copy.deepcopy(model).to(device).train()
         if layout:
             twin.to(memory_format=torch.channels_last)
         copies[layout] = Learner(twin, make_optimizer(twin.parameters()), device=device)
+    return copies
+
+
+def _steps(learners, x, y, device, options) -> dict[Candidate, Callable[[], None]]:
+    """A training step on (x, y) per candidate."""
     inputs = {
         False: x,
         True: x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x,
     }
 
     def step_for(c: Candidate) -> Callable[[], None]:
-        learner = copies[c.channels_last]
+        learner = learners[c.channels_last]
 
         def step() -> None:
             learner.amp = c.amp
