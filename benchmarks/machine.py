@@ -38,7 +38,15 @@ def cpu_info() -> tuple[str, set[str], float | None]:
 
 # AMD's "cpu family" numbers: the model name of a virtual machine often hides the
 # generation ("AMD EPYC"), and it decides the AVX-512 width (Zen 4 halves, Zen 5 full).
+# Family 25 holds both Zen 3 (AVX2 only) and Zen 4 (the first with AVX-512).
 AMD_FAMILIES = {23: "Zen 1/Zen 2", 25: "Zen 3/Zen 4", 26: "Zen 5"}
+
+
+def amd_generation(family: int | None, flags: set[str]) -> str | None:
+    """The Zen generation an AMD CPU family (and, for family 25, AVX-512) names."""
+    if family == 25:
+        return "Zen 4" if "avx512f" in flags else "Zen 3"
+    return AMD_FAMILIES.get(family) if family is not None else None
 
 
 def cpu_family() -> int | None:
@@ -51,8 +59,9 @@ def describe() -> str:
     """Two lines: CPU, cores, clock, torch (and the GPU); then the flags that matter."""
     name, flags, ghz = cpu_info()
     family = cpu_family()
-    if "AMD" in name.upper() and family in AMD_FAMILIES:
-        name += f" (family {family}: {AMD_FAMILIES[family]})"
+    generation = amd_generation(family, flags)
+    if "AMD" in name.upper() and generation:
+        name += f" (family {family}: {generation})"
     clock = f"{ghz:.2f} GHz listed" if ghz else "clock unknown"
     gpu = f"; GPU {torch.cuda.get_device_name()}" if torch.cuda.is_available() else "; no GPU"
     return (

@@ -37,3 +37,17 @@ def test_cpu_family_reads_proc_cpuinfo(monkeypatch, tmp_path):
     assert machine.cpu_family() == 26
     info.write_text("processor\t: 0\n")
     assert machine.cpu_family() is None
+
+
+@pytest.mark.parametrize(
+    ("family", "flags", "expected"),
+    [
+        (25, {"avx2", "fma"}, "Zen 3"),  # EPYC 7003 (Milan): AVX2 only
+        (25, AVX512, "Zen 4"),
+        (26, AVX512, "Zen 5"),
+        (23, {"avx2", "fma"}, "Zen 1/Zen 2"),
+        (None, AVX512, None),
+    ],
+)
+def test_amd_generation_tells_zen_3_from_zen_4_by_avx512(family, flags, expected):
+    assert machine.amd_generation(family, flags) == expected
