@@ -164,11 +164,12 @@ def test_bad_combinations_are_one_line(preset, overrides, message):
 
 @needs_fashion
 def test_fashion_fast_at_two_epochs(tmp_path, real_data):
-    """The recipe on the real data with 2 of its epochs and a quarter of the training
-    split: measured 81.82%, 82.36%, 82.81% for seeds 0-2 on the dev box (2-core AMD EPYC,
-    bf16 chosen by the probe); the bound leaves room for other CPUs' rounding."""
-    cfg = build_config("fashion-fast", ["train.epochs=2", "data.train_subset=15000"])
-    _, summary = run(cfg, tmp_path, "cpu", quiet=True)
-    assert summary["final"]["test_acc"] >= 80.0
+    """The recipe on the real data with 2 of its epochs on 10,000 training images, tested
+    on 2,000: measured 78.10%, 78.75%, 76.60% for seeds 0-2 (27 s each) on an AVX2-only
+    2-core AMD EPYC (Zen 3, float32 chosen by the probe); the bound leaves room for other
+    CPUs' rounding."""
+    budget = ["train.epochs=2", "data.train_subset=10000", "data.test_subset=2000"]
+    _, summary = run(build_config("fashion-fast", budget), tmp_path, "cpu", quiet=True)
+    assert summary["final"]["test_acc"] >= 73.0
     recorded = json.loads((next(tmp_path.glob("fashion-fast-*")) / "config.json").read_text())
     assert recorded["train"]["tta"] is True and recorded["train"]["ema"] == 0.99

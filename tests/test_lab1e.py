@@ -273,9 +273,13 @@ def test_vit_fashion_recipe_trains_and_draws(idx_root, tmp_path):
 
 @needs_mnist_test
 def test_course_vit_on_the_mnist_test_split(tmp_path, real_data):
-    _, summary = run(build_config("1e-vit-mnist-testsplit"), tmp_path, "cpu", quiet=True)
+    """12 of the preset's 40 epochs (its cosine schedule follows): measured 92.40%,
+    90.25%, 92.95% for seeds 0-2 on an AVX2-only 2-core AMD EPYC (Zen 3); the 40 epochs
+    (>= 95%) took three times as long."""
+    cfg = build_config("1e-vit-mnist-testsplit", ["train.epochs=12"])
+    _, summary = run(cfg, tmp_path, "cpu", quiet=True)
     assert summary["data"]["n_train"] == 8000
-    assert summary["final"]["test_acc"] >= 95.0
+    assert summary["final"]["test_acc"] >= 87.0
 
 
 @needs_fashion
@@ -290,19 +294,21 @@ def test_course_vit_on_fashion_learns(tmp_path, real_data):
 @needs_fashion
 def test_vit_fashion_at_two_epochs(tmp_path, real_data):
     """The tuned ViT (conv stem, stochastic depth, weight average, test-time flips) with 2
-    of its 40 epochs on a quarter of the training split: measured 75.41%, 76.11%, 76.21%
-    for seeds 0-2 on the dev box (2-core AMD EPYC, bf16 chosen by the probe; the weight
-    average still lags this early); the bound leaves room for other CPUs' rounding."""
-    cfg = build_config("vit-fashion", ["train.epochs=2", "data.train_subset=15000"])
-    _, summary = run(cfg, tmp_path, "cpu", quiet=True)
-    assert summary["final"]["test_acc"] >= 72.0
+    of its 40 epochs on 7,500 training images, tested on 2,000: measured 68.85%, 68.80%,
+    71.00% for seeds 0-2 (35 s each) on an AVX2-only 2-core AMD EPYC (Zen 3, float32
+    chosen by the probe; the weight average still lags this early); the bound leaves room
+    for other CPUs' rounding."""
+    budget = ["train.epochs=2", "data.train_subset=7500", "data.test_subset=2000"]
+    _, summary = run(build_config("vit-fashion", budget), tmp_path, "cpu", quiet=True)
+    assert summary["final"]["test_acc"] >= 65.0
 
 
 @needs_mnist_test
 def test_tuned_vit_on_the_mnist_test_split(tmp_path, real_data):
-    """What the full tour's ViT-against-CNN study relies on, at a third of its epochs:
-    measured 97.25% and 97.70% (seeds 0, 1) on the dev box with 10 epochs on the 8,000
-    training images."""
-    cfg = build_config("vit-mnist", ["data.test_only=true", "train.epochs=10"])
+    """What the full tour's ViT-against-CNN study relies on, at 3 of its 10 epochs on the
+    8,000 training images: measured 89.20%, 86.30%, 88.05% for seeds 0-2 (43 s each) on an
+    AVX2-only 2-core AMD EPYC (Zen 3, float32); 10 epochs gave 97.25% and 97.70% (seeds
+    0, 1) on a Zen 5 box."""
+    cfg = build_config("vit-mnist", ["data.test_only=true", "train.epochs=3"])
     _, summary = run(cfg, tmp_path, "cpu", quiet=True)
-    assert summary["final"]["test_acc"] >= 95.5
+    assert summary["final"]["test_acc"] >= 83.0

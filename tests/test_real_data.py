@@ -16,9 +16,13 @@ def test_mlp_fashion_three_epochs(tmp_path, real_data):
 
 
 @needs_fashion
-def test_cnn_fashion_three_epochs(tmp_path, real_data):
-    _, summary = run(build_config("cnn-fashion", ["train.epochs=3"]), tmp_path, "cpu", quiet=True)
-    assert summary["final"]["test_acc"] >= 89.0
+def test_cnn_fashion_learns(tmp_path, real_data):
+    """2 epochs on 10,000 training images, tested on 2,000: measured 81.90%, 82.55%,
+    81.10% for seeds 0-2 (30-38 s) on an AVX2-only 2-core AMD EPYC (Zen 3, float32). The
+    full split's 3 epochs (>= 89%) took 270 s there."""
+    budget = ["train.epochs=2", "data.train_subset=10000", "data.test_subset=2000"]
+    _, summary = run(build_config("cnn-fashion", budget), tmp_path, "cpu", quiet=True)
+    assert summary["final"]["test_acc"] >= 78.0
     assert summary["params"] == 1_191_170 - 2 * 32 * 25  # 1 input channel instead of 3
 
 
