@@ -179,12 +179,22 @@ def flops_per_cycle(
     return 8, "SSE: 2 units x 4 lanes, no FMA"
 
 
+SLOW_SMALL_PRODUCT_S = 0.05  # a 512x512 product under 5 GFLOP/s
+
+
 def dense_gflops(dtype: torch.dtype, repeats: int = 4) -> float:
     """What the best dense product reaches: the peak within reach, whatever the clock.
 
     Two libraries, two kernels: a 3072x3072 matrix product (BLAS) and a 1x1 convolution
     over 1024 channels in channels_last (oneDNN, which runs the CNN's convolutions).
+    A type the CPU only emulates (bf16 without AVX-512 BF16 or AMX) would run those for
+    minutes: where a 512x512 product is that slow, its figure is the answer.
     """
+    small = torch.randn(512, 512).to(dtype)
+    seconds_of(lambda: small @ small)  # warm-up
+    took = min(seconds_of(lambda: small @ small) for _ in range(repeats))
+    if took > SLOW_SMALL_PRODUCT_S:
+        return 2 * 512**3 / took / 1e9
     a, b = torch.randn(3072, 3072).to(dtype), torch.randn(3072, 3072).to(dtype)
     x = torch.randn(32, 1024, 14, 14).to(dtype).contiguous(memory_format=torch.channels_last)
     w = torch.randn(1024, 1024, 1, 1).to(dtype).contiguous(memory_format=torch.channels_last)
