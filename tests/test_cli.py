@@ -70,6 +70,31 @@ def test_bad_input_is_one_line_exit_2(args, fragment, tmp_path):
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("*-*"))
 
 
+def test_a_mistyped_command_is_answered_before_torch_loads(tmp_path):
+    """Importing torch takes seconds; a typo's one line must not wait for it."""
+    mistakes = [
+        ["run", "nope"],
+        ["run", "mlp-fashion", "train.epochz=1"],
+        ["run", "mlp-fashion", "optim.lr=-1"],
+        ["sweep", "mlp-fashion", "optim.lr=0.1,,0.2"],
+        ["study", "nope"],
+        ["resume", "/no/such/run"],
+        ["runs", "show", "/no/such/run"],
+        ["data", "check", "imagenet"],
+    ]
+    code = (
+        "import sys; from tinyvision.cli import main\n"
+        f"for args in {mistakes!r}:\n"
+        "    assert main(args) == 2, args\n"
+        "    assert 'torch' not in sys.modules, f'{args} imported torch'\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count("tinyvision: error:") == len(mistakes)
+
+
 def test_model_that_does_not_fit_the_data(tmp_path):
     result = _cli("run", "cnn-fashion", "data.name=circles", cwd=tmp_path)
     _one_line_error(result, "model.name=cnn needs images")

@@ -11,8 +11,8 @@ from safetensors.torch import load_file
 from tinyvision.io import read_csv
 from tinyvision.presets import build_config
 from tinyvision.runs import index
+from tinyvision.runs.folder import METRIC_COLUMNS
 from tinyvision.runs.runner import resume, run
-from tinyvision.train.metrics import COLUMNS
 
 TINY = ["data.name=digits", "train.epochs=3", "train.batch_size=64", "optim.lr=0.05"]
 TIMING = {"epoch_seconds", "images_per_second"}
@@ -37,7 +37,7 @@ def test_run_folder_is_complete(tmp_path):
         "curves.png",
     } <= names
     rows = read_csv(path / "metrics.csv")
-    assert list(rows[0]) == list(COLUMNS) and len(rows) == 3
+    assert list(rows[0]) == list(METRIC_COLUMNS) and len(rows) == 3
     assert summary["status"] == "completed" and summary["epochs_done"] == 3
     assert summary["final"]["test_acc"] > 85, "an MLP learns the 8x8 digits in 3 epochs"
     assert summary["params"] == 64 * 256 + 256 + 256 * 10 + 10

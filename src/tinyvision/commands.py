@@ -44,7 +44,6 @@ def list_keys(args: argparse.Namespace) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from tinyvision.presets import build_config
-    from tinyvision.runs.runner import run as run_experiment
 
     preset, overrides = args.preset, args.overrides
     if preset.endswith(".json"):  # a search's best.json: its preset and overrides
@@ -52,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
 
         preset, recipe = read_recipe(Path(preset))
         overrides = [*recipe, *overrides]
-    cfg = build_config(preset, overrides)
+    cfg = build_config(preset, overrides)  # a typo is reported before torch loads (4 s)
+    from tinyvision.runs.runner import run as run_experiment
+
     path, summary = run_experiment(cfg, Path(args.out), args.device, args.quiet)
     return _ended(path, summary)
 
@@ -81,6 +82,9 @@ def _print_result(summary: dict) -> None:
 
 
 def resume(args: argparse.Namespace) -> int:
+    from tinyvision.runs.folder import check_resumable
+
+    check_resumable(args.run_folder)  # a wrong folder is reported before torch loads (4 s)
     from tinyvision.runs.runner import resume as resume_run
 
     path, summary = resume_run(args.run_folder, args.device, args.quiet)
@@ -202,7 +206,7 @@ def _pct(value) -> str:
     return _number(value, ".2f") + ("%" if _is_number(value) else "")
 
 
-METRIC_COLUMNS = (
+SHOWN_METRICS = (
     "epoch",
     "train_loss",
     "train_acc",
@@ -229,7 +233,7 @@ def show_run(path: Path) -> int:
     config = read_json_object(path / CONFIG)
     metrics = None
     if os.path.lexists(path / METRICS):
-        metrics = _metric_rows(path / METRICS, read_csv_rows(path / METRICS, METRIC_COLUMNS))
+        metrics = _metric_rows(path / METRICS, read_csv_rows(path / METRICS, SHOWN_METRICS))
     overrides = config.get("overrides")
     if isinstance(overrides, list):
         overrides = " ".join(_literal(o) for o in overrides)
@@ -310,10 +314,7 @@ def data(args: argparse.Namespace) -> int:
 
 
 def check_data(name: str | None) -> int:
-    import numpy as np
-
     from tinyvision.data import sources
-    from tinyvision.data.datasets import read_split
 
     names = [name] if name else list(sources.FILE_DATASETS)
     if name and name not in sources.FILE_DATASETS:
@@ -323,6 +324,10 @@ def check_data(name: str | None) -> int:
         raise UserError(
             f"unknown dataset '{name}'; choose one of {', '.join(sources.FILE_DATASETS)}"
         )
+    import numpy as np  # the readers, only once there is something to read
+
+    from tinyvision.data.datasets import read_split
+
     found_any = False
     for n in names:
         for split in sources.FILE_DATASETS[n].splits:

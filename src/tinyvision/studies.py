@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinyvision.errors import UserError
-from tinyvision.figures import plot_lr
 from tinyvision.io import read_csv, write_text
 from tinyvision.runs.folder import METRICS
 from tinyvision.runs.sweep import Options, Point, folder_for, run_points
@@ -141,6 +140,8 @@ def run_study(name: str, overrides: list[str], options: Options | None = None, *
         if p.seed == 0 and (p.run_dir / METRICS).is_file()
     }
     if lrs:
+        from tinyvision.figures import plot_lr  # matplotlib only once there is a figure
+
         plot_lr(lrs, folder / "lr.png", title=f"{name}: learning rate per epoch")
     return folder
 

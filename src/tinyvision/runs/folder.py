@@ -29,13 +29,26 @@ from typing import Any
 from tinyvision import __version__, io
 from tinyvision.errors import UserError
 from tinyvision.runs import index
-from tinyvision.train.metrics import COLUMNS
 
 CONFIG, METRICS, SUMMARY = "config.json", "metrics.csv", "summary.json"
 WEIGHTS, CHECKPOINT, CURVES = "model.safetensors", "checkpoint.pt", "curves.png"
 LAYERS, LOCK = "layers.txt", ".lock"
 # `pruned`: stopped early by a search's pruner (tinyvision.runs.search); resumable.
 STATUSES = ("running", "completed", "diverged", "interrupted", "failed", "pruned")
+# Columns of metrics.csv, in order. Accuracies in percent, like Prec@1. Here, not with the
+# training loop: reading and checking records must not cost a torch import (4 s).
+METRIC_COLUMNS = (
+    "epoch",
+    "train_loss",
+    "train_acc",
+    "train_acc5",
+    "test_loss",
+    "test_acc",
+    "test_acc5",
+    "lr",
+    "epoch_seconds",
+    "images_per_second",
+)
 
 
 def slug(text: str, fallback: str = "run") -> str:
@@ -146,7 +159,7 @@ class RunFolder:
         return data
 
     def write_metrics(self) -> None:
-        io.write_csv(self.path / METRICS, COLUMNS, self.history)
+        io.write_csv(self.path / METRICS, METRIC_COLUMNS, self.history)
 
     def summary(self, status: str, seconds: float) -> dict[str, Any]:
         best = max(
@@ -237,3 +250,20 @@ def read_summary(path: Path) -> dict[str, Any] | None:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
     return data if isinstance(data, dict) else None
+
+
+def check_resumable(run_path: Path) -> dict[str, Any]:
+    """The run's summary when `resume` can continue it; else one line saying why not.
+    Whether it is still going is for its lock to say, when resume takes it."""
+    if not run_path.is_dir() or run_path.is_symlink():
+        raise UserError(f"{run_path}: no such run folder")
+    summary = read_summary(run_path) or {}
+    status = summary.get("status")
+    if status == "completed":
+        raise UserError(f"{run_path}: the run already completed; nothing to resume")
+    if status == "diverged":
+        raise UserError(
+            f"{run_path}: the run diverged at epoch {summary.get('epochs_done')} (its loss is "
+            "not finite) and would diverge again: start a new run with a lower optim.lr"
+        )
+    return summary

@@ -31,7 +31,13 @@ from tinyvision.models import count_params, create_model
 from tinyvision.models.mlp_steps import STEPS
 from tinyvision.models.summary import format_table, summarize
 from tinyvision.runs import index
-from tinyvision.runs.folder import CHECKPOINT, WEIGHTS, RunFolder, new_run_dir, read_summary
+from tinyvision.runs.folder import (
+    CHECKPOINT,
+    WEIGHTS,
+    RunFolder,
+    check_resumable,
+    new_run_dir,
+)
 from tinyvision.runs.hooks import Hook, hooks_for
 from tinyvision.runs.interrupts import held_interrupts
 from tinyvision.runs.normalization import save_normalization
@@ -420,12 +426,10 @@ def resume(
     data_dir: str | Path | None = None,
     hooks: Sequence[HookFactory] = (),
 ) -> tuple[Path, dict]:
-    if not run_path.is_dir() or run_path.is_symlink():
-        raise UserError(f"{run_path}: no such run folder")
+    check_resumable(run_path)
     folder = RunFolder(run_path.resolve(), find_root(run_path))
     with folder.lock():  # refuses, in one line, a run that is still going
-        summary = read_summary(run_path) or {}
-        _check_resumable(run_path, summary)
+        summary = check_resumable(run_path)  # again: it may have ended before the lock
         cfg = Config.from_dict(folder.config(), source=str(run_path / "config.json"))
         exp = prepare(cfg, resolve_device(device), data_dir)
         exp.hooks += [hook(exp) for hook in hooks]
@@ -440,14 +444,3 @@ def resume(
         }
         save_normalization(exp.stats, folder.path)
         return folder.path, execute(exp, folder, quiet, prior)
-
-
-def _check_resumable(run_path: Path, summary: dict) -> None:
-    status = summary.get("status")
-    if status == "completed":
-        raise UserError(f"{run_path}: the run already completed; nothing to resume")
-    if status == "diverged":
-        raise UserError(
-            f"{run_path}: the run diverged at epoch {summary.get('epochs_done')} (its loss is "
-            "not finite) and would diverge again: start a new run with a lower optim.lr"
-        )

@@ -4,20 +4,6 @@ from __future__ import annotations
 
 import torch
 
-# Columns of metrics.csv, in order (docs/run-folder.md). Accuracies in percent, like Prec@1.
-COLUMNS = (
-    "epoch",
-    "train_loss",
-    "train_acc",
-    "train_acc5",
-    "test_loss",
-    "test_acc",
-    "test_acc5",
-    "lr",
-    "epoch_seconds",
-    "images_per_second",
-)
-
 
 class Accumulator:
     """Sums of loss, top-1 hits, top-5 hits and examples, kept as one device tensor."""
