@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -104,6 +106,17 @@ def test_every_variant_reaches_93_percent_with_pictures(circles_runs):
 def test_circles_data_follow_the_course(circles_runs):
     _, summary = circles_runs["manual"]
     assert summary["data"]["n_train"] == 200 and summary["data"]["n_test"] == 200
+
+
+def test_only_the_svm_comparison_loads_scikit_learn():
+    """Every run loads every practical's hooks; scikit-learn (seconds to import) waits for
+    the one that fits SVMs."""
+    code = (
+        "import sys; from tinyvision.runs.hooks import registered; "
+        "assert any(h.name == 'svm_comparison' for h in registered()); "
+        "assert 'sklearn' not in sys.modules, 'scikit-learn imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 def test_svm_comparison(tmp_path):

@@ -7,13 +7,16 @@ scikit-learn's `SVC` with the linear, polynomial, RBF and sigmoid kernels and
 from __future__ import annotations
 
 import numpy as np
-from sklearn.svm import SVC, LinearSVC
 
 C_VALUES = (0.01, 0.1, 1.0, 10.0, 100.0, 1000.0)
 KERNELS = ("linear", "poly", "rbf", "sigmoid", "LinearSVC")
 
 
 def make_svm(kernel: str, C: float):
+    # scikit-learn is imported here, not with the module: every run's hooks import the
+    # practical that owns this one, and importing scikit-learn takes seconds.
+    from sklearn.svm import SVC, LinearSVC
+
     if kernel == "LinearSVC":
         return LinearSVC(C=C, max_iter=20_000)
     return SVC(kernel=kernel, C=C, degree=3, gamma="scale")
