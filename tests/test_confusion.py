@@ -80,20 +80,32 @@ def test_confusion_of_an_image_classifier(tmp_path, idx_root, with_confusion):
     assert [t.get_text() for t in fig.axes[0].get_yticklabels()] == classes
     assert (path / "confusion.png").is_file()
 
-    # Mistakes: the most confidently wrong test images, one panel each, up to 16.
+    # Mistakes: the most confidently wrong test images, each under its label, up to 16.
     wrong = int((predicted != labels).sum())
     assert wrong > 0, "one epoch on this data leaves mistakes to show"
     fig = with_confusion["plot_mistakes"]
-    assert len(fig.axes) == min(16, wrong)
+    titles = _labels(fig)
+    assert len(titles) == min(16, wrong)
     assert (path / "mistakes.png").is_file()
-    shown = confidence[predicted != labels].sort(descending=True).values[: len(fig.axes)]
-    titles = [ax.get_title() for ax in fig.axes]
+    shown = confidence[predicted != labels].sort(descending=True).values[: len(titles)]
     assert all(f"({p:.0%})" in t for p, t in zip(shown.tolist(), titles))
     raw = load_dataset(cfg.data).test_x
     worst = confusion.worst_mistakes(labels, predicted, confidence, 16)
-    for ax, index in zip(fig.axes, worst.tolist()):
-        np.testing.assert_array_equal(ax.images[0].get_array(), raw[index, 0].numpy())
-        assert f"true: {classes[labels[index]]}" in ax.get_title()
+    for i, (title, index) in enumerate(zip(titles, worst.tolist())):
+        np.testing.assert_array_equal(_tile(fig, i, raw.shape), raw[index, 0].numpy())
+        assert f"true: {classes[labels[index]]}" in title
+
+
+def _labels(fig) -> list[str]:
+    """mistakes.png's labels, one per image, in order."""
+    return [t.get_text() for t in fig.axes[0].texts]
+
+
+def _tile(fig, i: int, shape) -> np.ndarray:
+    """The i-th image of mistakes.png's montage, as drawn."""
+    top, left = confusion.tile_origin(i, shape, cols=4)
+    grid = np.asarray(fig.axes[0].images[0].get_array())
+    return grid[top : top + shape[-2], left : left + shape[-1]]
 
 
 def test_worst_mistakes_come_most_confident_first():
@@ -104,16 +116,26 @@ def test_worst_mistakes_come_most_confident_first():
     assert confusion.worst_mistakes(labels, predicted, confidence, 2).tolist() == [2, 3]
 
 
-def test_mistakes_picture_has_one_panel_per_image(tmp_path):
+def test_mistakes_picture_shows_each_image_under_its_classes(tmp_path):
     images = torch.randint(0, 255, (3, 3, 12, 12), dtype=torch.uint8)
     fig = confusion.plot_mistakes(
         images, ["cat", "dog", "ship"], ["dog", "cat", "truck"], [0.9, 0.8, 0.7], tmp_path / "m.png"
     )
-    assert len(fig.axes) == 3
-    assert (
-        "true: cat" in fig.axes[0].get_title() and "predicted: dog (90%)" in fig.axes[0].get_title()
-    )
-    np.testing.assert_array_equal(fig.axes[2].images[0].get_array(), images[2].permute(1, 2, 0))
+    assert _labels(fig) == [
+        "true: cat\npredicted: dog (90%)",
+        "true: dog\npredicted: cat (80%)",
+        "true: ship\npredicted: truck (70%)",
+    ]
+    grid = np.asarray(fig.axes[0].images[0].get_array())
+    outside = np.ones(grid.shape[:2], dtype=bool)
+    for i in range(3):  # colour images, whole and in place, on white
+        top, left = confusion.tile_origin(i, images.shape, cols=3)
+        tile = grid[top : top + 12, left : left + 12]
+        np.testing.assert_array_equal(tile, images[i].permute(1, 2, 0))
+        outside[top : top + 12, left : left + 12] = False
+        x, y = fig.axes[0].texts[i].get_position()  # its label sits just above it
+        assert left < x < left + 12 and top - 2 < y <= top
+    assert (grid[outside] == 255).all()
     assert (tmp_path / "m.png").is_file()
 
 

@@ -52,3 +52,29 @@ def test_lr_draws_the_rate_at_each_epoch(tmp_path):
     fig = plot_lr({"step": _rows([1, 2, 3], [1, 2, 3], lr=0.2)}, tmp_path / "lr.png")
     (line,) = fig.axes[0].get_lines()
     assert np.allclose(line.get_ydata(), [0.2, 0.1, 0.05])
+
+
+def test_a_tight_figure_is_laid_out_once_when_saved(tmp_path, monkeypatch):
+    """savefig would lay out a figure that tight_layout() already placed a second time;
+    save_figure skips that, and the picture is the same bytes."""
+    from matplotlib.figure import Figure
+
+    from tinyvision.figures import plt, save_figure
+
+    def figure():
+        fig, (left, right) = plt.subplots(1, 2, figsize=(6, 3))
+        left.plot([1, 2, 3], label="train")
+        left.legend()
+        right.set_title("loss")
+        fig.suptitle("a run")
+        fig.tight_layout()
+        return fig
+
+    expected = tmp_path / "plain.png"
+    figure().savefig(expected, dpi=110)
+    draws = []
+    original = Figure.draw
+    monkeypatch.setattr(Figure, "draw", lambda self, r: (draws.append(1), original(self, r)))
+    save_figure(figure(), tmp_path / "saved.png")
+    assert len(draws) == 1
+    assert (tmp_path / "saved.png").read_bytes() == expected.read_bytes()

@@ -118,6 +118,35 @@ def plot_confusion(matrix: np.ndarray, classes: list[str], path: Path) -> Figure
     return fig
 
 
+def tile_origin(i: int, shape: tuple[int, ...], cols: int) -> tuple[int, int]:
+    """Top-left pixel (row, column) of the i-th image in `plot_mistakes`'s montage."""
+    h, w = shape[-2:]
+    r, c = divmod(i, cols)
+    return r * (h + _band(h)) + _band(h), c * (w + _gap(w))
+
+
+def _band(h: int) -> int:  # the space above each image, for its two lines of labels
+    return max(1, round(0.3 * h))
+
+
+def _gap(w: int) -> int:
+    return max(1, round(0.1 * w))
+
+
+def montage(images: torch.Tensor, cols: int) -> np.ndarray:
+    """The images (uint8, N x C x H x W) tiled `cols` to a row on white, as one picture:
+    H x W for grey images, H x W x 3 for colour ones."""
+    count, channels, h, w = images.shape
+    rows = -(-count // cols)
+    last = tile_origin(rows * cols - 1, images.shape, cols)
+    size = (last[0] + h, last[1] + w)
+    grid = np.full((*size, channels), 255, dtype=np.uint8)
+    for i, image in enumerate(images):
+        top, left = tile_origin(i, images.shape, cols)
+        grid[top : top + h, left : left + w] = image.permute(1, 2, 0).numpy()
+    return grid[..., 0] if channels == 1 else grid
+
+
 def plot_mistakes(
     images: torch.Tensor,
     true_names: list[str],
@@ -125,26 +154,25 @@ def plot_mistakes(
     confidence: list[float],
     path: Path,
 ) -> Figure:
-    """One panel per image (uint8, C x H x W, as the dataset holds it), 4 to a row."""
-    count = len(images)
+    """The images (uint8, C x H x W, as the dataset holds it), 4 to a row, each under its
+    true and predicted class.
+
+    One picture with the labels written on it, not one panel per image: sixteen matplotlib
+    axes cost over a second to build and draw, and this runs at the end of every run.
+    """
+    count, _, h, w = images.shape
     cols = min(4, count)
-    rows = -(-count // cols)
-    fig = plt.figure(figsize=(2.3 * cols, 2.6 * rows))
+    grid = montage(images, cols)
+    fig = plt.figure(figsize=(2.3 * cols, 2.3 * cols * grid.shape[0] / grid.shape[1] + 0.4))
+    ax = fig.add_axes((0.01, 0.01, 0.98, 1 - 0.5 / fig.get_figheight()))
+    ax.imshow(grid, cmap="gray" if grid.ndim == 2 else None, vmin=0, vmax=255)
+    ax.set_anchor("N")  # any spare height goes below the images, not under the title
+    ax.axis("off")
     for i in range(count):
-        ax = fig.add_subplot(rows, cols, i + 1)
-        image = images[i]
-        if image.shape[0] == 1:
-            ax.imshow(image[0].numpy(), cmap="gray", vmin=0, vmax=255)
-        else:
-            ax.imshow(image.permute(1, 2, 0).numpy())
-        title = f"true: {true_names[i]}\npredicted: {predicted_names[i]} ({confidence[i]:.0%})"
-        ax.set_title(title, fontsize=8)
-        ax.axis("off")
-    fig.suptitle("the test images the model is most sure of, and wrong")
-    # Fixed margins rather than tight_layout, which costs a full draw: this runs every run.
-    fig.subplots_adjust(
-        left=0.02, right=0.98, bottom=0.02, top=1 - 0.75 / (2.6 * rows), hspace=0.45
-    )
+        top, left = tile_origin(i, images.shape, cols)
+        label = f"true: {true_names[i]}\npredicted: {predicted_names[i]} ({confidence[i]:.0%})"
+        ax.text(left + w / 2, top - 0.5, label, ha="center", va="bottom", fontsize=8)
+    fig.suptitle("the test images the model is most sure of, and wrong", y=0.995, va="top")
     save_figure(fig, path)
     return fig
 
