@@ -127,6 +127,22 @@ def test_a_signal_while_an_epoch_is_recorded_waits_for_its_checkpoint(
     assert summary["status"] == "completed" and summary["resumed_from_epoch"] == 2
 
 
+@pytest.mark.parametrize("step", ["write_config", "write_layers", "save_normalization"])
+def test_ctrl_c_before_the_run_is_recorded_leaves_no_folder(tmp_path, monkeypatch, step):
+    """A sweep's worker once got its Ctrl-C while writing a new run's config: the folder
+    stayed, with no summary.json, a run that `runs ls` never listed."""
+    owner = runner if step == "save_normalization" else RunFolder
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(owner, step, interrupted)
+    args = ["run", "mlp-fashion", *DIGITS, "train.epochs=1", "--out", str(tmp_path), "--quiet"]
+    assert main(args) == 130
+    assert [p.name for p in tmp_path.iterdir() if p.is_dir()] == []
+    assert index.rows(tmp_path) == []
+
+
 def test_kill_9_leaves_a_dead_run_that_resume_continues(tmp_path):
     process = _start("run", "mlp-fashion", *DIGITS, "train.epochs=60", "--out", str(tmp_path))
     run = _wait_for_epochs(tmp_path, 2)

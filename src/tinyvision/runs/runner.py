@@ -285,8 +285,6 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
         return time.perf_counter() - start
 
     writer = None
-    if exp.cfg.train.logger == "tensorboard":
-        writer = tensorboard_writer_class()(log_dir=str(folder.path))
     saved = len(folder.history)  # epochs whose checkpoint is on disk
 
     def on_epoch_end(row: dict) -> str | None:
@@ -314,6 +312,8 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
 
     try:
         folder.index("running", config)
+        if exp.cfg.train.logger == "tensorboard":
+            writer = tensorboard_writer_class()(log_dir=str(folder.path))
         for hook in exp.hooks:
             hook.on_start(exp, folder.path)
         status = fit(
@@ -401,6 +401,9 @@ def run(
             folder.write_config(cfg.to_dict())
             folder.write_layers(exp.layers)
             save_normalization(exp.stats, folder.path)
+        except KeyboardInterrupt:  # Ctrl-C before the run is recorded: nothing was trained
+            folder.remove()
+            raise
         except OSError as e:  # a full disk before the first epoch: leave no empty folder
             folder.remove()
             if e.errno in (errno.ENOSPC, errno.EDQUOT):
