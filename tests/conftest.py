@@ -47,6 +47,34 @@ def _isolated(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
 
 
+def pytest_configure(config) -> None:
+    config.addinivalue_line(
+        "markers", "own_probe_cache: the test times the precision probe in a cache of its own"
+    )
+
+
+@pytest.fixture(scope="session")
+def _probe_timings(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("precision")
+
+
+@pytest.fixture(autouse=True)
+def _shared_probe_timings(request, monkeypatch, _probe_timings):
+    """The precision probe's timings, shared by the session's runs.
+
+    Each test has its own cache, so every run with `train.amp=auto` would time its model
+    again: seconds a test on a CPU that only emulates bf16. What the probe picks does not
+    change what these tests check; the probe and its cache are tested in test_precision.py,
+    which keeps a cache of its own (`pytest.mark.own_probe_cache`).
+    """
+    if request.node.get_closest_marker("own_probe_cache"):
+        return
+    from tinyvision.train import precision
+
+    own = precision.cache_path
+    monkeypatch.setattr(precision, "cache_path", lambda key: _probe_timings / own(key).name)
+
+
 @pytest.fixture
 def real_data(monkeypatch) -> Path:
     monkeypatch.setenv("TINYVISION_DATA", str(REAL_DATA))

@@ -14,6 +14,9 @@ from tinyvision.runs.runner import run
 from tinyvision.train import precision
 from tinyvision.train.precision import BF16_MARGIN, Candidate
 
+# The probe and its cache are what is tested here: not the session's shared timings.
+pytestmark = pytest.mark.own_probe_cache
+
 TINY = [
     "data.name=digits",
     "data.train_subset=256",
