@@ -52,6 +52,20 @@ def test_run_folder_is_complete(tmp_path):
     assert row["status"] == "completed" and row["run_id"] == path.name
 
 
+def test_tensorboard_logs_every_epoch_of_metrics_csv(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = build_config("mlp-fashion", [*TINY, "train.epochs=2", "train.logger=tensorboard"])
+    path, _ = run(cfg, tmp_path, "cpu", quiet=True)
+    events = EventAccumulator(str(path))
+    events.Reload()
+    rows = read_csv(path / "metrics.csv")
+    for tag, column in (("acc/test", "test_acc"), ("loss/train", "train_loss"), ("lr", "lr")):
+        logged = events.Scalars(tag)
+        assert [e.step for e in logged] == [1, 2]
+        assert [e.value for e in logged] == pytest.approx([float(r[column]) for r in rows])
+
+
 def test_same_seed_same_numbers(tmp_path):
     cfg = build_config("cnn-fashion", [*TINY, "train.epochs=2", "data.crop=6", "data.flip=true"])
     a, _ = run(cfg, tmp_path, "cpu", quiet=True)
