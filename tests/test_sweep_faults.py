@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from tinyvision.runs.folder import read_summary
+from tinyvision.runs.workers import GRACE_SECONDS
 
 GRID = ["optim.lr=0.01,0.02,0.03", "data.name=digits", "model.hidden=16"]
 
@@ -44,6 +45,18 @@ def _children(pid: int) -> list[int]:
             if f"\nPPid:\t{pid}\n" in status:
                 found.append(int(entry.name))
     return found
+
+
+def _workers(pid: int) -> list[int]:
+    """The sweep's worker processes (not multiprocessing's resource tracker)."""
+    return [p for p in _children(pid) if b"spawn_main" in _cmdline(p)]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return (Path("/proc") / str(pid) / "cmdline").read_bytes()
+    except OSError:
+        return b""
 
 
 def _alive(pid: int) -> bool:
@@ -81,6 +94,23 @@ def test_ctrl_c_stops_the_workers_and_starts_no_other_point(tmp_path):
     runs = [p for p in tmp_path.glob("sweep-*/*") if p.is_dir()]
     statuses = sorted((read_summary(r) or {}).get("status", "none") for r in runs)
     assert len(runs) <= 2 and set(statuses) <= {"interrupted", "completed"}, statuses
+
+
+def test_ctrl_c_while_the_workers_start_is_quiet_and_quick(tmp_path):
+    """The signal reaches workers still importing Python's modules (seconds of it), where
+    a KeyboardInterrupt prints a traceback, or is swallowed and the worker trains on."""
+    sweep = _start(tmp_path, "train.epochs=300", "--jobs", "2")
+    assert _wait(lambda: len(_workers(sweep.pid)) == 2, 60), "the workers did not start"
+    workers = _workers(sweep.pid)
+    sweep.send_signal(signal.SIGINT)
+    start = time.monotonic()
+    _, stderr = sweep.communicate(timeout=60)
+    assert sweep.returncode == 130, stderr
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
+    assert time.monotonic() - start < GRACE_SECONDS, "the workers were interrupted, not killed"
+    assert _wait(lambda: not any(_alive(p) for p in workers), 10)
+    runs = [p for p in tmp_path.glob("sweep-*/*") if p.is_dir()]
+    assert {(read_summary(r) or {}).get("status", "none") for r in runs} <= {"interrupted"}
 
 
 def test_workers_stop_when_the_sweep_is_killed(tmp_path):

@@ -12,13 +12,14 @@ a few seconds, then terminates what is left. A worker whose parent disappears
 from __future__ import annotations
 
 import _thread
+import contextlib
 import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
-from multiprocessing import get_context
+from collections.abc import Callable, Iterator
+from multiprocessing import get_context, resource_tracker
 from multiprocessing.connection import wait
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 
 PointRunner = Callable[["Point", Path, str, str], dict]  # sweep.run_point
 
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 GRACE_SECONDS = 15.0  # for interrupted workers to record their runs before termination
 
 
@@ -63,21 +65,33 @@ def _worker(
     signal.signal(signal.SIGINT, _interrupt_once)
     signal.signal(signal.SIGTERM, _interrupt_once)
     threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
-    import torch
-
-    torch.set_num_threads(threads)
     try:
+        import torch
+
+        from tinyvision.runs import runner  # noqa: F401  (imported while signals wait)
+
+        torch.set_num_threads(threads)
+        # Started with SIGINT and SIGTERM blocked (_stop_signals_held): a signal that came while
+        # Python imported the modules, where KeyboardInterrupt can land in a callback
+        # that swallows it with a traceback, is delivered here.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         run_point(point, options.out, options.device, group)
-        conn.send(("ok", ""))
+        _tell(conn, "ok")
     except KeyboardInterrupt:
-        conn.send(("interrupted", ""))
+        _tell(conn, "interrupted")
     except UserError as e:
-        conn.send(("error", str(e)))
+        _tell(conn, "error", str(e))
     except BaseException as e:  # a bug: the parent reports it with the point's name
-        conn.send(("bug", f"{type(e).__name__}: {e}"))
+        _tell(conn, "bug", f"{type(e).__name__}: {e}")
         raise
     finally:
         conn.close()
+
+
+def _tell(conn, outcome: str, message: str = "") -> None:
+    """Send the outcome to the sweep; if the sweep is gone, there is nobody to tell."""
+    with contextlib.suppress(OSError):
+        conn.send((outcome, message))
 
 
 def run_in_workers(
@@ -101,9 +115,10 @@ def run_in_workers(
                     args=(run_point, point, options, group, threads, os.getpid(), send),
                     name=f"tinyvision-{point.run_dir.name}",
                 )
-                process.start()
-                send.close()
-                running[process.sentinel] = (process, receive, point)
+                with _stop_signals_held():  # a Ctrl-C now waits until it is on the list
+                    process.start()
+                    send.close()
+                    running[process.sentinel] = (process, receive, point)
             for sentinel in wait(list(running), timeout=1.0):
                 process, receive, point = running.pop(sentinel)
                 process.join()
@@ -117,6 +132,21 @@ def run_in_workers(
     except BaseException:
         _stop([process for process, _, _ in running.values()])
         raise
+
+
+@contextlib.contextmanager
+def _stop_signals_held() -> Iterator[None]:
+    """SIGINT and SIGTERM wait while a worker is started: it inherits the block, and lifts
+    it once its imports are done (see _worker); here they wait the milliseconds of a
+    fork, so that the worker is on the list that _stop interrupts."""
+    # The first start launches multiprocessing's resource tracker, which unblocks both
+    # signals behind it: launched before the block, it cannot undo it.
+    resource_tracker.ensure_running()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def _stop(processes: list) -> None:
