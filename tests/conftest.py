@@ -11,6 +11,13 @@ import pytest
 from tinyvision.data import sources
 from tinyvision.data.formats import write_cifar_batch, write_idx
 
+# Under pytest-xdist (`make test` runs a worker per core) each worker's torch gets its
+# share of the cores: two workers of two threads on two cores spin against each other.
+# Set before torch is imported; the runs' subprocesses inherit it.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    share = (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, share)))
+
 REAL_DATA = Path(os.environ.get("TINYVISION_DATA") or Path(__file__).parents[2] / "shared" / "data")
 
 
@@ -127,7 +134,8 @@ def idx_root(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture(scope="session")
 def ray_instance():
-    """One local Ray instance for the whole test session (starting one costs ~15 s)."""
+    """One local Ray instance for the whole test session (starting one costs ~15 s); under
+    pytest-xdist the tests that use it share one worker (`xdist_group("ray")`)."""
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[dev]')")
     if not ray.is_initialized():
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)

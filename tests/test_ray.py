@@ -21,6 +21,9 @@ from tinyvision.runs.folder import LOCK, read_summary
 from tinyvision.runs.sweep import Options, run_sweep
 
 GRID = ["optim.lr=0.02,0.1", "data.name=digits", "model.hidden=32", "train.epochs=2"]
+# One Ray instance per test session: under pytest-xdist all of these run in one worker.
+pytestmark = pytest.mark.xdist_group("ray")
+
 NUMBERS = ("final_test_acc", "best_test_acc", "final_train_acc", "params")
 
 
