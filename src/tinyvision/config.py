@@ -299,6 +299,9 @@ class TrainConfig:
     # this decay per step; 0 = off. Its horizon is about 1 / (1 - ema) steps.
     ema: float = 0.0
     tta: bool = False  # test-time augmentation: average the logits of x and its mirror image
+    # Seconds the run may train: as many of train.epochs as fit, timed on this machine
+    # before the first step (tinyvision.train.budget); 0 = train all of them.
+    time_budget: float = 0.0
     logger: str = "none"  # "tensorboard": event files in the run folder (pip extra [tensorboard])
 
     def validate(self) -> None:
@@ -310,6 +313,10 @@ class TrainConfig:
         )
         _require(0 <= self.label_smoothing < 1, "train.label_smoothing must be in [0, 1)")
         _require(0 <= self.ema < 1, f"train.ema must be in [0, 1) (0 = off), got {self.ema}")
+        _require(
+            self.time_budget >= 0,
+            f"train.time_budget is seconds (0 = off), got {self.time_budget}",
+        )
         _one_of("train.amp", self.amp, ("auto", "none", "bf16"))
         _require(
             isinstance(self.channels_last, bool) or self.channels_last == "auto",
@@ -361,6 +368,11 @@ class Config:
             t.ema == 0 or m.variant == "optim",
             f"train.ema averages what an optimizer trains: model.variant={m.variant} "
             "updates by hand (use model.variant=optim, or train.ema=0)",
+        )
+        _require(
+            t.time_budget == 0 or m.variant == "optim",
+            f"train.time_budget times an optimizer's steps: model.variant={m.variant} "
+            "updates by hand (set train.epochs instead, and train.time_budget=0)",
         )
         for key in ("mixup", "cutmix"):
             if getattr(d, key) > 0:

@@ -13,7 +13,7 @@ import errno
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from tinyvision.runs.folder import (
 from tinyvision.runs.hooks import Hook, hooks_for
 from tinyvision.runs.interrupts import held_interrupts
 from tinyvision.runs.normalization import save_normalization
-from tinyvision.train import precision
+from tinyvision.train import budget, precision
 from tinyvision.train.ema import WeightAverage
 from tinyvision.train.loop import Learner, fit
 from tinyvision.train.optim import create_optimizer, create_schedule
@@ -115,6 +115,7 @@ class Experiment:
     stats: dict[str, Any] = field(default_factory=dict)  # the fitted normalization
     layers: str = ""  # the model's layer table, as `tinyvision summary` prints it
     hooks: list[Hook] = field(default_factory=list)
+    sized: budget.EpochPlan | None = None  # how train.time_budget sized a new run
 
 
 def build_learner(
@@ -169,7 +170,14 @@ def _loader(cfg: Config, data: Dataset, stats: dict, train: bool, device: torch.
     return DeviceLoader(x, y, cfg.train.eval_batch_size, transform, device, shuffle=False)
 
 
-def prepare(cfg: Config, device: torch.device, data_dir: str | Path | None = None) -> Experiment:
+def prepare(
+    cfg: Config,
+    device: torch.device,
+    data_dir: str | Path | None = None,
+    size_to_budget: bool = True,
+) -> Experiment:
+    """Everything a run needs, checked. `size_to_budget`: a train.time_budget picks the
+    epoch count (a new run); off, the config's count stands (a resumed run keeps its own)."""
     validate(cfg)
     if cfg.train.logger == "tensorboard":
         tensorboard_writer_class()  # missing package: one line now, not after training
@@ -184,6 +192,14 @@ def prepare(cfg: Config, device: torch.device, data_dir: str | Path | None = Non
     train_loader = _loader(cfg, data, stats, True, device, chosen.channels_last)
     test_loader = _loader(cfg, data, stats, False, device, chosen.channels_last)
     learner = build_learner(cfg, model, device, len(train_loader), chosen)
+    sized = None
+    if cfg.train.time_budget and size_to_budget:
+        sized = budget.plan(
+            learner, train_loader, test_loader, cfg.train.time_budget, cfg.train.epochs
+        )
+        if sized.epochs != cfg.train.epochs:  # the schedule is built for the new length
+            cfg = replace(cfg, train=replace(cfg.train, epochs=sized.epochs))
+            learner = build_learner(cfg, model, device, len(train_loader), chosen)
     info = {
         "params": count_params(model),
         "tokens": getattr(model, "num_tokens", None),  # ViTs: patches (+ class token)
@@ -195,7 +211,11 @@ def prepare(cfg: Config, device: torch.device, data_dir: str | Path | None = Non
         "precision": chosen.record(),  # and the timings it was chosen from
         "data": {**data.provenance, "normalization": describe(stats)},
     }
-    exp = Experiment(cfg, data, learner, train_loader, test_loader, info, stats, layers)
+    if sized is not None:
+        info["time_budget"] = sized.record()
+    exp = Experiment(
+        cfg, data, learner, train_loader, test_loader, info, stats, layers, sized=sized
+    )
     exp.hooks = [hook(exp) for hook in hook_classes]
     return exp
 
@@ -215,6 +235,7 @@ def _checkpoint(exp: Experiment, folder: RunFolder, seconds: float) -> dict:
         "rng": rng,
         "seconds": seconds,
         "hooks": {hook.name: hook.state() for hook in exp.hooks},
+        "time_budget": exp.info.get("time_budget") or {},  # the sizing resume does not redo
     }
 
 
@@ -260,6 +281,9 @@ def _load_state(exp: Experiment, folder: RunFolder, state: dict) -> None:
     folder.history = history
     for hook in exp.hooks:
         hook.load(state.get("hooks", {}).get(hook.name) or {})
+    sized = budget.checked_record(state.get("time_budget"))
+    if sized:
+        exp.info["time_budget"] = sized
     float(state["seconds"])
 
 
@@ -316,6 +340,9 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
             writer = tensorboard_writer_class()(log_dir=str(folder.path))
         for hook in exp.hooks:
             hook.on_start(exp, folder.path)
+        progress = EpochProgress(exp.cfg.train.epochs, quiet)
+        if exp.sized is not None:
+            progress.note(exp.sized.describe())
         status = fit(
             exp.learner,
             exp.train_loader,
@@ -323,7 +350,7 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
             exp.cfg.train.epochs,
             start_epoch=len(folder.history),
             on_epoch_end=on_epoch_end,
-            progress=EpochProgress(exp.cfg.train.epochs, quiet),
+            progress=progress,
         )
         if exp.learner.ema is not None:
             exp.learner.ema.copy_to_model()  # the weights the test accuracy was measured with
@@ -398,7 +425,7 @@ def run(
     folder.make()
     with folder.lock():
         try:
-            folder.write_config(cfg.to_dict())
+            folder.write_config(exp.cfg.to_dict())  # with the epochs a time budget chose
             folder.write_layers(exp.layers)
             save_normalization(exp.stats, folder.path)
         except KeyboardInterrupt:  # Ctrl-C before the run is recorded: nothing was trained
@@ -434,7 +461,7 @@ def resume(
     with folder.lock():  # refuses, in one line, a run that is still going
         summary = check_resumable(run_path)  # again: it may have ended before the lock
         cfg = Config.from_dict(folder.config(), source=str(run_path / "config.json"))
-        exp = prepare(cfg, resolve_device(device), data_dir)
+        exp = prepare(cfg, resolve_device(device), data_dir, size_to_budget=False)
         exp.hooks += [hook(exp) for hook in hooks]
         folder.remove_temporary_files()  # what a crash mid-write left
         prior = 0.0
@@ -445,5 +472,8 @@ def resume(
             "sweep": summary.get("sweep"),
             "resumed_from_epoch": len(folder.history),
         }
+        sized = budget.checked_record(summary.get("time_budget"))
+        if sized and "time_budget" not in exp.info:  # a run stopped before its checkpoint
+            exp.info["time_budget"] = sized
         save_normalization(exp.stats, folder.path)
         return folder.path, execute(exp, folder, quiet, prior)

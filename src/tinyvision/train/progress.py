@@ -70,6 +70,11 @@ class EpochProgress:
         self._last = 0.0
         self._done = 0
 
+    def note(self, line: str) -> None:
+        """A line before the first epoch (e.g. how a time budget sized the run)."""
+        if not self.quiet:
+            print(line, file=self.stream, flush=True)
+
     def start(self, index: int, batches: int) -> None:
         if self.notebook is not None:
             self.notebook.start(index, batches)

@@ -1,0 +1,185 @@
+"""train.time_budget: as many epochs as fit in a time budget, decided before training.
+
+A recipe sized for one machine is the wrong length on another: `fashion-fast` trains 20
+epochs in about 4 minutes on a CPU with AVX-512 BF16 and needs 25 minutes on one with
+AVX2 alone. A schedule that decays to the end (one-cycle, cosine) must know that end
+before the first step, so the run is sized before it starts: a few training steps and
+test batches of the run's own learner, on a copy of it, are timed, and the run trains
+`min(train.epochs, budget // seconds per epoch)` epochs (at least one). The count is
+written into the run's config.json, so `resume` keeps the schedule the run started with.
+
+Like the precision probe, the timing leaves the run untouched: it trains a deep copy,
+draws its batches from its own generator and restores torch's random state, so a run
+sized to N epochs gives the same numbers as a run told to train N.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import math
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from tinyvision.data.loader import DeviceLoader
+from tinyvision.train.loop import Learner
+
+# Timed batches: at least MIN_STEPS, then more while the timing has taken less than
+# SHARE of the budget (and under MAX_STEPS); each pass after one untimed warm-up batch.
+MIN_STEPS = 3
+MAX_STEPS = 20
+SHARE = 0.01
+# The estimate leaves this much of the budget unplanned: an epoch's checkpoint, metrics
+# and progress line, and the step-to-step spread the median hides.
+MARGIN = 0.05
+
+# A timer runs one batch (a training step or a test batch) and returns its seconds.
+Timer = Callable[[Callable[[], None]], float]
+
+
+def wall_clock(step: Callable[[], None]) -> float:
+    start = time.perf_counter()
+    step()
+    return time.perf_counter() - start
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """How long an epoch was timed to take, and the epoch count it gave."""
+
+    budget_s: float
+    asked_epochs: int  # train.epochs: the most the run trains
+    epochs: int  # what it trains
+    train_s: float  # estimated seconds of an epoch's training pass
+    test_s: float  # and of its test pass
+
+    def record(self) -> dict[str, Any]:
+        """What summary.json keeps under `time_budget`."""
+        record = {
+            "seconds": self.budget_s,
+            "asked_epochs": self.asked_epochs,
+            "epochs": self.epochs,
+            "epoch_estimate_s": round(self.train_s + self.test_s, 3),
+            "train_estimate_s": round(self.train_s, 3),
+            "test_estimate_s": round(self.test_s, 3),
+        }
+        return {key: record[key] for key in RECORD_KEYS}
+
+    def describe(self) -> str:
+        epoch_s = self.train_s + self.test_s
+        return (
+            f"time budget {self.budget_s:g}s: {self.epochs} of {self.asked_epochs} epochs "
+            f"(about {epoch_s:.1f}s an epoch here)"
+        )
+
+
+RECORD_KEYS = (
+    "seconds",
+    "asked_epochs",
+    "epochs",
+    "epoch_estimate_s",
+    "train_estimate_s",
+    "test_estimate_s",
+)
+
+
+def checked_record(record: Any) -> dict[str, Any] | None:
+    """A `record()` read back from a checkpoint or summary.json, or None if it is not one
+    (the files are the user's, and what is kept is written out again)."""
+    if not isinstance(record, dict):
+        return None
+    values = [record.get(key) for key in RECORD_KEYS]
+    if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
+        return None
+    return dict(zip(RECORD_KEYS, values, strict=True))
+
+
+def epochs_within(budget_s: float, epoch_s: float, asked: int) -> int:
+    """The epochs of `epoch_s` seconds that fit in the budget, less MARGIN: 1..asked."""
+    fits = math.floor(budget_s * (1 - MARGIN) / epoch_s) if epoch_s > 0 else asked
+    return max(1, min(asked, fits))
+
+
+def plan(
+    learner: Learner,
+    train_loader: DeviceLoader,
+    test_loader: DeviceLoader,
+    budget_s: float,
+    asked_epochs: int,
+    timer: Timer | None = None,
+) -> EpochPlan:
+    """Time the run's learner on a copy; the epochs of it that fit in `budget_s`."""
+    timer = timer or wall_clock
+    twin = _copy(learner)
+    device = learner.device
+    cuda = [device.index or 0] if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):  # dropout and mixing draw from it
+        batches = iter(_own_order(train_loader))
+        twin.model.train()
+
+        def train_step() -> None:
+            x, y = next(batches)
+            twin.train_step(x, y)
+            _sync(device)
+
+        step_s = _median_seconds(train_step, len(train_loader), budget_s, timer)
+        tests = iter(test_loader)
+        twin.model.eval()
+
+        def test_batch() -> None:
+            x, _ = next(tests)
+            with torch.inference_mode(), twin.evaluation_weights():
+                twin.infer(x)
+            _sync(device)
+
+        batch_s = _median_seconds(test_batch, len(test_loader), budget_s, timer)
+    train_s = step_s * len(train_loader)
+    test_s = batch_s * len(test_loader)
+    epochs = epochs_within(budget_s, train_s + test_s, asked_epochs)
+    return EpochPlan(budget_s, asked_epochs, epochs, train_s, test_s)
+
+
+def _copy(learner: Learner) -> Learner:
+    """The learner, deep-copied as one (the optimizer and weight average follow the
+    copied model); a compiled forward is left out: its copy would compile again."""
+    return copy.deepcopy(dataclasses.replace(learner, forward=None, scheduler=None))
+
+
+def _own_order(loader: DeviceLoader) -> DeviceLoader:
+    """The loader's images in an order (and augmentation) of the timing's own."""
+    generator = torch.Generator(device=loader.labels.device).manual_seed(0)
+    return DeviceLoader(
+        loader.images,
+        loader.labels,
+        loader.batch_size,
+        loader.transform,
+        loader.labels.device,
+        shuffle=loader.shuffle,
+        generator=generator,
+        drop_last=loader.drop_last,
+    )
+
+
+def _median_seconds(batch: Callable[[], None], available: int, budget_s: float, timer) -> float:
+    """A warm-up batch (first-call costs), then the median of the batches timed after it."""
+    warm_up = timer(batch)
+    available -= 1
+    seconds: list[float] = []
+    spent = 0.0
+    while available > 0 and len(seconds) < MAX_STEPS:
+        if len(seconds) >= MIN_STEPS and spent > SHARE * budget_s:
+            break
+        seconds.append(timer(batch))
+        spent += seconds[-1]
+        available -= 1
+    return statistics.median(seconds) if seconds else warm_up  # one batch in all: its time
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":  # the batch's kernels, not their launch
+        torch.cuda.synchronize(device)

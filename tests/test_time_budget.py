@@ -1,0 +1,168 @@
+"""train.time_budget: a run sized to the machine before its first step."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tinyvision.errors import UserError
+from tinyvision.io import read_csv
+from tinyvision.presets import build_config
+from tinyvision.runs.runner import resume, run
+from tinyvision.train import budget, loop
+
+# The fast recipe on the 8x8 digits (1,437 training images, 23 batches of 64; 360 test
+# images, one batch): batch norm, augmentation, label smoothing, a weight average and
+# test-time flips, all of which the timing must leave alone.
+TINY = [
+    "data.name=digits",
+    "data.crop=8",
+    "data.pad=1",
+    "train.batch_size=64",
+    "model.width=8",
+    "train.ema=0.9",
+]
+TIMING = {"epoch_seconds", "images_per_second"}
+STEP_S, TEST_S = 0.5, 0.25  # what the fake clock says a training step / test batch takes
+EPOCH_S = STEP_S * 23 + TEST_S  # its epoch: 23 training steps and one test batch
+
+
+def _fitting(epochs: int) -> float:
+    """A budget that holds `epochs` of the fake clock's epochs, and not one more."""
+    return epochs * EPOCH_S / (1 - budget.MARGIN) + 1
+
+
+def _metrics(path):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in read_csv(path / "metrics.csv")]
+
+
+def _fake_clock(monkeypatch, step_s: float = STEP_S, test_s: float = TEST_S) -> list[str]:
+    """Batches run as usual; their seconds are the fake clock's. Returns what was timed."""
+    timed: list[str] = []
+
+    def timer(batch) -> float:
+        batch()
+        timed.append(batch.__name__)
+        return {"train_step": step_s, "test_batch": test_s}[batch.__name__]
+
+    monkeypatch.setattr(budget, "wall_clock", timer)
+    return timed
+
+
+def test_epochs_within_the_budget():
+    # 5% of the budget is left unplanned: 100 s hold 9 epochs of 10 s, not 10
+    assert budget.epochs_within(100, 10, asked=20) == 9
+    assert budget.epochs_within(100, 9.5, asked=20) == 10
+    assert budget.epochs_within(100, 10, asked=4) == 4  # train.epochs stays the most
+    assert budget.epochs_within(100, 500, asked=4) == 1  # and one epoch the least
+    assert budget.epochs_within(100, 0.0, asked=4) == 4
+
+
+def test_a_budget_sizes_the_run_and_records_how(tmp_path, monkeypatch, capsys):
+    timed = _fake_clock(monkeypatch)
+    epoch_s = EPOCH_S
+    seconds = 3 * epoch_s / (1 - budget.MARGIN) + 1  # three epochs fit, four do not
+    cfg = build_config("fashion-fast", [*TINY, "train.epochs=6", f"train.time_budget={seconds}"])
+    path, summary = run(cfg, tmp_path, "cpu")
+
+    assert summary["status"] == "completed" and summary["epochs_done"] == 3
+    assert json.loads((path / "config.json").read_text())["train"]["epochs"] == 3
+    assert len(read_csv(path / "metrics.csv")) == 3
+    assert summary["time_budget"] == {
+        "seconds": seconds,
+        "asked_epochs": 6,
+        "epochs": 3,
+        "epoch_estimate_s": epoch_s,
+        "train_estimate_s": STEP_S * 23,
+        "test_estimate_s": TEST_S,
+    }
+    # a warm-up batch each, then at least MIN_STEPS timed: the only test batch is the warm-up
+    assert timed.count("train_step") == budget.MIN_STEPS + 1 and timed.count("test_batch") == 1
+    assert f"time budget {seconds:g}s: 3 of 6 epochs (about {epoch_s:.1f}s an epoch" in (
+        capsys.readouterr().err
+    )
+
+
+def test_a_sized_run_trains_as_one_told_its_epochs(tmp_path, monkeypatch):
+    """Timing on a copy, with its own batches and random state, leaves the run as it was."""
+    _fake_clock(monkeypatch)
+    seconds = _fitting(2)
+    sized_cfg = build_config(
+        "fashion-fast", [*TINY, "train.epochs=5", f"train.time_budget={seconds}"]
+    )
+    sized, summary = run(sized_cfg, tmp_path / "a", "cpu", quiet=True)
+    told_cfg = build_config("fashion-fast", [*TINY, "train.epochs=2", "train.time_budget=0"])
+    told, told_summary = run(told_cfg, tmp_path / "b", "cpu", quiet=True)
+    assert summary["epochs_done"] == 2 and "time_budget" not in told_summary
+    assert _metrics(sized) == _metrics(told)
+
+
+def test_resume_keeps_the_epochs_the_budget_chose(tmp_path, monkeypatch):
+    """The count is in config.json; a resume on a faster machine does not size it again."""
+    _fake_clock(monkeypatch)
+    seconds = _fitting(3)
+    overrides = [*TINY, "train.epochs=8", f"train.time_budget={seconds}"]
+    full, planned = run(build_config("fashion-fast", overrides), tmp_path / "a", "cpu", quiet=True)
+
+    real_epoch, calls = loop.epoch, {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "epoch", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        run(build_config("fashion-fast", overrides), tmp_path / "b", "cpu", quiet=True)
+    monkeypatch.setattr(loop, "epoch", real_epoch)
+    _fake_clock(monkeypatch, step_s=0.01, test_s=0.01)  # now all 8 epochs would fit
+    (cut,) = (tmp_path / "b").glob("fashion-fast-*")
+    _, summary = resume(cut, "cpu", quiet=True)
+    assert summary["status"] == "completed" and summary["epochs_done"] == 3
+    assert summary["time_budget"] == planned["time_budget"]
+    assert _metrics(cut) == _metrics(full)
+
+
+def test_a_resume_before_the_first_checkpoint_keeps_the_record(tmp_path, monkeypatch):
+    _fake_clock(monkeypatch)
+    seconds = _fitting(2)
+    overrides = [*TINY, "train.epochs=5", f"train.time_budget={seconds}"]
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(build_config("fashion-fast", overrides), tmp_path, "cpu", quiet=True)
+    monkeypatch.undo()
+    (cut,) = tmp_path.glob("fashion-fast-*")
+    assert not (cut / "checkpoint.pt").exists()
+    _, summary = resume(cut, "cpu", quiet=True)
+    assert summary["epochs_done"] == 2 and summary["time_budget"]["epochs"] == 2
+
+
+@pytest.mark.parametrize(
+    "overrides, says",
+    [
+        (["train.time_budget=-5"], "train.time_budget is seconds"),
+        (["model.variant=manual", "train.time_budget=60"], "times an optimizer's steps"),
+    ],
+)
+def test_a_budget_that_cannot_apply_is_refused(overrides, says):
+    with pytest.raises(UserError, match=says):
+        build_config("1ab-circles", overrides)
+
+
+def test_the_cli_refuses_a_bad_budget_in_one_line(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "tinyvision", "run", "fashion-fast", "train.time_budget=soon"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1 and "time_budget" in result.stderr
