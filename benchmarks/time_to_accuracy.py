@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import signal
 import statistics
@@ -42,6 +43,7 @@ class Result:
     epochs: int
     seconds: float  # the process's wall time (stopped at the budget)
     stopped: bool  # cut at the budget
+    sizing: str = ""  # how train.time_budget sized the run, beside the epochs' real length
 
 
 def watch_run(command: list[str], out: Path, target: float, budget: float) -> Result:
@@ -68,6 +70,7 @@ def watch_run(command: list[str], out: Path, target: float, budget: float) -> Re
         raise SystemExit(
             f"{' '.join(command)} failed: {error[-1] if error else process.returncode}"
         )
+    sizing = describe_sizing(out)
     within = [(t, acc) for t, acc in seen if t <= budget]
     reached = next((t for t, acc in within if acc >= target), None)
     return Result(
@@ -78,7 +81,27 @@ def watch_run(command: list[str], out: Path, target: float, budget: float) -> Re
         epochs=len(within),
         seconds=time.perf_counter() - start,
         stopped=stopped,
+        sizing=sizing,
     )
+
+
+def describe_sizing(out: Path) -> str:
+    """The time budget's estimate of an epoch against the epochs measured ('' if unsized)."""
+    for path in out.glob("*/summary.json"):
+        try:
+            sized = json.loads(path.read_text()).get("time_budget")
+            rows = read_rows(out)
+            measured = statistics.fmean(float(r["epoch_seconds"]) for r in rows)
+        except (OSError, ValueError, AttributeError, statistics.StatisticsError):
+            return ""
+        if not isinstance(sized, dict):
+            return ""
+        return (
+            f"; sized to {sized['epochs']} of {sized['asked_epochs']} epochs by a "
+            f"{sized['seconds']:g} s budget: estimated {sized['epoch_estimate_s']:.1f} s an "
+            f"epoch, measured {measured:.1f} s"
+        )
+    return ""
 
 
 def read_rows(out: Path) -> list[dict]:
@@ -111,7 +134,7 @@ def row(r: Result) -> str:
     cut = ", stopped at the budget" if r.stopped else ""
     return (
         f"seed {r.seed}: target at {reached}, final {final} after {r.epochs} epochs, "
-        f"{r.seconds:.0f} s{cut}"
+        f"{r.seconds:.0f} s{cut}{r.sizing}"
     )
 
 

@@ -1,7 +1,10 @@
-"""The benchmarks' machine description: the peak estimate must follow the CPU's vector width."""
+"""The benchmarks: the machine description (the peak estimate must follow the CPU's vector
+width), and time to accuracy end to end on the digits."""
 
 from __future__ import annotations
 
+import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -51,3 +54,22 @@ def test_cpu_family_reads_proc_cpuinfo(monkeypatch, tmp_path):
 )
 def test_amd_generation_tells_zen_3_from_zen_4_by_avx512(family, flags, expected):
     assert machine.amd_generation(family, flags) == expected
+
+
+def test_time_to_accuracy_watches_a_sized_run():
+    """One seed of the fast recipe on the digits, sized by a budget: the report line has
+    the time to the target, the final accuracy and the sizing against the epochs' length."""
+    script = Path(__file__).parents[1] / "benchmarks" / "time_to_accuracy.py"
+    tiny = ["data.name=digits", "data.crop=8", "data.pad=1", "train.batch_size=64"]
+    command = [sys.executable, str(script), "--seeds", "1", "--baseline-seeds", "0"]
+    command += ["--target", "20", *tiny, "model.width=8", "train.epochs=2"]
+    result = subprocess.run(
+        [*command, "train.time_budget=600"], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    line = next(x for x in result.stdout.splitlines() if x.startswith("  seed 0:"))
+    assert re.search(r"target at +[\d.]+ s, final [\d.]+% after 2 epochs", line), line
+    assert re.search(r"sized to 2 of 2 epochs by a 600 s budget: estimated [\d.]+ s", line)
+    assert "fashion-fast data.name=digits" in result.stdout and "reached 20.0%: 1/1" in (
+        result.stdout
+    )
