@@ -94,13 +94,14 @@ def describe_sizing(out: Path) -> str:
             measured = statistics.fmean(float(r["epoch_seconds"]) for r in rows)
         except (OSError, ValueError, AttributeError, statistics.StatisticsError):
             return ""
-        if not isinstance(sized, dict):
+        try:
+            return (
+                f"; sized to {sized['epochs']} of {sized['asked_epochs']} epochs by a "
+                f"{sized['seconds']:g} s budget: estimated {sized['epoch_estimate_s']:.1f} s "
+                f"an epoch, measured {measured:.1f} s"
+            )
+        except (TypeError, KeyError, ValueError):  # unsized (None), or an older record
             return ""
-        return (
-            f"; sized to {sized['epochs']} of {sized['asked_epochs']} epochs by a "
-            f"{sized['seconds']:g} s budget: estimated {sized['epoch_estimate_s']:.1f} s an "
-            f"epoch, measured {measured:.1f} s"
-        )
     return ""
 
 

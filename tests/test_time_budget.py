@@ -12,6 +12,7 @@ from tinyvision.errors import UserError
 from tinyvision.io import read_csv
 from tinyvision.presets import build_config
 from tinyvision.runs.runner import resume, run
+from tinyvision.runs.sweep import run_sweep
 from tinyvision.train import budget, loop
 
 # The fast recipe on the 8x8 digits (1,437 training images, 23 batches of 64; 360 test
@@ -79,24 +80,29 @@ def test_a_budget_sizes_the_run_and_records_how(tmp_path, monkeypatch, capsys):
         "train_estimate_s": STEP_S * 23,
         "test_estimate_s": TEST_S,
     }
-    # a warm-up batch each, then at least MIN_STEPS timed: the only test batch is the warm-up
-    assert timed.count("train_step") == budget.MIN_STEPS + 1 and timed.count("test_batch") == 1
+    # a warm-up batch each, then MIN_STEPS timed (their fake seconds pass SHARE of the
+    # budget): the one test batch is timed again and again
+    assert timed.count("train_step") == timed.count("test_batch") == budget.MIN_STEPS + 1
     assert f"time budget {seconds:g}s: 3 of 6 epochs (about {epoch_s:.1f}s an epoch" in (
         capsys.readouterr().err
     )
 
 
-def test_a_sized_run_trains_as_one_told_its_epochs(tmp_path, monkeypatch):
-    """Timing on a copy, with its own batches and random state, leaves the run as it was."""
+@pytest.mark.parametrize("fits, asked", [(2, 5), (3, 3)])
+def test_a_sized_run_trains_as_one_told_its_epochs(tmp_path, monkeypatch, fits, asked):
+    """Timing on a copy, with its own batches and random state, leaves the run as it was:
+    shortened (a second learner built) or not (the first one kept). Dropout and the
+    mixup / cutmix choice draw from torch's global generator."""
     _fake_clock(monkeypatch)
-    seconds = _fitting(2)
+    mixed = [*TINY, "model.dropout=0.2", "data.mixup=0.2", "data.cutmix=1.0"]
     sized_cfg = build_config(
-        "fashion-fast", [*TINY, "train.epochs=5", f"train.time_budget={seconds}"]
+        "fashion-fast", [*mixed, f"train.epochs={asked}", f"train.time_budget={_fitting(fits)}"]
     )
     sized, summary = run(sized_cfg, tmp_path / "a", "cpu", quiet=True)
-    told_cfg = build_config("fashion-fast", [*TINY, "train.epochs=2", "train.time_budget=0"])
+    told_cfg = build_config("fashion-fast", [*mixed, f"train.epochs={fits}", "train.time_budget=0"])
     told, told_summary = run(told_cfg, tmp_path / "b", "cpu", quiet=True)
-    assert summary["epochs_done"] == 2 and "time_budget" not in told_summary
+    assert summary["epochs_done"] == fits and summary["time_budget"]["epochs"] == fits
+    assert "time_budget" not in told_summary
     assert _metrics(sized) == _metrics(told)
 
 
@@ -119,10 +125,10 @@ def test_resume_keeps_the_epochs_the_budget_chose(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         run(build_config("fashion-fast", overrides), tmp_path / "b", "cpu", quiet=True)
     monkeypatch.setattr(loop, "epoch", real_epoch)
-    _fake_clock(monkeypatch, step_s=0.01, test_s=0.01)  # now all 8 epochs would fit
+    timed = _fake_clock(monkeypatch, step_s=100.0)  # sized again, it would get one epoch
     (cut,) = (tmp_path / "b").glob("fashion-fast-*")
     _, summary = resume(cut, "cpu", quiet=True)
-    assert summary["status"] == "completed" and summary["epochs_done"] == 3
+    assert timed == [] and summary["status"] == "completed" and summary["epochs_done"] == 3
     assert summary["time_budget"] == planned["time_budget"]
     assert _metrics(cut) == _metrics(full)
 
@@ -150,11 +156,49 @@ def test_a_resume_before_the_first_checkpoint_keeps_the_record(tmp_path, monkeyp
     [
         (["train.time_budget=-5"], "train.time_budget is seconds"),
         (["model.variant=manual", "train.time_budget=60"], "times an optimizer's steps"),
+        (["train.compile=true", "train.time_budget=60"], "cannot foresee torch.compile"),
     ],
 )
 def test_a_budget_that_cannot_apply_is_refused(overrides, says):
     with pytest.raises(UserError, match=says):
         build_config("1ab-circles", overrides)
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        None,
+        "3 epochs",
+        {"seconds": 60, "asked_epochs": 6, "epochs": 3},  # keys missing
+        {key: True for key in budget.RECORD_KEYS},  # booleans are not counts
+        {**{key: 1 for key in budget.RECORD_KEYS}, "epochs": "3"},
+    ],
+)
+def test_a_damaged_record_is_not_kept(record):
+    assert budget.checked_record(record) is None
+
+
+def test_a_whole_record_is_kept_to_its_keys():
+    record = {**{key: 2 for key in budget.RECORD_KEYS}, "note": "<script>"}
+    assert budget.checked_record(record) == {key: 2 for key in budget.RECORD_KEYS}
+
+
+def test_a_sweep_trains_its_points_unsized_unless_asked(tmp_path, monkeypatch):
+    """Sized one by one, a group's points would differ in length; a budget the user
+    gives sizes each of them."""
+    timed = _fake_clock(monkeypatch)
+    unsized = run_sweep(
+        "fashion-fast",
+        ["train.label_smoothing=0,0.1", *TINY, "train.epochs=2"],
+        out=tmp_path,
+        device="cpu",
+        quiet=True,
+    )
+    assert timed == []
+    assert [r["epochs_done"] for r in read_csv(unsized / "sweep.csv")] == ["2", "2"]
+    grid = ["train.label_smoothing=0,0.1", *TINY, "train.epochs=4", f"train.time_budget={_fitting(1)}"]
+    sized = run_sweep("fashion-fast", grid, out=tmp_path, device="cpu", quiet=True)
+    assert timed and [r["epochs_done"] for r in read_csv(sized / "sweep.csv")] == ["1", "1"]
 
 
 def test_the_cli_refuses_a_bad_budget_in_one_line(tmp_path):

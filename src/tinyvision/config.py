@@ -374,6 +374,11 @@ class Config:
             f"train.time_budget times an optimizer's steps: model.variant={m.variant} "
             "updates by hand (set train.epochs instead, and train.time_budget=0)",
         )
+        _require(
+            t.time_budget == 0 or not t.compile,
+            "train.time_budget times eager steps and cannot foresee torch.compile's compile "
+            "time: use train.compile=false, or train.time_budget=0 with train.epochs",
+        )
         for key in ("mixup", "cutmix"):
             if getattr(d, key) > 0:
                 _require(

@@ -33,7 +33,15 @@ from tinyvision.errors import UserError
 from tinyvision.presets import build_config
 from tinyvision.runs.folder import read_summary
 from tinyvision.runs.hooks import Hook
-from tinyvision.runs.sweep import SPEC, Options, Point, execute_points, folder_for, metrics_rows
+from tinyvision.runs.sweep import (
+    SPEC,
+    Options,
+    Point,
+    execute_points,
+    folder_for,
+    metrics_rows,
+    unsized,
+)
 
 if TYPE_CHECKING:
     from tinyvision.runs.runner import Experiment
@@ -402,7 +410,7 @@ def write_results(
         folder / BEST,
         {
             "preset": preset,
-            "overrides": [*fixed, *best.user_attrs.get("overrides", []), "train.seed=0"],
+            "overrides": unsized([*fixed, *best.user_attrs.get("overrides", []), "train.seed=0"]),
             "trial": best.number,
             "final_test_acc": best.value,
             "run": trial_dir(folder, best.number).name,

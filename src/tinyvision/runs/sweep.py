@@ -53,6 +53,16 @@ RESULT_COLUMNS = (
 )
 
 
+TIME_BUDGET = "train.time_budget"
+
+
+def unsized(overrides: list[str], shared: list[str] | None = None) -> list[str]:
+    """A group's run: a preset's time budget off unless the overrides give one. Sized one
+    by one, a group's runs would differ in length by their own speed and the load."""
+    asked = {parse_assignment(o)[0] for o in [*(shared or []), *overrides]}
+    return overrides if TIME_BUDGET in asked else [f"{TIME_BUDGET}=0", *overrides]
+
+
 @dataclass
 class Point:
     preset: str
@@ -69,7 +79,8 @@ class Point:
         return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in self.values.items()) or "all"
 
     def config(self):
-        return build_config(self.preset, [*self.overrides, f"train.seed={self.seed}"], self.shared)
+        overrides = unsized([*self.overrides, f"train.seed={self.seed}"], self.shared)
+        return build_config(self.preset, overrides, self.shared)
 
 
 @dataclass

@@ -20,7 +20,7 @@ import dataclasses
 import math
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,27 +117,25 @@ def plan(
     timer = timer or wall_clock
     twin = _copy(learner)
     device = learner.device
-    cuda = [device.index or 0] if device.type == "cuda" else []
-    with torch.random.fork_rng(devices=cuda):  # dropout and mixing draw from it
-        batches = iter(_own_order(train_loader))
+    with _forked_rng(device):  # dropout and mixing draw from it
+        batches = _endless(_own_order(train_loader))
         twin.model.train()
 
         def train_step() -> None:
-            x, y = next(batches)
-            twin.train_step(x, y)
+            twin.train_step(*next(batches))
             _sync(device)
 
-        step_s = _median_seconds(train_step, len(train_loader), budget_s, timer)
-        tests = iter(test_loader)
+        step_s = _median_seconds(train_step, budget_s, timer) if len(train_loader) else 0.0
+        tests = _endless(test_loader)
         twin.model.eval()
 
         def test_batch() -> None:
-            x, _ = next(tests)
-            with torch.inference_mode(), twin.evaluation_weights():
-                twin.infer(x)
+            twin.infer(next(tests)[0])
             _sync(device)
 
-        batch_s = _median_seconds(test_batch, len(test_loader), budget_s, timer)
+        # as an epoch's test pass does: the averaged weights swapped in once for all batches
+        with torch.inference_mode(), twin.evaluation_weights():
+            batch_s = _median_seconds(test_batch, budget_s, timer) if len(test_loader) else 0.0
     train_s = step_s * len(train_loader)
     test_s = batch_s * len(test_loader)
     epochs = epochs_within(budget_s, train_s + test_s, asked_epochs)
@@ -165,21 +163,35 @@ def _own_order(loader: DeviceLoader) -> DeviceLoader:
     )
 
 
-def _median_seconds(batch: Callable[[], None], available: int, budget_s: float, timer) -> float:
-    """A warm-up batch (first-call costs), then the median of the batches timed after it."""
-    warm_up = timer(batch)
-    available -= 1
+def _endless(loader: DeviceLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """The loader's batches, again from the start when they run out (a split of one or
+    two batches still gets MIN_STEPS timed)."""
+    while True:
+        yield from loader
+
+
+def _median_seconds(batch: Callable[[], None], budget_s: float, timer: Timer) -> float:
+    """A warm-up batch (first-call costs), then the median of the batches timed after it:
+    at least MIN_STEPS, more while they have taken under SHARE of the budget."""
+    timer(batch)
     seconds: list[float] = []
-    spent = 0.0
-    while available > 0 and len(seconds) < MAX_STEPS:
-        if len(seconds) >= MIN_STEPS and spent > SHARE * budget_s:
-            break
+    while len(seconds) < MIN_STEPS or (
+        len(seconds) < MAX_STEPS and sum(seconds) < SHARE * budget_s
+    ):
         seconds.append(timer(batch))
-        spent += seconds[-1]
-        available -= 1
-    return statistics.median(seconds) if seconds else warm_up  # one batch in all: its time
+    return statistics.median(seconds)
+
+
+def _forked_rng(device: torch.device):
+    """torch's random state, the device's too, restored on the way out."""
+    if device.type in ("cuda", "mps"):
+        return torch.random.fork_rng(devices=[device.index or 0], device_type=device.type)
+    return torch.random.fork_rng(devices=[])
 
 
 def _sync(device: torch.device) -> None:
-    if device.type == "cuda":  # the batch's kernels, not their launch
+    """Wait for the batch's kernels, not only their launch."""
+    if device.type == "cuda":
         torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
