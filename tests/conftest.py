@@ -21,6 +21,22 @@ if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
 REAL_DATA = Path(os.environ.get("TINYVISION_DATA") or Path(__file__).parents[2] / "shared" / "data")
 
 
+def interrupt_at_epoch(monkeypatch, at: int):
+    """Ctrl-C as epoch `at` (1-based) starts; returns the real `epoch` to put back."""
+    from tinyvision.train import loop
+
+    real_epoch, calls = loop.epoch, {"n": 0}
+
+    def flaky(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == at:
+            raise KeyboardInterrupt
+        return real_epoch(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "epoch", flaky)
+    return real_epoch
+
+
 def real_split(name: str, split: str) -> bool:
     prefix = "train" if split == "train" else "t10k"
     return (REAL_DATA / name / f"{prefix}-images-idx3-ubyte.gz").is_file()

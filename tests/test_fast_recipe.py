@@ -22,7 +22,7 @@ from tinyvision.runs.trained import load_trained
 from tinyvision.train.ema import WeightAverage
 from tinyvision.train.loop import Learner
 
-from conftest import needs_fashion
+from conftest import interrupt_at_epoch, needs_fashion
 
 # The 8x8 digits: three 2x2 pools take them to 1x1, as 28x28 goes to 3x3.
 TINY = ["data.name=digits", "data.crop=8", "data.pad=1", "train.batch_size=64", "train.epochs=3"]
@@ -103,15 +103,7 @@ def test_interrupted_fast_recipe_resumes_exactly(tmp_path, monkeypatch):
     overrides = [*TINY, "train.epochs=4", "model.width=8", "train.ema=0.9"]
     full, _ = run(build_config("fashion-fast", overrides), tmp_path / "a", "cpu", quiet=True)
 
-    real_epoch, calls = loop.epoch, {"n": 0}
-
-    def flaky(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return real_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "epoch", flaky)
+    real_epoch = interrupt_at_epoch(monkeypatch, at=3)
     with pytest.raises(KeyboardInterrupt):
         run(build_config("fashion-fast", overrides), tmp_path / "b", "cpu", quiet=True)
     monkeypatch.setattr(loop, "epoch", real_epoch)

@@ -15,6 +15,8 @@ from tinyvision.runs.runner import resume, run
 from tinyvision.runs.sweep import run_sweep
 from tinyvision.train import budget, loop
 
+from conftest import interrupt_at_epoch
+
 # The fast recipe on the 8x8 digits (1,437 training images, 23 batches of 64; 360 test
 # images, one batch): batch norm, augmentation, label smoothing, a weight average and
 # test-time flips, all of which the timing must leave alone.
@@ -120,15 +122,7 @@ def test_resume_keeps_the_epochs_the_budget_chose(tmp_path, monkeypatch):
     overrides = [*TINY, "train.epochs=8", f"train.time_budget={seconds}"]
     full, planned = run(build_config("fashion-fast", overrides), tmp_path / "a", "cpu", quiet=True)
 
-    real_epoch, calls = loop.epoch, {"n": 0}
-
-    def flaky(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt
-        return real_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "epoch", flaky)
+    real_epoch = interrupt_at_epoch(monkeypatch, at=2)
     with pytest.raises(KeyboardInterrupt):
         run(build_config("fashion-fast", overrides), tmp_path / "b", "cpu", quiet=True)
     monkeypatch.setattr(loop, "epoch", real_epoch)

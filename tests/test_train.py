@@ -14,6 +14,8 @@ from tinyvision.runs import index
 from tinyvision.runs.folder import METRIC_COLUMNS
 from tinyvision.runs.runner import resume, run
 
+from conftest import interrupt_at_epoch
+
 TINY = ["data.name=digits", "train.epochs=3", "train.batch_size=64", "optim.lr=0.05"]
 TIMING = {"epoch_seconds", "images_per_second"}
 
@@ -83,27 +85,12 @@ def test_same_seed_same_numbers(tmp_path):
     assert _metrics(a) != _metrics(c)
 
 
-def _interrupt_at_epoch(monkeypatch, at: int):
-    from tinyvision.train import loop
-
-    real_epoch, calls = loop.epoch, {"n": 0}
-
-    def flaky(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == at:
-            raise KeyboardInterrupt
-        return real_epoch(*args, **kwargs)
-
-    monkeypatch.setattr(loop, "epoch", flaky)
-    return real_epoch
-
-
 def test_interrupt_then_resume_matches_uninterrupted(tmp_path, monkeypatch):
     overrides = [*TINY, "train.epochs=4", "model.dropout=0.2", "schedule.name=exponential"]
     cfg = build_config("mlp-fashion", overrides)
     full, _ = run(cfg, tmp_path / "a", "cpu", quiet=True)
 
-    real_epoch = _interrupt_at_epoch(monkeypatch, at=3)
+    real_epoch = interrupt_at_epoch(monkeypatch, at=3)
     with pytest.raises(KeyboardInterrupt):
         run(build_config("mlp-fashion", overrides), tmp_path / "b", "cpu", quiet=True)
     # Only the epoch goes back: undo() would also drop the isolation fixture's private
