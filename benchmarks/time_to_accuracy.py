@@ -89,19 +89,15 @@ def describe_sizing(out: Path) -> str:
     """The time budget's estimate of an epoch against the epochs measured ('' if unsized)."""
     for path in out.glob("*/summary.json"):
         try:
-            sized = json.loads(path.read_text()).get("time_budget")
-            rows = read_rows(out)
-            measured = statistics.fmean(float(r["epoch_seconds"]) for r in rows)
-        except (OSError, ValueError, AttributeError, statistics.StatisticsError):
-            return ""
-        try:
+            sized = json.loads(path.read_text())["time_budget"]
+            measured = statistics.fmean(float(r["epoch_seconds"]) for r in read_rows(out))
             return (
                 f"; sized to {sized['epochs']} of {sized['asked_epochs']} epochs by a "
                 f"{sized['seconds']:g} s budget: estimated {sized['epoch_estimate_s']:.1f} s "
                 f"an epoch, measured {measured:.1f} s"
             )
-        except (TypeError, KeyError, ValueError):  # unsized (None), or an older record
-            return ""
+        except (OSError, ValueError, KeyError, TypeError, statistics.StatisticsError):
+            return ""  # unsized, no epoch done, or a record of another shape
     return ""
 
 

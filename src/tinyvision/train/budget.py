@@ -49,6 +49,17 @@ def wall_clock(step: Callable[[], None]) -> float:
     return time.perf_counter() - start
 
 
+# summary.json's `time_budget`: what EpochPlan.record() writes and checked_record() reads
+RECORD_KEYS = (
+    "seconds",
+    "asked_epochs",
+    "epochs",
+    "epoch_estimate_s",
+    "train_estimate_s",
+    "test_estimate_s",
+)
+
+
 @dataclass(frozen=True)
 class EpochPlan:
     """How long an epoch was timed to take, and the epoch count it gave."""
@@ -61,7 +72,7 @@ class EpochPlan:
 
     def record(self) -> dict[str, Any]:
         """What summary.json keeps under `time_budget`."""
-        record = {
+        return {
             "seconds": self.budget_s,
             "asked_epochs": self.asked_epochs,
             "epochs": self.epochs,
@@ -69,7 +80,6 @@ class EpochPlan:
             "train_estimate_s": round(self.train_s, 3),
             "test_estimate_s": round(self.test_s, 3),
         }
-        return {key: record[key] for key in RECORD_KEYS}
 
     def describe(self) -> str:
         epoch_s = self.train_s + self.test_s
@@ -77,16 +87,6 @@ class EpochPlan:
             f"time budget {self.budget_s:g}s: {self.epochs} of {self.asked_epochs} epochs "
             f"(about {epoch_s:.1f}s an epoch here)"
         )
-
-
-RECORD_KEYS = (
-    "seconds",
-    "asked_epochs",
-    "epochs",
-    "epoch_estimate_s",
-    "train_estimate_s",
-    "test_estimate_s",
-)
 
 
 def checked_record(record: Any) -> dict[str, Any] | None:
@@ -145,8 +145,8 @@ def plan(
 
 def _copy(learner: Learner) -> Learner:
     """The learner, deep-copied as one (the optimizer and weight average follow the
-    copied model); a compiled forward is left out: its copy would compile again."""
-    return copy.deepcopy(dataclasses.replace(learner, forward=None, scheduler=None))
+    copied model), without its schedule, which the timing never steps."""
+    return copy.deepcopy(dataclasses.replace(learner, scheduler=None))
 
 
 def _own_order(loader: DeviceLoader) -> DeviceLoader:
