@@ -308,7 +308,7 @@ def test_tuned_vit_on_the_mnist_test_split(tmp_path, real_data):
     """What the full tour's ViT-against-CNN study relies on, at 3 of its 10 epochs on the
     8,000 training images: measured 89.20%, 86.30%, 88.05% for seeds 0-2 (43 s each) on an
     AVX2-only 2-core AMD EPYC (Zen 3, float32); 10 epochs gave 97.25% and 97.70% (seeds
-    0, 1) on a Zen 5 box."""
+    0, 1) on a 2-core AMD EPYC Zen 5 (AVX-512 BF16)."""
     cfg = build_config("vit-mnist", ["data.test_only=true", "train.epochs=3"])
     _, summary = run(cfg, tmp_path, "cpu", quiet=True)
     assert summary["final"]["test_acc"] >= 83.0

@@ -2,7 +2,7 @@
 
 A row: name, description, the preset it stacks on (the course's CNN steps each add one
 improvement to the previous one), and its settings per config section as typed values.
-To add a preset, add a row; `tinyvision list` and the README's tables show them all.
+To add a preset, add a row; `tinyvision list` shows them all (docs/commands.md lists them).
 """
 
 from __future__ import annotations
@@ -101,14 +101,15 @@ PRESETS = (
       optim=dict(lr=0.0001), train=dict(epochs=5)),
     P("1e-timm-pretrained", "1-e: the same timm ViT fine-tuned from ImageNet weights "
       "(model.pretrained_file=...)", "1e-timm-scratch", model=dict(pretrained=True)),
-    # Tuned on the real data (2 CPU cores), each step against the one before (README):
-    # patch 4, pad 2, smoothing, cls token, sinusoidal, 25 epochs: 89.53% (underfits);
-    # no pad or smoothing, mean pooling, learned positions, 20 epochs: 90.29% (overfits);
-    # 1-pixel shifts and smoothing 0.1 back, 30 epochs: 91.44% (91.63% as then shipped);
-    # a conv stem, stochastic depth 0.1, weight average, test-time flips and 40 epochs:
-    # 93.21% +- 0.15 over 3 seeds, 17.5-19.1 minutes each on 2 cores.
-    # One register token: measured with it (a class token the mean pooling left out);
-    # without it the same recipe learns far slower on small data.
+    # A ViT small enough for 2 CPU cores that still reaches 93% (docs/practical-1e.md).
+    # With 2-pixel shifts it underfits and with no shifts or smoothing it overfits, so
+    # 1-pixel shifts with label smoothing; mean pooling and learned positions. The
+    # convolutional stem is worth about a point over the linear patch projection, and
+    # stochastic depth, the weight average and test-time flips carry it to 40 epochs.
+    # 93.21% +- 0.15 over 3 seeds, 17.5-19.1 minutes each on a 2-core AMD EPYC Zen 5
+    # (AVX-512 BF16, no AMX; torch 2.14.1). One register token: an extra learned token no
+    # pooling reads, which the patches can attend to; without it the same recipe learns
+    # far slower on small data.
     P("vit-fashion", "A strong small ViT on Fashion-MNIST: conv stem to patch 4, 64-d, 4 "
       "blocks, AdamW + warmup-cosine, EMA, test-time flip", "1e-vit-fashion",
       model=dict(patch_size=4, embed_dim=64, nb_blocks=4, num_heads=4, mlp_ratio=2.0,
@@ -122,17 +123,18 @@ PRESETS = (
     # study `1e-vit-vs-cnn` compares it with the CNN at the same budget.
     P("vit-mnist", "The strong small ViT of vit-fashion on MNIST, without flips, 10 epochs",
       "vit-fashion", data=dict(name="mnist", flip=False), train=dict(tta=False, epochs=10)),
-    # The fast-training recipe (benchmarks/time_to_accuracy.py; README "Speed"): a small
+    # The fast-training recipe (benchmarks/time_to_accuracy.py; docs/speed.md): a small
     # VGG-like net with batch norm, large nesterov steps on a one-cycle schedule stepped
     # per batch, label smoothing, flips and 2-pixel shifts, a weight average and
-    # test-time flips. Each ingredient's gain is measured in the README's ablation.
+    # test-time flips. Each ingredient's worth: `tinyvision study fashion-fast-ablation`.
     P("fashion-fast", "Fashion-MNIST fast: VGG-like 32-64-128 + batch norm, nesterov "
       "one-cycle, smoothing, flip + shift, EMA, test-time flip", data=dict(name="fashion-mnist",
       flip=True, pad=2, crop=28), model=dict(name="vgg", width=32),
       optim=dict(name="sgd", lr=0.2, momentum=0.9, nesterov=True, weight_decay=5e-4),
       schedule=dict(name="one-cycle", interval="step", pct_start=0.25),
-      # 20 epochs take 4 minutes with AVX-512 BF16, 25 with AVX2 alone: the budget (the
-      # 5 minutes of the record, less start-up) sizes the run to the machine
+      # The 20 epochs take about 4 minutes on a 2-core AMD EPYC Zen 5 (AVX-512 BF16,
+      # torch 2.14.1) and about 25 on a 2-core AVX2-only Zen 3, so the budget (the
+      # record's 5 minutes less start-up and the final figures) sizes the run to the machine
       train=dict(batch_size=256, epochs=20, label_smoothing=0.1, ema=0.99, tta=True,
                  time_budget=280)),
     # --- general ---------------------------------------------------------------------

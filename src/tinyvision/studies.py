@@ -78,7 +78,7 @@ STUDIES = {s.name: s for s in (
             ("one-cycle", ["optim.lr=0.05", "schedule.interval=step"]),
             ("warmup-cosine", ["schedule.warmup_epochs=2", "schedule.interval=step"]),
         ))),
-    # Each step takes one ingredient out of the recipe (README "Speed"); the two that only
+    # Each step takes one ingredient out of the recipe (docs/speed.md); the two that only
     # change evaluation (tta, ema) train exactly as the full recipe does, seed for seed.
     Study("fashion-fast-ablation", "the fast recipe less one ingredient at a time", tuple(
         (label, "fashion-fast", overrides) for label, overrides in (

@@ -1,6 +1,6 @@
 """Where dataset files come from: local folders, the cache, OS packages, the internet.
 
-Lookup order (README, "Where the data comes from"): `--data-dir` / `$TINYVISION_DATA`,
+Lookup order (docs/data.md): `--data-dir` / `$TINYVISION_DATA`,
 the user cache (`~/.cache/tinyvision`), the folders where OS packages install datasets (Debian's
 `dataset-*` packages put them under `/usr/share/datasets`), then a download from the
 official sources, verified against the official md5 and moved atomically into the cache.

@@ -110,8 +110,8 @@ def save_gif(frames: np.ndarray, train: tuple, path: Path, duration_ms: int = 80
     every = max(1, -(-len(frames) // MAX_GIF_FRAMES))
     chosen = sorted({*range(0, len(frames), every), len(frames) - 1})
     # One figure, laid out once; each frame swaps the image and the contour and renders
-    # the canvas. A figure, a layout and a PNG per frame took 6.8 s for 31 frames on an
-    # AVX2-only 2-core EPYC (2.3 s so), longer than training a 1-ab run there.
+    # the canvas. A figure, a layout and a PNG per frame took 6.8 s for 31 frames on a
+    # 2-core AVX2-only AMD EPYC Zen 3 (2.3 s so), longer than training a 1-ab run there.
     fig, ax = plt.subplots(figsize=(4, 4), dpi=80)
     shown, contour = _draw(ax, frames[chosen[-1]], [(*train, "o")], f"epoch {chosen[-1] + 1}")
     fig.tight_layout()
