@@ -20,7 +20,8 @@ from tinyvision.errors import UserError
 # Images per training split, test images, epochs; vit_epochs for the ViT against the
 # CNN: a transformer needs more steps than a CNN before it is competitive (on the MNIST
 # test split, 8,000 images: 92.9% against the CNN's 98.4% after 4 epochs, 98.95% both
-# after 30, 3 minutes on 2 cores), so the full tour gives that comparison 30 epochs.
+# after 30: about 3 minutes on a 2-core AMD EPYC Zen 5), so the full tour gives that
+# comparison 30 epochs.
 BUDGETS = {
     "quick": {"train": 3000, "test": 1000, "epochs": 2, "vit_epochs": 2},
     "full": {"train": 12000, "test": 4000, "epochs": 4, "vit_epochs": 30},

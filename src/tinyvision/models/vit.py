@@ -105,8 +105,9 @@ class MultiHeadSelfAttention(nn.Module):
     `attention="explicit"` runs exactly these equations (and can keep the attention maps);
     `"fused"` calls `F.scaled_dot_product_attention`, which computes the same thing.
     `"auto"` takes the fused kernel on GPUs and the equations on CPU: there PyTorch's
-    fused kernel is the slower one for these short sequences and small heads (its backward
-    under bf16 autocast is 4x slower; `benchmarks/attention.py` measures it).
+    fused kernel is the slower one for these short sequences and small heads (under bf16
+    autocast it trains 4x slower than the equations on a 2-core AMD EPYC Zen 5 with
+    AVX-512 BF16, torch 2.14.1; `benchmarks/attention.py` measures it).
     """
 
     def __init__(self, embed_dim: int, num_heads: int = 4, attention: str = "auto"):

@@ -1,8 +1,10 @@
 """float32 or bf16 autocast, NCHW or channels_last: chosen by timing the model itself.
 
 A CPU flag says what the hardware has, not what is fast for this model at this batch
-size: a CPU with AVX-512 BF16 but no AMX tiles trains the course CNN 2.5x faster under
-bf16 autocast, and a rule that looked for AMX left it in float32. So `auto` times a few
+size: a CPU with AVX-512 BF16 but no AMX tiles trains the course CNN about twice as fast
+under bf16 autocast with channels_last (2-core AMD EPYC Zen 5, torch 2.14.1:
+`benchmarks/pipeline.py`), which a rule looking for AMX would miss, and one with AVX2
+alone trains it 15x slower under bf16. So `auto` times a few
 training steps (forward, backward, optimizer step) of each candidate on a copy of the
 model, with a random batch of the run's shape, and keeps the fastest (bf16 only when it
 is at least 10% faster than float32: less precision for a gain within the noise is a
@@ -43,8 +45,9 @@ BUDGET_S = 10.0  # past this, no further round starts (big models: one timed ste
 BF16_MARGIN = 0.10
 # First every candidate trains a few images; one that is SCREEN_FACTOR times slower per
 # image than the fastest cannot win and is not timed on the full batch. On a CPU without
-# bf16 instructions (AVX2 only) bf16 is 15x slower than float32 for the course CNN: one
-# full batch of it took 2.6 s, and timing it was most of a 13 s probe.
+# bf16 instructions bf16 is 15x slower than float32 for the course CNN: on a 2-core
+# AVX2-only AMD EPYC Zen 3 (torch 2.14.1) one full batch of it takes 2.6 s, and timing it
+# on full batches makes a 13 s probe of what is 4-5 s with the screen.
 SCREEN_IMAGES = 16
 SCREEN_FACTOR = 4.0
 
