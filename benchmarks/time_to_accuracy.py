@@ -38,6 +38,8 @@ from machine import describe
 class Result:
     seed: int
     time_to_target: float | None  # seconds from process start; None: never reached
+    epochs_to_target: int | None  # the first epoch at the target (epoch counts do not
+    # depend on the machine, seconds do: both are reported)
     final_acc: float | None  # the last epoch's test accuracy within the budget
     best_acc: float | None
     epochs: int
@@ -72,10 +74,11 @@ def watch_run(command: list[str], out: Path, target: float, budget: float) -> Re
         )
     sizing = describe_sizing(out)
     within = [(t, acc) for t, acc in seen if t <= budget]
-    reached = next((t for t, acc in within if acc >= target), None)
+    first = next((i for i, (_, acc) in enumerate(within) if acc >= target), None)
     return Result(
         seed=-1,
-        time_to_target=reached,
+        time_to_target=within[first][0] if first is not None else None,
+        epochs_to_target=first + 1 if first is not None else None,
         final_acc=within[-1][1] if within else None,
         best_acc=max((acc for _, acc in within), default=None),
         epochs=len(within),
@@ -126,7 +129,10 @@ def measure(recipe: list[str], seeds: int, target: float, budget: float) -> list
 
 
 def row(r: Result) -> str:
-    reached = f"{r.time_to_target:6.1f} s" if r.time_to_target is not None else "   never"
+    if r.time_to_target is not None:
+        reached = f"{r.time_to_target:6.1f} s (epoch {r.epochs_to_target})"
+    else:
+        reached = "   never"
     final = f"{r.final_acc:.2f}%" if r.final_acc is not None else "n/a"
     cut = ", stopped at the budget" if r.stopped else ""
     return (
@@ -140,8 +146,12 @@ def summary(name: str, results: list[Result], target: float) -> str:
     times = [r.time_to_target for r in results if r.time_to_target is not None]
     spread = f" ± {statistics.stdev(finals):.2f}" if len(finals) > 1 else ""
     mean = f"{statistics.fmean(finals):.2f}%{spread}" if finals else "n/a"
+    epochs = [r.epochs_to_target for r in results if r.epochs_to_target is not None]
     if times:
-        reached = f"{len(times)}/{len(results)} seeds, mean {statistics.fmean(times):.0f} s"
+        reached = (
+            f"{len(times)}/{len(results)} seeds, mean {statistics.fmean(times):.0f} s, "
+            f"mean {statistics.fmean(epochs):.1f} epochs"
+        )
     else:
         reached = f"0/{len(results)} seeds"
     return f"{name}: final test accuracy {mean} (mean ± std); reached {target}%: {reached}"

@@ -69,8 +69,9 @@ def test_time_to_accuracy_watches_a_sized_run():
     )
     assert result.returncode == 0, result.stderr
     line = next(x for x in result.stdout.splitlines() if x.startswith("  seed 0:"))
-    assert re.search(r"target at +[\d.]+ s, final [\d.]+% after 1 epochs", line), line
+    assert re.search(r"target at +[\d.]+ s \(epoch 1\), final [\d.]+% after 1 epochs", line)
     assert re.search(r"sized to 1 of 3 epochs by a 0.001 s budget: estimated [\d.]+ s", line)
-    assert "fashion-fast data.name=digits" in result.stdout and "reached 1.0%: 1/1" in (
+    assert "fashion-fast data.name=digits" in result.stdout and "reached 1.0%: 1/1 seeds" in (
         result.stdout
     )
+    assert re.search(r"reached 1.0%: 1/1 seeds, mean \d+ s, mean 1.0 epochs", result.stdout)

@@ -216,3 +216,26 @@ def test_the_cli_refuses_a_bad_budget_in_one_line(tmp_path):
     )
     assert result.returncode == 2 and result.stdout == ""
     assert len(result.stderr.strip().splitlines()) == 1 and "time_budget" in result.stderr
+
+
+def test_a_sized_warmup_keeps_its_share_and_reaches_the_peak(tmp_path, monkeypatch):
+    """A warmup of 4 epochs out of 8, sized to 2 epochs, becomes 1 epoch: the learning rate
+    peaks in the shortened run (left at 4, it would still be climbing when the run ends)."""
+    _fake_clock(monkeypatch)
+    overrides = [
+        *TINY,
+        "train.epochs=8",
+        f"train.time_budget={_fitting(2)}",
+        "schedule.name=warmup-cosine",
+        "schedule.interval=epoch",
+        "schedule.warmup_epochs=4",
+        "optim.lr=0.01",
+    ]
+    path, summary = run(build_config("fashion-fast", overrides), tmp_path, "cpu", quiet=True)
+    recorded = json.loads((path / "config.json").read_text())
+    assert summary["epochs_done"] == 2 and recorded["train"]["epochs"] == 2
+    assert recorded["schedule"]["warmup_epochs"] == 1.0
+    # epoch 1 climbs to (0 + 1) / (1 + 1) of the rate, epoch 2 starts the cosine at its peak
+    assert [float(row["lr"]) for row in read_csv(path / "metrics.csv")] == pytest.approx(
+        [0.005, 0.01]
+    )

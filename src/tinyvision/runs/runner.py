@@ -13,7 +13,7 @@ import errno
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -198,7 +198,7 @@ def prepare(
             learner, train_loader, test_loader, cfg.train.time_budget, cfg.train.epochs
         )
         if sized.epochs != cfg.train.epochs:  # the schedule is built for the new length
-            cfg = replace(cfg, train=replace(cfg.train, epochs=sized.epochs))
+            cfg = budget.sized_config(cfg, sized.epochs)
             learner = build_learner(cfg, model, device, len(train_loader), chosen)
     info = {
         "params": count_params(model),

@@ -27,6 +27,7 @@ from typing import Any
 
 import torch
 
+from tinyvision.config import Config
 from tinyvision.data.loader import DeviceLoader
 from tinyvision.train.loop import Learner
 
@@ -106,6 +107,16 @@ def epochs_within(budget_s: float, epoch_s: float, asked: int) -> int:
     """The epochs of `epoch_s` seconds that fit in the budget, less MARGIN: 1..asked."""
     fits = math.floor(budget_s * (1 - MARGIN) / epoch_s) if epoch_s > 0 else asked
     return max(1, min(asked, fits))
+
+
+def sized_config(cfg: Config, epochs: int) -> Config:
+    """The config of a run sized to `epochs`: a warmup keeps its share of the run, so a
+    warmup of 1 epoch out of 20 becomes 0.2 of 4 and the peak learning rate is still
+    reached (left as it was, it could outlast the whole shortened run)."""
+    share = epochs / cfg.train.epochs
+    schedule = dataclasses.replace(cfg.schedule, warmup_epochs=cfg.schedule.warmup_epochs * share)
+    train = dataclasses.replace(cfg.train, epochs=epochs)
+    return dataclasses.replace(cfg, train=train, schedule=schedule)
 
 
 def plan(
