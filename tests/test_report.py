@@ -57,17 +57,33 @@ def test_report_opens_with_the_overview_and_contents(records):
     for text, practical in ((html, "id='practical-1-ab"), (md, "## Practical 1-ab")):
         # the overview and the contents come before the first practical's section
         assert text.index("Overview") < text.index("Contents") < text.index(practical)
-        assert "the course reports" in text and "92-95%" in text  # circles: the course's
+        assert "the course reports" in text  # circles: the course's value, with its setup
+        assert "94% test, loss 0.18 (circles, lr 0.1)" in text
         assert "numbers are for CIFAR-10; these runs used digits" in text
         assert "The MLP 2 ways: one comparison" in text
         assert "Largest difference in training loss between them at any epoch" in text
         assert "<details><summary>" in text and text.count("<details>") == text.count("</details>")
     ids = set(re.findall(r"<h[23] id='([a-z0-9-]+)'>", html))
-    links = re.findall(r"<a href='#([a-z0-9-]+)'>", html)
+    nav = html[html.index("<nav class='toc'>") : html.index("</nav>")]
+    links = re.findall(r"<a href='#([a-z0-9-]+)'>", nav)
     assert links and set(links) <= ids  # every entry of the contents leads somewhere
     assert len(links) == len(set(links))
     md_links = re.findall(r"\]\(#([a-z0-9-]+)\)", md)
     assert set(md_links) == set(links) and set(md_links) <= set(re.findall(r"<a id='([^']+)'>", md))
+    # the Questions: each question these records answer, linked to the section answering it
+    questions = html[html.index("<h3 id='questions'>") : html.index("<h2 id='contents'>")]
+    answered = re.findall(
+        r"<tr><td>(1ab\.[QB]\d+) [^<]*</td><td><a href='#([a-z0-9-]+)'>", questions
+    )
+    assert [q for q, _ in answered] == ["1ab.Q11", "1ab.B1", "1ab.B1", "1ab.B2"]
+    assert {target for _, target in answered} <= ids
+    assert (
+        "<a href='#sweep-of-1ab-circles-optim'>sweep of 1ab-circles-optim over optim.lr"
+        in questions
+    )
+    assert "64% (loss 0.69) / 65% (loss 1.88) (the same at lr 0.0001 / lr 1)" in questions
+    md_questions = md[md.index("### Questions") : md.index("## Contents")]
+    assert "[sweep of 1ab-circles-optim over optim.lr](#sweep-of-1ab-circles-optim)" in md_questions
     # the variants' own sections are folded: no picture between their heading and the fold
     section = html[html.index("<h3 id='1ab-circles-autograd") :]
     assert "<img" not in section[: section.index("<details>")]
@@ -144,6 +160,26 @@ def test_report_in_a_real_browser(records):
         assert page.evaluate("location.hash") == "#environment"
         top = page.evaluate("document.getElementById('environment').getBoundingClientRect().top")
         assert page.evaluate("window.scrollY") > 0 and 0 <= top < 900, "scrolled to it"
+        # each link of the Questions leads to the section that answers the question
+        questions = page.evaluate(
+            """() => {
+                const found = [];
+                let node = document.getElementById('questions').nextElementSibling;
+                while (node && !/^H[23]$/.test(node.tagName)) {
+                    node.querySelectorAll('a').forEach(a => found.push(
+                        [a.hash.slice(1), !!document.getElementById(a.hash.slice(1))]));
+                    node = node.nextElementSibling;
+                }
+                return found;
+            }"""
+        )
+        assert len(questions) >= 4 and all(ok for _, ok in questions), questions
+        page.click(f"#questions ~ table a[href='#{questions[0][0]}']")
+        assert page.evaluate("location.hash") == f"#{questions[0][0]}"
+        top = page.evaluate(
+            f"document.getElementById('{questions[0][0]}').getBoundingClientRect().top"
+        )
+        assert -1 <= top < 900, "the answering section is on screen (to a pixel's fraction)"
         # details are folded until opened
         assert page.locator("details[open]").count() == 0
         fold = page.locator("details").first

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinyvision.course.table import Answer, Question, Reference
+from tinyvision.presets import all_presets
 from tinyvision.report.collect import Collector, Figure, Group, Records, Run
 
 # The pictures a run of a command leaves, which answer the question (`fcconv`, `attention`).
@@ -81,10 +82,15 @@ def _epochs(values) -> list[int]:
     return [int(v) for v in (_number(x) for x in values) if v is not None and v >= 0]
 
 
-def _setting_results(group: Group, column: str) -> list[tuple[str, str]]:
-    """Per setting of a group (its `column`), the final test accuracy over its seeds."""
+def _setting_results(
+    group: Group, column: str, only: list[str] | None = None
+) -> list[tuple[str, str]]:
+    """Per setting of a group (its `column`; `only` these, if given), the final test
+    accuracy over its seeds."""
     by_setting: dict[str, list[float]] = {}
     for row in group.rows:
+        if only and str(row.get(column, "")) not in only:
+            continue
         value = _number(row.get("final_test_acc"))
         if row.get("status") == "completed" and value is not None:
             by_setting.setdefault(str(row.get(column, "")), []).append(value)
@@ -102,6 +108,7 @@ def _setting_results(group: Group, column: str) -> list[tuple[str, str]]:
 
 
 def _group_found(answer: Answer, group: Group, column: str) -> Found:
+    only = answer.steps if column == "step" else None
     first = group.runs[0] if group.runs else None
     return Found(
         answer,
@@ -109,7 +116,7 @@ def _group_found(answer: Answer, group: Group, column: str) -> Found:
         first.config["data"]["name"] if first else "",
         _epochs(r.get("epochs_done") for r in group.rows),
         first.model if first else "",
-        _setting_results(group, column),
+        _setting_results(group, column, only),
     )
 
 
@@ -158,6 +165,18 @@ def _command_found(answer: Answer, records: Records) -> list[Found]:
     return found
 
 
+def _kin(preset: str, name: str) -> bool:
+    """The same preset, or one of its siblings (the 1-ab MLP's variants): a sweep of the
+    learning rate over `1ab-circles-optim` answers what one over `-manual` would."""
+    presets = all_presets()
+    if preset == name:
+        return True
+    if preset not in presets or name not in presets:
+        return False
+    parent = presets[name].parent
+    return parent is not None and presets[preset].parent == parent
+
+
 def found_for(question: Question, records: Records) -> list[Found]:
     """Every record under the folder that answers `question`, in the order of its answers."""
     found: list[Found] = []
@@ -173,7 +192,7 @@ def found_for(question: Question, records: Records) -> list[Found]:
                 axes = g.spec.get("axes")
                 if (
                     g.spec.get("kind") == "sweep"
-                    and g.spec.get("preset") == answer.name
+                    and _kin(str(g.spec.get("preset")), answer.name)
                     and isinstance(axes, dict)
                     and isinstance(axes.get(answer.swept), list)
                     and len(axes[answer.swept]) > 1
@@ -194,23 +213,30 @@ def _dataset(name: str) -> str:
     )
 
 
+def setup_differences(
+    data: str | None, epochs: list[int], model: str | None, references: tuple[Reference, ...]
+) -> list[str]:
+    """How a record's data, budget (its longest run) or model differs from the setups of
+    the course's values; a part the course gives no setup for, or None here, is not compared."""
+    datas = sorted({r.data for r in references if r.data})
+    course_epochs = sorted({r.epochs for r in references if r.epochs})
+    models = sorted({r.model for r in references if r.model})
+    differs = []
+    if data and datas and data not in datas:
+        differs.append(f"data {_dataset(data)}, not {' or '.join(_dataset(d) for d in datas)}")
+    if epochs and course_epochs and max(epochs) < min(course_epochs):
+        here, low, high = max(epochs), course_epochs[0], course_epochs[-1]
+        course = f"{low}" + (f"-{high}" if high != low else "")
+        differs.append(f"{here} epoch{'s' if here != 1 else ''}, not {course}")
+    if model and models and model not in models:
+        differs.append(f"model {model}, not {' or '.join(models)}")
+    return differs
+
+
 def setup_note(found: Found, references: tuple[Reference, ...]) -> str:
     """A sentence when the record's data, budget or model differs from the setups of the
     course's values; empty when nothing differs (or the course gives no setup)."""
-    datas = sorted({r.data for r in references if r.data})
-    epochs = sorted({r.epochs for r in references if r.epochs})
-    models = sorted({r.model for r in references if r.model})
-    differs = []
-    if found.data and datas and found.data not in datas:
-        differs.append(
-            f"data {_dataset(found.data)}, not {' or '.join(_dataset(d) for d in datas)}"
-        )
-    if found.epochs and epochs and max(found.epochs) < min(epochs):
-        here = max(found.epochs)
-        course = f"{epochs[0]}" + (f"-{epochs[-1]}" if epochs[-1] != epochs[0] else "")
-        differs.append(f"{here} epoch{'s' if here != 1 else ''}, not {course}")
-    if found.model and models and found.model not in models:
-        differs.append(f"model {found.model}, not {' or '.join(models)}")
+    differs = setup_differences(found.data, found.epochs, found.model, references)
     if not differs:
         return ""
     return (

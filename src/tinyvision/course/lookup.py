@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import re
 
-from tinyvision.course.table import PRACTICALS, QUESTIONS, Question
+from tinyvision.course.table import PRACTICALS, QUESTIONS, Question, Reference
 from tinyvision.errors import UserError
 from tinyvision.records_read import printable
 
@@ -56,3 +56,18 @@ def find(which: str) -> Question:
         f"unknown question '{printable(which)[:60]}'; {hint}"
         "(`tinyvision course` lists them, `tinyvision course 1cd` one practical's)"
     )
+
+
+def references_for(preset: str = "", study: str = "", step: str = "") -> list[Reference]:
+    """The course's values measured in the setup a preset runs, or a study's step runs
+    (its own `study/step` values; else its preset's, when the step changes nothing)."""
+    from tinyvision.studies import STUDIES
+
+    wanted = {preset} if preset else set()
+    if study:
+        wanted.add(f"{study}/{step}")
+        for label, step_preset, overrides in getattr(STUDIES.get(study), "steps", ()):
+            if label == step and not overrides:
+                wanted.add(step_preset)
+    found = [r for q in QUESTIONS for r in q.references if r.preset and r.preset in wanted]
+    return list(dict.fromkeys(found))

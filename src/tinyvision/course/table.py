@@ -27,7 +27,9 @@ class Answer:
 
     kind: str  # "study", "preset", "sweep", "command"
     name: str  # the study, the preset, or the command line
-    key: str = ""  # sweep: the key swept, with its values (`optim.lr=0.001,0.03,0.1`)
+    # sweep: the key swept, with its values (`optim.lr=0.001,0.03,0.1`); study: the steps
+    # that answer the question, when not all do (`baseline,standardize`)
+    key: str = ""
     live: str = ""  # command: what can be computed from it at once ("params", ...)
 
     @property
@@ -39,6 +41,11 @@ class Answer:
         if self.kind == "sweep":
             return f"tinyvision sweep {self.name} {self.key}"
         return self.name
+
+    @property
+    def steps(self) -> list[str]:
+        """A study's steps that answer the question; [] for all of them."""
+        return self.key.split(",") if self.kind == "study" and self.key else []
 
     @property
     def swept(self) -> str:
@@ -94,8 +101,8 @@ class Question:
 
 
 # Short constructors, so that a row reads as the course does.
-def study(name: str) -> Answer:
-    return Answer("study", name)
+def study(name: str, steps: str = "") -> Answer:
+    return Answer("study", name, steps)
 
 
 def preset(name: str) -> Answer:
@@ -141,7 +148,7 @@ QUESTIONS = (
              "Why the last activation is a softmax.", ("text",)),
     Question("1ab.Q7", "1-a theory: the architecture", "The forward pass",
              "The equations from the input x through h̃, h and ỹ to ŷ.",
-             ("derivation", "code"), (preset("1ab-circles-manual"),)),
+             ("derivation", "code")),
     Question("1ab.Q8", "1-a theory: the loss", "Which way ŷ must move",
              "To lower the cross-entropy, and the squared error, in which direction must each "
              "output move?", ("text",)),
@@ -156,8 +163,7 @@ QUESTIONS = (
     Question("1ab.Q11", "1-a theory: optimization", "The learning rate",
              "What a learning rate too small or too large does to training.",
              ("text", "figure"), (sweep("1ab-circles-manual", "optim.lr=0.0001,0.03,0.1,1"),),
-             (R("94% test, loss 0.18", "circles, manual backprop, lr 0.1", data="circles",
-                preset="1ab-circles"),
+             (R("94% test, loss 0.18", "circles, manual backprop, lr 0.1", data="circles"),
               R("64% (loss 0.69) / 65% (loss 1.88)", "the same at lr 0.0001 / lr 1",
                 data="circles"))),
     Question("1ab.Q12", "1-a theory: optimization", "The cost of gradients with depth",
@@ -176,11 +182,10 @@ QUESTIONS = (
              "The gradient of the loss with respect to ỹ.", ("derivation",),
              references=(R("ŷ - y", "one-hot y; an N x n_y matrix for a batch"),)),
     Question("1ab.Q16", "1-a theory: the gradients", "The output layer's gradients",
-             "The gradients of W_y and b_y, from the gradient at ỹ.", ("derivation",),
-             (preset("1ab-circles-manual"),)),
+             "The gradients of W_y and b_y, from the gradient at ỹ.", ("derivation",)),
     Question("1ab.Q17", "1-a theory: the gradients", "The hidden layer's gradients",
              "The gradients at h̃, of W_h and of b_h, through the tanh.",
-             ("derivation", "code"), (preset("1ab-circles-manual"),)),
+             ("derivation", "code")),
     Question("1ab.B1", "1-b implementation", "The hand-written MLP on circles",
              "Train the hand-written network with mini-batch SGD; read its curves, and the "
              "effect of the learning rate, the batch size, and of averaging the gradient "
@@ -312,7 +317,8 @@ QUESTIONS = (
                 data=CIFAR))),
     Question("1cd.Q19", "1-d improving: normalization", "Standardized inputs",
              "Standardize each channel with the training set's mean and deviation; compare.",
-             ("figure", "comparison"), (preset("1cd-standardize"), study("1cd-ablation")),
+             ("figure", "comparison"),
+             (preset("1cd-standardize"), study("1cd-ablation", "baseline,standardize")),
              (R("76.78% (from 70.46%)", CIFAR_STACK + ", 30 epochs, lr 0.05", data=CIFAR,
                 epochs=30, preset="1cd-standardize"),
               R("74% (from 69%)", "CIFAR-10, the course CNN", data=CIFAR,
@@ -329,7 +335,8 @@ QUESTIONS = (
                 data=CIFAR))),
     Question("1cd.Q22", "1-d improving: augmentation", "Random crops and flips",
              "Random crops and horizontal flips of the training images; compare.",
-             ("figure", "comparison"), (preset("1cd-augment"), study("1cd-ablation")),
+             ("figure", "comparison"),
+             (preset("1cd-augment"), study("1cd-ablation", "standardize,augment")),
              (R("79.5%", CIFAR_STACK + ", 30 epochs, lr 0.05", data=CIFAR, epochs=30,
                 preset="1cd-augment"),
               R("79.62%", "the same over 40 epochs", data=CIFAR, epochs=40,
@@ -347,7 +354,8 @@ QUESTIONS = (
                 "crop", data=CIFAR),)),
     Question("1cd.Q26", "1-d improving: optimization", "SGD with a decaying learning rate",
              "Train with SGD and a learning rate that decays; compare, stability included.",
-             ("figure", "comparison"), (preset("1cd-schedule"), study("1cd-ablation")),
+             ("figure", "comparison"),
+             (preset("1cd-schedule"), study("1cd-ablation", "augment,schedule")),
              (R("81.76%", CIFAR_STACK + ", 30 epochs, lr 0.1", data=CIFAR, epochs=30,
                 preset="1cd-schedule"),
               R("80.35%", "the same at lr 0.05", data=CIFAR, epochs=30))),
@@ -363,7 +371,7 @@ QUESTIONS = (
                 "CIFAR-10, the course CNN", data=CIFAR))),
     Question("1cd.Q29", "1-d improving: dropout", "Dropout",
              "Add dropout at fc4; compare.", ("figure", "comparison"),
-             (preset("1cd-dropout"), study("1cd-ablation")),
+             (preset("1cd-dropout"), study("1cd-ablation", "schedule,dropout")),
              (R("81.72%", CIFAR_STACK + ", 30 epochs, lr 0.1", data=CIFAR, epochs=30,
                 preset="1cd-dropout"),
               R("83.51%", "the same over 40 epochs", data=CIFAR, epochs=40,
@@ -384,7 +392,7 @@ QUESTIONS = (
                            "PyTorch's dropout"),)),
     Question("1cd.Q34", "1-d improving: batch normalization", "Batch normalization",
              "Add batch normalization; compare.", ("figure", "comparison"),
-             (preset("1cd-batchnorm"), study("1cd-ablation")),
+             (preset("1cd-batchnorm"), study("1cd-ablation", "dropout,batchnorm")),
              (R("84.97%", "everything stacked: CIFAR-10, 40 epochs, lr 0.1", data=CIFAR,
                 epochs=40, preset="1cd-batchnorm"),
               R("just under 80%", "CIFAR-10, batch norm with a schedule, no dropout",
