@@ -248,3 +248,16 @@ def test_the_python_api():
     from tinyvision import api
 
     assert len(api.course("1cd")) == 34
+
+
+def test_a_study_step_question_shows_its_steps(tmp_path, capsys):
+    """1cd.Q34 (batch norm) reads the ablation's step and the one before it, not all six."""
+    steps = ["baseline", "standardize", "augment", "schedule", "dropout", "batchnorm"]
+    _fake_study(
+        tmp_path, "1cd-ablation", [(s, 0, "completed", 50.0 + i) for i, s in enumerate(steps)]
+    )
+    assert main(["course", "1cd.Q34", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    shown = re.findall(r"^    (\w+): (\S+)$", out, flags=re.M)
+    assert shown == [("dropout", "54.00%"), ("batchnorm", "55.00%")]
+    assert "84.97% — everything stacked: CIFAR-10, 40 epochs, lr 0.1" in out

@@ -223,3 +223,70 @@ def test_quick_tour_offline_on_builtin_data(tmp_path, monkeypatch, capsys):
     # the ViT comparison has its own epoch budget
     tuned = json.loads((study / "step=vit-tuned_seed0" / "config.json").read_text())
     assert tuned["train"]["epochs"] == 2 and tuned["model"]["stem"] == "conv"
+
+
+def test_the_overview_gives_each_course_number_its_setup(tmp_path):
+    """1e-timm-scratch's course value is vit_base at 224x224 after 4 epochs, and a run of
+    another timm model is warned about, as 1-cd's comparison on other data is."""
+    from tinyvision.report.collect import Run
+    from tinyvision.report.html import render_html
+    from tinyvision.report.overview import overview_blocks
+
+    config = {
+        "preset": "1e-timm-scratch",
+        "data": {"name": "mnist"},
+        "model": {"name": "timm:vit_small_patch16_224"},
+    }
+    summary = {"status": "completed", "epochs_done": 5, "final": {"test_acc": 31.5}}
+    run = Run(tmp_path / "1e-timm-scratch-x", config, summary)
+    html = render_html(overview_blocks([run], [], None, lambda g: []))
+    assert (
+        "about 20% after 4 epochs (about 45 minutes), unstable (vit_base_patch16_224 at "
+        "224 x 224, 3 channels, from scratch on MNIST)" in html
+    )
+    assert "84-91%" not in html
+    assert (
+        "measured in another setup (1e-timm-scratch: model timm:vit_small_patch16_224, not "
+        "timm:vit_base_patch16_224), so compare the trend, not the numbers" in html
+    )
+    # the course's own model and budget: nothing to warn about
+    config["model"]["name"], summary["epochs_done"] = "timm:vit_base_patch16_224", 4
+    assert "another setup" not in render_html(overview_blocks([run], [], None, lambda g: []))
+    # a shorter budget is flagged
+    summary["epochs_done"] = 1
+    html = render_html(overview_blocks([run], [], None, lambda g: []))
+    assert "1e-timm-scratch: 1 epoch, not 4" in html
+
+
+def test_questions_text_from_the_records_is_never_markup(tmp_path):
+    """A hostile folder or step name shows as text in the Questions, in both renderings."""
+    from tinyvision.report.collect import collect
+    from tinyvision.report.html import build, render_html, render_markdown
+
+    folder = tmp_path / "study-<script>alert(1)</script>"
+    run = folder / "run0"
+    run.mkdir(parents=True)
+    spec = {"kind": "study", "study": "1cd-dropout-rate", "seeds": 1}
+    (folder / "sweep.json").write_text(json.dumps(spec))
+    from tinyvision.runs.sweep import RESULT_COLUMNS
+
+    row = {"seed": 0, "status": "completed", "epochs_done": 1, "final_test_acc": 55.5}
+    (folder / "sweep.csv").write_text(
+        ",".join(["step", *RESULT_COLUMNS])
+        + "\n"
+        + ",".join(
+            ["<img src=x onerror=alert(1)>|x", *(str(row.get(c, "")) for c in RESULT_COLUMNS)]
+        )
+        + "\n"
+    )
+    config = {"preset": "1cd-schedule", "data": {"name": "digits"}, "model": {"name": "cnn"}}
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "summary.json").write_text(json.dumps({"status": "completed", "final": {}}))
+    blocks = build(collect([tmp_path]))
+    html = render_html(blocks)
+    questions = html[html.index("<h3 id='questions'>") : html.index("<h2 id='contents'>")]
+    assert "1cd.Q32 The dropout rate" in questions and "55.50%" in questions
+    assert "<img" not in questions and "&lt;img src=x" in questions
+    md = render_markdown(blocks, tmp_path)
+    md_questions = md[md.index("### Questions") : md.index("## Contents")]
+    assert "<img" not in md_questions and "\\|x" in md_questions
