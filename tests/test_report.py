@@ -82,6 +82,10 @@ def test_report_opens_with_the_overview_and_contents(records):
         in questions
     )
     assert "64% (loss 0.69) / 65% (loss 1.88) (the same at lr 0.0001 / lr 1)" in questions
+    # the CNN's layer table, as the run recorded it, answers the arithmetic questions
+    layers = re.search(r"1cd\.Q11 [^<]*</td><td><a href='#(models-[a-z0-9-]+)'>", questions)
+    assert layers and layers[1] in ids
+    assert "parameters on 1x8x8" in questions and "not the course&#x27;s 3x32x32" in questions
     md_questions = md[md.index("### Questions") : md.index("## Contents")]
     assert "[sweep of 1ab-circles-optim over optim.lr](#sweep-of-1ab-circles-optim)" in md_questions
     # the variants' own sections are folded: no picture between their heading and the fold

@@ -310,7 +310,8 @@ def build(records: Records) -> list[Block]:
         models = model_blocks(mine + [r for g in my_groups for r in g.runs[:1]], skipped)
         if models:
             title = "Models: layer tables"
-            blocks += [Block("h3", title), Block("details", title), *models, Block("/details")]
+            heading = Block("h3", title, key=f"models:{key}")
+            blocks += [heading, Block("details", title), *models, Block("/details")]
     all_runs = loose + [r for g in groups for r in g.runs]
     tail = environment_blocks(all_runs) + data_blocks(all_runs, tour)
     return blocks + tail + skipped_blocks(skipped)

@@ -9,10 +9,17 @@ Which record answers which question is `tinyvision.course` (the same lookup as
 
 from __future__ import annotations
 
+import re
+
 from tinyvision.course.answers import Found, found_for, setup_note
-from tinyvision.course.table import QUESTIONS
-from tinyvision.report.blocks import Block, Link, para, text_of
-from tinyvision.report.collect import Records, Run
+from tinyvision.course.table import QUESTIONS, SUMMARY_CNN, Question
+from tinyvision.errors import UserError
+from tinyvision.records_read import read_text
+from tinyvision.report.blocks import Block, Code, Link, para, text_of
+from tinyvision.report.collect import Records, Run, practical_of
+from tinyvision.runs.folder import LAYERS
+
+COURSE_INPUT = "3x32x32"  # the input the course counts the CNN's weights for
 
 MAX_RESULT = 240  # characters of a record's results in one cell; the section has them all
 
@@ -51,10 +58,50 @@ def _answers(found: Found) -> bool:
     return found.answer.kind != "command" or any(w == "drawn" for w, _ in found.results)
 
 
+def _cnn_table(records: Records) -> tuple[Run, str, str] | None:
+    """The first course-CNN run's recorded layer table: (run, its input, its parameters)."""
+    grouped = {r.path for g in records.groups for r in g.runs}
+    firsts = [g.runs[0] for g in records.groups if g.runs]
+    for run in [*(r for r in records.runs if r.path not in grouped), *firsts]:
+        if run.model != "cnn" or not (run.path / LAYERS).is_file():
+            continue
+        try:
+            text = read_text(run.path / LAYERS)
+        except UserError:
+            continue  # the report's layer tables list it as skipped
+        shape = re.match(r"input (\d+x\d+x\d+)\n", text)
+        params = re.search(r"^parameters: ([\d,]+)$", text, flags=re.M)
+        if shape and params:
+            return run, shape[1], params[1]
+    return None
+
+
+def _layer_row(q: Question, table: tuple[Run, str, str]) -> tuple:
+    """A question `summary cnn` answers, from the layer table a CNN run recorded."""
+    run, shape, params = table
+    note = ""
+    if shape != COURSE_INPUT:
+        note = (
+            f"This table is for {shape} inputs, not the course's {COURSE_INPUT}: the weights "
+            "after the convolutions differ (tinyvision summary cnn shows the course's)."
+        )
+    practical = practical_of(run.preset, run.model)
+    return (
+        f"{q.id} {q.title}",
+        Link(text_of(f"layer table: {run.path.name}"), f"models:{practical}"),
+        text_of(f"{params} parameters on {shape}"),
+        "; ".join(str(r) for r in q.references),
+        note,
+    )
+
+
 def questions_blocks(records: Records) -> list[Block]:
     """The Questions part of the overview; nothing when no record answers any question."""
     rows = []
+    cnn = _cnn_table(records)
     for q in QUESTIONS:
+        if cnn and any(a.name == SUMMARY_CNN for a in q.answers):
+            rows.append(_layer_row(q, cnn))
         for found in found_for(q, records):
             if not _answers(found):
                 continue
@@ -74,8 +121,9 @@ def questions_blocks(records: Records) -> list[Block]:
         Block("h3", "Questions"),
         para(
             "The course's questions these records answer, each linked to the section that "
-            "answers it, beside the values the course's reports give and their setups. "
-            "`tinyvision course ID` shows one question with every command that answers it."
+            "answers it, beside the values the course's reports give and their setups. ",
+            Code("tinyvision course ID"),
+            " shows one question with every command that answers it.",
         ),
         Block("table", header=header, rows=tuple(rows)),
     ]
