@@ -148,7 +148,9 @@ def test_the_section_check_sees_a_missing_section():
     assert [s.split(" — ")[0] for s in missing_sections(texts, "")] == ["1cd.Q16", "1e.E3"]
 
 
-def _fake_study(out: Path, study: str, rows: list[tuple[str, int, str, float]]) -> Path:
+def _fake_study(
+    out: Path, study: str, rows: list[tuple[str, int, str, float]], tokens: dict | None = None
+) -> Path:
     """A study folder as `tinyvision study` writes it: sweep.json, sweep.csv, one run."""
     from tinyvision.runs.sweep import RESULT_COLUMNS
 
@@ -160,6 +162,7 @@ def _fake_study(out: Path, study: str, rows: list[tuple[str, int, str, float]]) 
     lines = [",".join(["step", *RESULT_COLUMNS])]
     for step, seed, status, acc in rows:
         cells = {"seed": seed, "status": status, "epochs_done": 1, "final_test_acc": acc}
+        cells["tokens"] = (tokens or {}).get(step, "")
         lines.append(",".join([step, *(str(cells.get(c, "")) for c in RESULT_COLUMNS)]))
     (folder / "sweep.csv").write_text("\n".join(lines) + "\n")
     config = {"preset": "1cd-standardize", "data": {"name": "digits"}, "model": {"name": "cnn"}}
@@ -261,3 +264,13 @@ def test_a_study_step_question_shows_its_steps(tmp_path, capsys):
     shown = re.findall(r"^    (\w+): (\S+)$", out, flags=re.M)
     assert shown == [("dropout", "54.00%"), ("batchnorm", "55.00%")]
     assert "84.97% — everything stacked: CIFAR-10, 40 epochs, lr 0.1" in out
+
+
+def test_a_vit_study_shows_its_tokens(tmp_path, capsys):
+    """1e.patch-size: each patch size's accuracy with the tokens its runs recorded."""
+    rows = [("patch_size=2", 0, "completed", 97.0), ("patch_size=14", 0, "completed", 98.5)]
+    _fake_study(tmp_path, "1e-patch-size", rows, {"patch_size=2": 197, "patch_size=14": 5})
+    assert main(["course", "1e.patch-size", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "patch_size=2: 97.00%, 197 tokens" in out and "patch_size=14: 98.50%, 5 tokens" in out
+    assert "196, 4 and 1 patches — patch 2, 14 and 28 on 28 x 28 images" in out

@@ -88,22 +88,26 @@ def _setting_results(
     """Per setting of a group (its `column`; `only` these, if given), the final test
     accuracy over its seeds."""
     by_setting: dict[str, list[float]] = {}
+    tokens: dict[str, str] = {}  # a ViT's tokens per image, where the runs recorded them
     for row in group.rows:
         if only and str(row.get(column, "")) not in only:
             continue
         value = _number(row.get("final_test_acc"))
         if row.get("status") == "completed" and value is not None:
-            by_setting.setdefault(str(row.get(column, "")), []).append(value)
+            setting = str(row.get(column, ""))
+            by_setting.setdefault(setting, []).append(value)
+            count = _number(row.get("tokens"))
+            if count is not None:
+                tokens[setting] = f"{count:.0f}"
     label = column.split(".")[-1]
     results = []
     for setting, values in list(by_setting.items())[:MAX_SETTINGS]:
         shown = _pct(statistics.fmean(values))
         if len(values) > 1:
             shown += f" ± {statistics.stdev(values):.2f} ({len(values)} seeds)"
+        if setting in tokens:
+            shown += f", {tokens[setting]} tokens"
         results.append((f"{setting}:" if label == "step" else f"{label}={setting}:", shown))
-    if column != "step" and any(r.get("tokens") for r in group.rows):
-        tokens = {str(r.get(column, "")): r.get("tokens") for r in group.rows}
-        results += [(f"{label}={k}: tokens", str(v)) for k, v in tokens.items() if v]
     return results or [("", "no completed run yet")]
 
 

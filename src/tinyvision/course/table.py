@@ -302,7 +302,7 @@ QUESTIONS = (
              (R("56% at lr 0.01, below lr 0.1 (underfits)", "CIFAR-10, batch 128", data=CIFAR),
               R("batch 32 noisier than 128, about the same final accuracy", "CIFAR-10",
                 data=CIFAR),
-              R("37 s an epoch at batch 8", "CIFAR-10, lr 0.1, one GPU", data=CIFAR))),
+              R("37 s an epoch at batch 8", "CIFAR-10, lr 0.1, an A100 GPU", data=CIFAR))),
     Question("1cd.Q17", "1-d learning", "The error before training",
              "The train and test error at the start of the first epoch, and what it means.",
              ("number", "text"), (preset("1cd-baseline"),),
@@ -428,8 +428,8 @@ QUESTIONS = (
     Question("1e.E8", "1-e hyperparameters", "Embedding size",
              "How the embedding size changes training.", ("figure", "comparison"),
              (study("1e-embed-dim"),),
-             (R("16 ends close to 32 with fewer weights; 128 lowest and slowest", "MNIST, the "
-                "course's ViT", data="mnist"),), alias="1e.embed-dim"),
+             (R("16 ends close to the others with fewer weights; 128 ends lowest and is the "
+                "slowest", "MNIST, the course's ViT", data="mnist"),), alias="1e.embed-dim"),
     Question("1e.E9", "1-e hyperparameters", "Patch size",
              "How the patch size (the number of tokens) changes training.",
              ("figure", "comparison"), (study("1e-patch-size"),),
