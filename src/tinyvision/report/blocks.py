@@ -41,6 +41,7 @@ class Block:
     rows: tuple[tuple[str | Link, ...], ...] = ()  # a cell is text, or a link
     figure: Figure | None = None
     key: str = ""  # what a Link names to lead here: `run:<folder>`, `group:<folder>`
+    prose: bool = False  # a table of sentences rather than numbers: its cells align left
 
 
 def para(*parts: Part) -> Block:

@@ -323,7 +323,8 @@ table{border-collapse:collapse;margin:.6em 0;font-size:.88em}td,th{border:1px so
 padding:.25em .5em;text-align:right}th{background:#f0f0f0}td:first-child{text-align:left}
 img{max-width:100%;border:1px solid #ddd;margin:.4em 0}pre{background:#f7f7f7;padding:.6em;
 overflow-x:auto;font-size:.8em}figure{margin:.5em 0}figcaption{font-size:.8em;color:#666}
-details{margin:.4em 0 1em}summary{cursor:pointer;color:#345}nav.toc ul{margin:.2em 0}"""
+details{margin:.4em 0 1em}summary{cursor:pointer;color:#345}nav.toc ul{margin:.2em 0}
+table.prose td,table.prose th{text-align:left;vertical-align:top}"""
 
 
 def _html_part(p: Part, links: dict[str, str]) -> str:
@@ -414,7 +415,8 @@ def render_html(blocks: list[Block]) -> str:
                 "<tr>" + "".join(f"<td>{_html_part(c, links)}</td>" for c in row) + "</tr>"
                 for row in b.rows
             )
-            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            table = "<table class='prose'>" if b.prose else "<table>"
+            out.append(f"{table}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         elif b.kind == "figure" and b.figure is not None:
             data = base64.b64encode(b.figure.data).decode()
             out.append(

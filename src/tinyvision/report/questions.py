@@ -76,11 +76,13 @@ def _cnn_table(records: Records) -> tuple[Run, str, str] | None:
     return None
 
 
-def _layer_row(q: Question, table: tuple[Run, str, str]) -> tuple:
+def _layer_row(q: Question, table: tuple[Run, str, str], first: bool) -> tuple:
     """A question `summary cnn` answers, from the layer table a CNN run recorded."""
     run, shape, params = table
     note = ""
-    if shape != COURSE_INPUT:
+    if shape != COURSE_INPUT and not first:
+        note = f"As above: {shape} inputs."
+    elif shape != COURSE_INPUT:
         note = (
             f"This table is for {shape} inputs, not the course's {COURSE_INPUT}: the weights "
             "after the convolutions differ (tinyvision summary cnn shows the course's)."
@@ -98,10 +100,11 @@ def _layer_row(q: Question, table: tuple[Run, str, str]) -> tuple:
 def questions_blocks(records: Records) -> list[Block]:
     """The Questions part of the overview; nothing when no record answers any question."""
     rows = []
-    cnn = _cnn_table(records)
+    cnn, layer_rows = _cnn_table(records), 0
     for q in QUESTIONS:
         if cnn and any(a.name == SUMMARY_CNN for a in q.answers):
-            rows.append(_layer_row(q, cnn))
+            rows.append(_layer_row(q, cnn, first=not layer_rows))
+            layer_rows += 1
         for found in found_for(q, records):
             if not _answers(found):
                 continue
@@ -125,5 +128,5 @@ def questions_blocks(records: Records) -> list[Block]:
             Code("tinyvision course ID"),
             " shows one question with every command that answers it.",
         ),
-        Block("table", header=header, rows=tuple(rows)),
+        Block("table", header=header, rows=tuple(rows), prose=True),
     ]
