@@ -274,3 +274,41 @@ def test_a_vit_study_shows_its_tokens(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "patch_size=2: 97.00%, 197 tokens" in out and "patch_size=14: 98.50%, 5 tokens" in out
     assert "196, 4 and 1 patches — patch 2, 14 and 28 on 28 x 28 images" in out
+
+
+def test_text_from_the_records_is_printed_literally(tmp_path, capsys):
+    """A run folder or field holding terminal escapes is shown with them made visible."""
+    run = tmp_path / "1cd-baseline-\x1b[2Jx"
+    run.mkdir()
+    config = {"preset": "1cd-baseline", "data": {"name": "cifar10"}, "model": {"name": "cnn"}}
+    summary = {
+        "status": "completed",
+        "epochs_done": 30,
+        "best_test_acc": 71.0,
+        "best_epoch": "\x1b[31mred",
+        "final": {"test_acc": 70.25},
+    }
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "summary.json").write_text(json.dumps(summary))
+    assert main(["course", "1cd.Q15", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\\x1b[2Jx" in out and "\\x1b[31mred" in out
+    assert "final test accuracy 70.25%" in out
+    assert "compare the trend" not in out  # the course's data and budget: nothing differs
+
+
+def test_a_command_question_names_the_runs_it_can_use(tmp_path, capsys):
+    """1cd.Q5 (fc as convolution): the CNN runs `fcconv` takes, and what it drew there."""
+    for name, picture in (("1cd-baseline-a", True), ("1cd-baseline-b", False)):
+        run = tmp_path / name
+        run.mkdir()
+        config = {"preset": "1cd-baseline", "data": {"name": "cifar10"}, "model": {"name": "cnn"}}
+        (run / "config.json").write_text(json.dumps(config))
+        (run / "summary.json").write_text(json.dumps({"status": "completed", "final": {}}))
+        if picture:
+            (run / "fc_as_conv.png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    assert main(["course", "1cd.Q5", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    for name in ("1cd-baseline-a", "1cd-baseline-b"):
+        assert f"run tinyvision fcconv {tmp_path / name}" in out
+    assert out.count("drawn ") == 1 and f"drawn {tmp_path / '1cd-baseline-a/fc_as_conv.png'}" in out

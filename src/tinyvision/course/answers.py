@@ -160,7 +160,11 @@ def _command_found(answer: Answer, records: Records) -> list[Found]:
     for run in sorted(runs, key=lambda r: r.path.name, reverse=True):
         if run.model not in models or run.summary.get("status") != "completed":
             continue
-        drawn = [n for n in COMMAND_PICTURES[head] if (run.path / n).is_file()]
+        drawn = [
+            n
+            for n in COMMAND_PICTURES[head]
+            if (run.path / n).is_file() and not (run.path / n).is_symlink()
+        ]
         results = [("run", answer.name.replace("RUN_FOLDER", str(run.path)))]
         results += [("drawn", str(run.path / n)) for n in drawn]
         found.append(Found(answer, run, run.config["data"]["name"], [], run.model, results))

@@ -54,8 +54,13 @@ def _result(found: Found) -> str:
 
 
 def _answers(found: Found) -> bool:
-    """A command's record answers only once the command drew its pictures there."""
-    return found.answer.kind != "command" or any(w == "drawn" for w, _ in found.results)
+    """A command's record answers only once the command drew its pictures there, and the
+    report holds them (a damaged picture is left out, so it answers nothing)."""
+    if found.answer.kind != "command":
+        return True
+    shown = {f.name for f in found.record.figures}
+    drawn = [value.rsplit("/", 1)[-1] for what, value in found.results if what == "drawn"]
+    return any(name in shown for name in drawn)
 
 
 def _cnn_table(records: Records) -> tuple[Run, str, str] | None:
