@@ -312,3 +312,20 @@ def test_a_command_question_names_the_runs_it_can_use(tmp_path, capsys):
     for name in ("1cd-baseline-a", "1cd-baseline-b"):
         assert f"run tinyvision fcconv {tmp_path / name}" in out
     assert out.count("drawn ") == 1 and f"drawn {tmp_path / '1cd-baseline-a/fc_as_conv.png'}" in out
+
+
+def test_the_svm_question_reads_the_svms(tmp_path, capsys):
+    run = tmp_path / "1ab-svm-x"
+    run.mkdir()
+    config = {"preset": "1ab-svm", "data": {"name": "circles"}, "model": {"name": "mlp"}}
+    svm = [
+        {"kernel": "linear", "C": 1.0, "test_acc": 65.0},
+        {"kernel": "rbf", "C": 1.0, "test_acc": 95.5},
+        "not a fit",
+    ]
+    summary = {"status": "completed", "final": {"test_acc": 94.0}, "svm": svm}
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "summary.json").write_text(json.dumps(summary))
+    assert main(["course", "1ab.B6", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "SVM linear C=1.0: test 65.00%" in out and "SVM rbf C=1.0: test 95.50%" in out

@@ -131,6 +131,11 @@ def _run_found(answer: Answer, run: Run) -> Found:
     best = _number(s.get("best_test_acc"))
     if best is not None:
         results.append(("best", f"{_pct(best)} at epoch {s.get('best_epoch')}"))
+    svm = s.get("svm")  # the SVMs a run fitted beside its network (1ab-svm)
+    for fit in (svm if isinstance(svm, list) else [])[:MAX_SETTINGS]:
+        if isinstance(fit, dict):
+            name = f"SVM {fit.get('kernel')} C={fit.get('C')}:"
+            results.append((name, f"test {_pct(_number(fit.get('test_acc')))}"))
     status = str(s.get("status") or "?")
     if status != "completed":
         results.append(("status", status))
