@@ -450,9 +450,10 @@ def course(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from tinyvision.api import course as course_view
+    from tinyvision.course.view import QuestionView
 
     shown = course_view(args.which, out=args.out)
-    if hasattr(shown, "lines"):  # one question
+    if isinstance(shown, QuestionView):  # one question
         for line in shown.lines():
             print(line)
         return 0

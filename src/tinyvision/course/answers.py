@@ -8,6 +8,7 @@ number shown comes from a record (sweep.csv, summary.json), never from this file
 from __future__ import annotations
 
 import math
+import shlex
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -170,7 +171,7 @@ def _command_found(answer: Answer, records: Records) -> list[Found]:
             for n in COMMAND_PICTURES[head]
             if (run.path / n).is_file() and not (run.path / n).is_symlink()
         ]
-        results = [("run", answer.name.replace("RUN_FOLDER", str(run.path)))]
+        results = [("run", answer.name.replace("RUN_FOLDER", shlex.quote(str(run.path))))]
         results += [("drawn", str(run.path / n)) for n in drawn]
         found.append(Found(answer, run, run.config["data"]["name"], [], run.model, results))
         if len(found) == MAX_RUNS:
