@@ -17,7 +17,8 @@ from tinyvision.course.table import Answer, Question, Reference
 from tinyvision.presets import all_presets
 from tinyvision.report.collect import Collector, Figure, Group, Records, Run
 
-# The pictures a run of a command leaves, which answer the question (`fcconv`, `attention`).
+# The commands given a run folder: the models they take, and the pictures they leave there
+# (which answer the question).
 COMMAND_MODELS = {"tinyvision fcconv": ("cnn",), "tinyvision attention": ("vit",)}
 COMMAND_PICTURES = {
     "tinyvision fcconv": ("fc_as_conv.png",),

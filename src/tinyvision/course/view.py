@@ -10,11 +10,15 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from tinyvision.course.answers import Found, found_for, read_records, setup_note
 from tinyvision.course.lookup import find, practical, questions
 from tinyvision.course.table import SUMMARY_CNN, Question
 from tinyvision.records_read import printable
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LIST_COLUMNS = ("id", "part", "title", "kinds", "answered by")
 
@@ -24,7 +28,7 @@ def answered_by(q: Question) -> list[str]:
     return [a.command for a in q.answers] + [f"notebook {q.notebook}: {q.section}"]
 
 
-def listing(of: str | None = None):
+def listing(of: str | None = None) -> pd.DataFrame:
     """The questions (of one practical) as a DataFrame, one row each."""
     import pandas as pd
 
@@ -146,7 +150,7 @@ def _found_lines(f: Found, q: Question) -> list[str]:
     return lines
 
 
-def show(which: str | None = None, out: Path = Path("runs")):
+def show(which: str | None = None, out: Path = Path("runs")) -> pd.DataFrame | QuestionView:
     """The listing (a DataFrame) for nothing or a practical; a QuestionView for an id."""
     if which is None or practical(which) is not None:
         return listing(which)
