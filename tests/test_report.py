@@ -57,17 +57,37 @@ def test_report_opens_with_the_overview_and_contents(records):
     for text, practical in ((html, "id='practical-1-ab"), (md, "## Practical 1-ab")):
         # the overview and the contents come before the first practical's section
         assert text.index("Overview") < text.index("Contents") < text.index(practical)
-        assert "the course reports" in text and "92-95%" in text  # circles: the course's
+        assert "the course reports" in text  # circles: the course's value, with its setup
+        assert "94% test, loss 0.18 (circles, lr 0.1)" in text
         assert "numbers are for CIFAR-10; these runs used digits" in text
         assert "The MLP 2 ways: one comparison" in text
         assert "Largest difference in training loss between them at any epoch" in text
         assert "<details><summary>" in text and text.count("<details>") == text.count("</details>")
     ids = set(re.findall(r"<h[23] id='([a-z0-9-]+)'>", html))
-    links = re.findall(r"<a href='#([a-z0-9-]+)'>", html)
+    nav = html[html.index("<nav class='toc'>") : html.index("</nav>")]
+    links = re.findall(r"<a href='#([a-z0-9-]+)'>", nav)
     assert links and set(links) <= ids  # every entry of the contents leads somewhere
     assert len(links) == len(set(links))
     md_links = re.findall(r"\]\(#([a-z0-9-]+)\)", md)
     assert set(md_links) == set(links) and set(md_links) <= set(re.findall(r"<a id='([^']+)'>", md))
+    # the Questions: each question these records answer, linked to the section answering it
+    questions = html[html.index("<h3 id='questions'>") : html.index("<h2 id='contents'>")]
+    answered = re.findall(
+        r"<tr><td>(1ab\.[QB]\d+) [^<]*</td><td><a href='#([a-z0-9-]+)'>", questions
+    )
+    assert [q for q, _ in answered] == ["1ab.Q11", "1ab.B1", "1ab.B1", "1ab.B2"]
+    assert {target for _, target in answered} <= ids
+    assert (
+        "<a href='#sweep-of-1ab-circles-optim'>sweep of 1ab-circles-optim over optim.lr"
+        in questions
+    )
+    assert "64% (loss 0.69) / 65% (loss 1.88) (the same at lr 0.0001 / lr 1)" in questions
+    # the CNN's layer table, as the run recorded it, answers the arithmetic questions
+    layers = re.search(r"1cd\.Q11 [^<]*</td><td><a href='#(models-[a-z0-9-]+)'>", questions)
+    assert layers and layers[1] in ids
+    assert "parameters on 1x8x8" in questions and "not the course&#x27;s 3x32x32" in questions
+    md_questions = md[md.index("### Questions") : md.index("## Contents")]
+    assert "[sweep of 1ab-circles-optim over optim.lr](#sweep-of-1ab-circles-optim)" in md_questions
     # the variants' own sections are folded: no picture between their heading and the fold
     section = html[html.index("<h3 id='1ab-circles-autograd") :]
     assert "<img" not in section[: section.index("<details>")]
@@ -144,6 +164,26 @@ def test_report_in_a_real_browser(records):
         assert page.evaluate("location.hash") == "#environment"
         top = page.evaluate("document.getElementById('environment').getBoundingClientRect().top")
         assert page.evaluate("window.scrollY") > 0 and 0 <= top < 900, "scrolled to it"
+        # each link of the Questions leads to the section that answers the question
+        questions = page.evaluate(
+            """() => {
+                const found = [];
+                let node = document.getElementById('questions').nextElementSibling;
+                while (node && !/^H[23]$/.test(node.tagName)) {
+                    node.querySelectorAll('a').forEach(a => found.push(
+                        [a.hash.slice(1), !!document.getElementById(a.hash.slice(1))]));
+                    node = node.nextElementSibling;
+                }
+                return found;
+            }"""
+        )
+        assert len(questions) >= 4 and all(ok for _, ok in questions), questions
+        page.click(f"#questions ~ table a[href='#{questions[0][0]}']")
+        assert page.evaluate("location.hash") == f"#{questions[0][0]}"
+        top = page.evaluate(
+            f"document.getElementById('{questions[0][0]}').getBoundingClientRect().top"
+        )
+        assert -1 <= top < 900, "the answering section is on screen (to a pixel's fraction)"
         # details are folded until opened
         assert page.locator("details[open]").count() == 0
         fold = page.locator("details").first
@@ -187,3 +227,70 @@ def test_quick_tour_offline_on_builtin_data(tmp_path, monkeypatch, capsys):
     # the ViT comparison has its own epoch budget
     tuned = json.loads((study / "step=vit-tuned_seed0" / "config.json").read_text())
     assert tuned["train"]["epochs"] == 2 and tuned["model"]["stem"] == "conv"
+
+
+def test_the_overview_gives_each_course_number_its_setup(tmp_path):
+    """1e-timm-scratch's course value is vit_base at 224x224 after 4 epochs, and a run of
+    another timm model is warned about, as 1-cd's comparison on other data is."""
+    from tinyvision.report.collect import Run
+    from tinyvision.report.html import render_html
+    from tinyvision.report.overview import overview_blocks
+
+    config = {
+        "preset": "1e-timm-scratch",
+        "data": {"name": "mnist"},
+        "model": {"name": "timm:vit_small_patch16_224"},
+    }
+    summary = {"status": "completed", "epochs_done": 5, "final": {"test_acc": 31.5}}
+    run = Run(tmp_path / "1e-timm-scratch-x", config, summary)
+    html = render_html(overview_blocks([run], [], None, lambda g: []))
+    assert (
+        "about 20% after 4 epochs (about 45 minutes), unstable (vit_base_patch16_224 at "
+        "224 x 224, 3 channels, from scratch on MNIST)" in html
+    )
+    assert "84-91%" not in html
+    assert (
+        "measured in another setup (1e-timm-scratch: model timm:vit_small_patch16_224, not "
+        "timm:vit_base_patch16_224), so compare the trend, not the numbers" in html
+    )
+    # the course's own model and budget: nothing to warn about
+    config["model"]["name"], summary["epochs_done"] = "timm:vit_base_patch16_224", 4
+    assert "another setup" not in render_html(overview_blocks([run], [], None, lambda g: []))
+    # a shorter budget is flagged
+    summary["epochs_done"] = 1
+    html = render_html(overview_blocks([run], [], None, lambda g: []))
+    assert "1e-timm-scratch: 1 epoch, not 4" in html
+
+
+def test_questions_text_from_the_records_is_never_markup(tmp_path):
+    """A hostile folder or step name shows as text in the Questions, in both renderings."""
+    from tinyvision.report.collect import collect
+    from tinyvision.report.html import build, render_html, render_markdown
+
+    folder = tmp_path / "study-<script>alert(1)</script>"
+    run = folder / "run0"
+    run.mkdir(parents=True)
+    spec = {"kind": "study", "study": "1cd-dropout-rate", "seeds": 1}
+    (folder / "sweep.json").write_text(json.dumps(spec))
+    from tinyvision.runs.sweep import RESULT_COLUMNS
+
+    row = {"seed": 0, "status": "completed", "epochs_done": 1, "final_test_acc": 55.5}
+    (folder / "sweep.csv").write_text(
+        ",".join(["step", *RESULT_COLUMNS])
+        + "\n"
+        + ",".join(
+            ["<img src=x onerror=alert(1)>|x", *(str(row.get(c, "")) for c in RESULT_COLUMNS)]
+        )
+        + "\n"
+    )
+    config = {"preset": "1cd-schedule", "data": {"name": "digits"}, "model": {"name": "cnn"}}
+    (run / "config.json").write_text(json.dumps(config))
+    (run / "summary.json").write_text(json.dumps({"status": "completed", "final": {}}))
+    blocks = build(collect([tmp_path]))
+    html = render_html(blocks)
+    questions = html[html.index("<h3 id='questions'>") : html.index("<h2 id='contents'>")]
+    assert "1cd.Q32 The dropout rate" in questions and "55.50%" in questions
+    assert "<img" not in questions and "&lt;img src=x" in questions
+    md = render_markdown(blocks, tmp_path)
+    md_questions = md[md.index("### Questions") : md.index("## Contents")]
+    assert "<img" not in md_questions and "\\|x" in md_questions

@@ -161,6 +161,15 @@ def search(
     return Search(run_search(preset, words, trials, options, prune, sampler_seed))
 
 
+def course(which: str | None = None, *, out: str | Path = "runs"):
+    """The course's questions: all of them or a practical's (`"1cd"`) as a DataFrame, or
+    one question (`"1cd.Q16"`, `"1e.multihead"`) with the commands that answer it, the
+    course's values with their setups and what the records under `out` answer."""
+    from tinyvision.course.view import show
+
+    return show(which, Path(out))
+
+
 def load(path: str | Path) -> Run | Sweep:
     """A run folder as a `Run`, a sweep or study folder as a `Sweep`."""
     path = Path(path)

@@ -121,6 +121,10 @@ def build_parser() -> Parser:
     )
     p.add_argument("--out", default="runs", help="records root; the report is written there")
 
+    p = sub.add_parser("course", help="the course's questions, and what answers each")
+    p.add_argument("which", nargs="?", help="1ab, 1cd or 1e (a practical), or a question: 1cd.Q16")
+    p.add_argument("--out", default="runs", help="records root, read for answers (default ./runs)")
+
     p = sub.add_parser("tour", help="every practical end to end, then the report (make demo)")
     p.add_argument("--quick", action="store_true", help="about 3 minutes instead of 10")
     _common(p)
@@ -213,6 +217,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "predict": commands.predict,
         "report": commands.report,
         "tour": commands.tour,
+        "course": commands.course,
         "resume": commands.resume,
         "runs": commands.runs,
         "data": commands.data,

@@ -443,3 +443,23 @@ def tour(args: argparse.Namespace) -> int:
 
     print(f"report: {run_tour(Path(args.out), args.quick, args.device)}")
     return 0
+
+
+def course(args: argparse.Namespace) -> int:
+    """The questions as a table, or one question with what answers it and the records'."""
+    from rich.table import Table
+
+    from tinyvision.api import course as course_view
+    from tinyvision.course.view import QuestionView
+
+    shown = course_view(args.which, out=args.out)
+    if isinstance(shown, QuestionView):  # one question
+        for line in shown.lines():
+            print(line)
+        return 0
+    table = Table(*shown.columns)
+    for row in shown.itertuples(index=False):
+        table.add_row(*(_text(c) for c in row))
+    _console().print(table)
+    print(f"{len(shown)} questions; `tinyvision course ID` shows one")
+    return 0

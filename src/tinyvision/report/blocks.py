@@ -18,7 +18,16 @@ class Code:
     text: str
 
 
-Part = str | Code
+@dataclass(frozen=True)
+class Link:
+    """A link to another block of the report: the one whose `key` is `target` (a run's or a
+    group's section). Rendered as plain text when no block has that key."""
+
+    text: str
+    target: str
+
+
+Part = str | Code | Link
 
 
 @dataclass
@@ -29,8 +38,10 @@ class Block:
     text: str = ""  # headings, pre, figure captions
     parts: tuple[Part, ...] = ()  # p
     header: tuple[str, ...] = ()
-    rows: tuple[tuple[str, ...], ...] = ()
+    rows: tuple[tuple[str | Link, ...], ...] = ()  # a cell is text, or a link
     figure: Figure | None = None
+    key: str = ""  # what a Link names to lead here: `run:<folder>`, `group:<folder>`
+    prose: bool = False  # a table of sentences rather than numbers: its cells align left
 
 
 def para(*parts: Part) -> Block:

@@ -25,7 +25,7 @@ from pathlib import Path
 from tinyvision import __version__, io
 from tinyvision.errors import UserError
 from tinyvision.records_read import printable
-from tinyvision.report.blocks import Block, Code, Part, num, para, pct, text_of
+from tinyvision.report.blocks import Block, Code, Link, Part, num, para, pct, text_of
 from tinyvision.report.collect import (
     PRACTICALS,
     Figure,
@@ -37,6 +37,7 @@ from tinyvision.report.collect import (
     practical_of,
 )
 from tinyvision.report.overview import overview_blocks, variant_runs, variants_blocks
+from tinyvision.report.questions import questions_blocks
 from tinyvision.runs.folder import library_versions
 
 
@@ -44,7 +45,7 @@ def run_blocks(run: Run, show_curves: bool = True) -> list[Block]:
     """A run: its heading, its result in a line, its curves; the rest folded."""
     s, c = run.summary, run.config
     final = s.get("final") or {}
-    blocks = [Block("h3", run.path.name)]
+    blocks = [Block("h3", run.path.name, key=f"run:{run.path}")]
     blocks.append(
         para(
             Code(run.preset),
@@ -131,7 +132,7 @@ def group_axes(group: Group) -> list[str]:
 
 
 def group_blocks(group: Group) -> list[Block]:
-    blocks = [Block("h3", group.name)]
+    blocks = [Block("h3", group.name, key=f"group:{group.path}")]
     spec = ", ".join(f"{text_of(k)}: {text_of(v)}" for k, v in group.spec.items())
     blocks.append(para("Folder ", Code(group.path.name), f" ({spec}); {len(group.runs)} runs."))
     if group.rows:
@@ -291,6 +292,7 @@ def build(records: Records) -> list[Block]:
     if tour:
         blocks.append(para(text_of(tour["summary"])))
     blocks += overview_blocks(loose, groups, tour, group_axes)
+    blocks += questions_blocks(records)
     blocks += [Block("h2", "Contents"), Block("toc")]
     for key, title in PRACTICALS.items():
         mine = [r for r in loose if practical_of(r.preset, r.model) == key]
@@ -308,7 +310,8 @@ def build(records: Records) -> list[Block]:
         models = model_blocks(mine + [r for g in my_groups for r in g.runs[:1]], skipped)
         if models:
             title = "Models: layer tables"
-            blocks += [Block("h3", title), Block("details", title), *models, Block("/details")]
+            heading = Block("h3", title, key=f"models:{key}")
+            blocks += [heading, Block("details", title), *models, Block("/details")]
     all_runs = loose + [r for g in groups for r in g.runs]
     tail = environment_blocks(all_runs) + data_blocks(all_runs, tour)
     return blocks + tail + skipped_blocks(skipped)
@@ -320,14 +323,22 @@ table{border-collapse:collapse;margin:.6em 0;font-size:.88em}td,th{border:1px so
 padding:.25em .5em;text-align:right}th{background:#f0f0f0}td:first-child{text-align:left}
 img{max-width:100%;border:1px solid #ddd;margin:.4em 0}pre{background:#f7f7f7;padding:.6em;
 overflow-x:auto;font-size:.8em}figure{margin:.5em 0}figcaption{font-size:.8em;color:#666}
-details{margin:.4em 0 1em}summary{cursor:pointer;color:#345}nav.toc ul{margin:.2em 0}"""
+details{margin:.4em 0 1em}summary{cursor:pointer;color:#345}nav.toc ul{margin:.2em 0}
+table.prose td,table.prose th{text-align:left;vertical-align:top}"""
 
 
-def _html_parts(parts: tuple[Part, ...]) -> str:
-    return "".join(
-        f"<code>{html.escape(p.text)}</code>" if isinstance(p, Code) else html.escape(p)
-        for p in parts
-    )
+def _html_part(p: Part, links: dict[str, str]) -> str:
+    if isinstance(p, Code):
+        return f"<code>{html.escape(p.text)}</code>"
+    if isinstance(p, Link):
+        if p.target in links:  # an anchor is letters, digits and dashes: never markup
+            return f"<a href='#{links[p.target]}'>{html.escape(p.text)}</a>"
+        return html.escape(p.text)
+    return html.escape(str(p))
+
+
+def _html_parts(parts: tuple[Part, ...], links: dict[str, str] | None = None) -> str:
+    return "".join(_html_part(p, links or {}) for p in parts)
 
 
 def anchors(blocks: list[Block]) -> dict[int, str]:
@@ -344,6 +355,11 @@ def anchors(blocks: list[Block]) -> dict[int, str]:
             used.add(anchor)
             found[i] = anchor
     return found
+
+
+def targets(blocks: list[Block], ids: dict[int, str]) -> dict[str, str]:
+    """The anchor of each block with a key: where a `Link` to that key leads."""
+    return {blocks[i].key: anchor for i, anchor in ids.items() if blocks[i].key}
 
 
 def contents(blocks: list[Block], ids: dict[int, str]) -> list[tuple[int, str, str]]:
@@ -377,6 +393,7 @@ def render_html(blocks: list[Block]) -> str:
         f"<style>{CSS}</style></head><body>",
     ]
     ids = anchors(blocks)
+    links = targets(blocks, ids)
     for i, b in enumerate(blocks):
         if b.kind == "h1":
             out.append(f"<h1>{html.escape(b.text)}</h1>")
@@ -389,16 +406,17 @@ def render_html(blocks: list[Block]) -> str:
         elif b.kind == "/details":
             out.append("</details>")
         elif b.kind == "p":
-            out.append(f"<p>{_html_parts(b.parts)}</p>")
+            out.append(f"<p>{_html_parts(b.parts, links)}</p>")
         elif b.kind == "pre":
             out.append(f"<pre>{html.escape(b.text)}</pre>")
         elif b.kind == "table":
             head = "".join(f"<th>{html.escape(h)}</th>" for h in b.header)
             body = "".join(
-                "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                "<tr>" + "".join(f"<td>{_html_part(c, links)}</td>" for c in row) + "</tr>"
                 for row in b.rows
             )
-            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            table = "<table class='prose'>" if b.prose else "<table>"
+            out.append(f"{table}<thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         elif b.kind == "figure" and b.figure is not None:
             data = base64.b64encode(b.figure.data).decode()
             out.append(
@@ -434,10 +452,17 @@ def _md_code(text: str) -> str:
     return f"<code>{md_escape(text)}</code>"  # an HTML code span holding escaped text
 
 
-def _md_parts(parts: tuple[Part, ...]) -> str:
-    return _md_line(
-        "".join(_md_code(p.text) if isinstance(p, Code) else md_escape(p) for p in parts)
-    )
+def _md_part(p: Part, links: dict[str, str]) -> str:
+    if isinstance(p, Code):
+        return _md_code(p.text)
+    if isinstance(p, Link):
+        text = md_escape(p.text)
+        return f"[{text}](#{links[p.target]})" if p.target in links else text
+    return md_escape(str(p))
+
+
+def _md_parts(parts: tuple[Part, ...], links: dict[str, str] | None = None) -> str:
+    return _md_line("".join(_md_part(p, links or {}) for p in parts))
 
 
 def _asset_name(number: int, figure: Figure) -> str:
@@ -450,6 +475,7 @@ def _asset_name(number: int, figure: Figure) -> str:
 def render_markdown(blocks: list[Block], assets: Path) -> str:
     out, copied = [], 0
     ids = anchors(blocks)
+    links = targets(blocks, ids)
     for i, b in enumerate(blocks):
         if i in ids:  # an explicit anchor: the contents' links work in any renderer
             out.append(f"<a id='{ids[i]}'></a>\n")
@@ -465,7 +491,7 @@ def render_markdown(blocks: list[Block], assets: Path) -> str:
         elif b.kind == "/details":
             out.append("</details>")
         elif b.kind == "p":
-            out.append(_md_parts(b.parts))
+            out.append(_md_parts(b.parts, links))
         elif b.kind == "pre":
             longest = max((len(r) for r in re.findall("`+", b.text)), default=0)
             fence = "`" * max(3, longest + 1)
@@ -473,7 +499,7 @@ def render_markdown(blocks: list[Block], assets: Path) -> str:
         elif b.kind == "table":
             out.append("| " + " | ".join(md_escape(h) for h in b.header) + " |")
             out.append("|" + " --- |" * len(b.header))
-            out += ["| " + " | ".join(md_escape(str(c)) for c in row) + " |" for row in b.rows]
+            out += ["| " + " | ".join(_md_part(c, links) for c in row) + " |" for row in b.rows]
         elif b.kind == "figure" and b.figure is not None:
             copied += 1
             name = _asset_name(copied, b.figure)

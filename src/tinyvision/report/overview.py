@@ -1,10 +1,12 @@
 """The report's first page: each practical's key results beside what the course reports,
 whether the course's conclusions hold on these records, and the variants that must agree.
 
-The course's numbers are test accuracies its reports give on its own data (circles,
-MNIST, CIFAR-10) and budgets. A run on other data or a smaller budget is not expected
-to match them: the overview says which data each practical ran on, so that a reader
-compares the trend (each step better than the last) rather than the numbers.
+The course's numbers are the values its reports give (`tinyvision.course.table`), each
+shown with the setup it was measured in (data, epochs, learning rate, model). A run on
+other data, a smaller budget or another model is not expected to match them: the
+overview says which data each practical ran on and which rows' budget or model is not
+the course's, so that a reader compares the trend (each step better than the last)
+rather than the numbers.
 """
 
 from __future__ import annotations
@@ -14,6 +16,9 @@ import math
 import statistics
 from pathlib import Path
 
+from tinyvision.course.answers import setup_differences
+from tinyvision.course.lookup import references_for
+from tinyvision.course.table import Reference
 from tinyvision.records_read import RecordError, read_csv_rows
 from tinyvision.report.blocks import Block, para, pct, text_of
 from tinyvision.report.collect import PRACTICALS, Figure, Group, Run, group_practical, practical_of
@@ -25,35 +30,42 @@ COURSE_DATA = {
     "1-cd": ("CIFAR-10", {"cifar10"}),
     "1-e": ("MNIST", {"mnist"}),
 }
-# Test accuracy the course's reports give, by preset (a prefix covers its variants).
-COURSE_RUNS = {
-    "1ab-circles": "92-95%",
-    "1ab-mnist": "94-96%",
-    "1e-vit-mnist": "about 97%",
-    "1e-timm-scratch": "84-91%",
-}
-COURSE_STEPS = {
-    "1cd-ablation": {
-        "baseline": "70-73%",
-        "standardize": "74-77%",
-        "augment": "79-81%",
-        "schedule": "about 82%",
-        "dropout": "about 83%",
-        "batchnorm": "84-85%",
-    },
-    "1e-vit-vs-cnn": {"vit": "about 97%", "vit-tuned": "about 98.2% (best sweeps)"},
-}
 # Runs that compute the same thing four ways and must agree: shown as one comparison.
 VARIANT_PREFIX, VARIANTS = "1ab-circles-", ("manual", "autograd", "nn", "optim")
 MAX_SWEEP_ROWS = 8  # settings of one sweep in the overview; the rest are in its section
 COMPETITIVE_POINTS = 1.0  # a ViT within this of the CNN is "competitive"
 
 
-def course_for_run(preset: str) -> str:
-    for prefix, reported in COURSE_RUNS.items():
-        if preset == prefix or preset.startswith(prefix + "-"):
-            return reported
-    return ""
+def course_for_run(preset: str = "", study: str = "", step: str = "") -> str:
+    """The course's values for what a preset (or a study's step) runs, each with its setup
+    (`tinyvision.course.table`): `70.46% (CIFAR-10, 30 epochs, lr 0.05); ...`."""
+    return "; ".join(str(r) for r in references_for(preset, study, step))
+
+
+def setup_differs(label: str, epochs: list[int], model: str, refs: list[Reference]) -> str:
+    """`label: 1 epoch, not 30-50` when a row's budget or model is not the course's (its
+    data is the data note's)."""
+    differs = setup_differences(None, epochs, model, tuple(refs))
+    return f"{label}: {', '.join(differs)}" if differs else ""
+
+
+def _setup_note(differs: list[str]) -> list[Block]:
+    """1-cd's small-budget warning, for the rows whose budget or model is not the course's."""
+    differs = [d for d in differs if d]
+    if not differs:
+        return []
+    return [
+        para(
+            "The course's numbers beside these rows were measured in another setup ("
+            + "; ".join(differs)
+            + "), so compare the trend, not the numbers."
+        )
+    ]
+
+
+def _epochs(value) -> list[int]:
+    number = _number(text_of(value))
+    return [int(number)] if number is not None and number >= 0 else []
 
 
 def variant_runs(runs: list[Run]) -> list[Run]:
@@ -142,41 +154,52 @@ def vit_verdict(steps: dict[str, float]) -> str:
     )
 
 
-def _group_rows(group: Group, axes: list[str]) -> tuple[list[tuple[str, ...]], list[str]]:
-    """Overview rows of a sweep, study or search, and what its conclusions say."""
+def _group_rows(
+    group: Group, axes: list[str]
+) -> tuple[list[tuple[str, ...]], list[str], list[str]]:
+    """Overview rows of a sweep, study or search, where their setup is not the course's,
+    and what its conclusions say."""
     data = group.runs[0].config["data"]["name"] if group.runs else ""
     study = str(group.spec.get("study") or "")
     if group.is_search:
         done = [r for r in group.rows if _number(r.get("value", "")) is not None]
         done = [r for r in done if r.get("state") == "complete"]
         if not done:
-            return [], []
+            return [], [], []
         best = max(done, key=lambda r: _number(r["value"]) or 0.0)
         label = f"{group.name}: best of {len(group.rows)} trials (trial {best.get('trial')})"
-        return [(label, data, text_of(best.get("epochs_done")), pct(best["value"]), "")], []
+        return [(label, data, text_of(best.get("epochs_done")), pct(best["value"]), "")], [], []
     found = settings(group, axes)
-    reported = COURSE_STEPS.get(study, {})
     epochs = {}  # a setting's epochs, as its first run recorded them
+    models = {}  # and its model
+    by_folder = {r.path.name: r for r in group.runs}
     for row in group.rows:
         epochs.setdefault(setting_label(row, axes), text_of(row.get("epochs_done")))
-    rows = [
-        (
-            f"{group.name}: {label.removeprefix('step=')}",
-            data,
-            epochs.get(label, ""),
-            _mean_std(mean, std, seeds),
-            reported.get(label.removeprefix("step="), ""),
+        run = by_folder.get(str(row.get("run")))
+        models.setdefault(setting_label(row, axes), run.model if run else "")
+    rows, differs = [], []
+    for label, mean, std, seeds in found[:MAX_SWEEP_ROWS]:
+        step = label.removeprefix("step=")
+        refs = references_for(study=study, step=step) if study else []
+        name = f"{group.name}: {step}"
+        rows.append(
+            (
+                name,
+                data,
+                epochs.get(label, ""),
+                _mean_std(mean, std, seeds),
+                "; ".join(str(r) for r in refs),
+            )
         )
-        for label, mean, std, seeds in found[:MAX_SWEEP_ROWS]
-    ]
+        differs.append(setup_differs(name, _epochs(epochs.get(label)), models.get(label), refs))
     if len(found) > MAX_SWEEP_ROWS:
         rows.append((f"{group.name}: {len(found) - MAX_SWEEP_ROWS} more settings", "", "", "", ""))
-    notes = []
+    notes, verdicts = [d for d in differs if d], []
     if study == "1cd-ablation" and len(found) > 1:
-        notes.append(ablation_verdict(found))
+        verdicts.append(ablation_verdict(found))
     if study == "1e-vit-vs-cnn":
-        notes.append(vit_verdict({label: mean for label, mean, _, _ in found}))
-    return rows, [n for n in notes if n]
+        verdicts.append(vit_verdict({label: mean for label, mean, _, _ in found}))
+    return rows, notes, [v for v in verdicts if v]
 
 
 def overview_blocks(
@@ -190,7 +213,7 @@ def overview_blocks(
         my_groups = [g for g in groups if group_practical(g) == key]
         if not mine and not my_groups:
             continue
-        rows, notes = [], []
+        rows, notes, differs = [], [], []
         variants = variant_runs(mine)
         if len(variants) > 1:
             finals = [_final(r) for r in variants]
@@ -220,14 +243,19 @@ def overview_blocks(
                     course_for_run(run.preset),
                 )
             )
+            refs = references_for(run.preset)
+            epochs = _epochs(run.summary.get("epochs_done"))
+            differs.append(setup_differs(rows[-1][0], epochs, run.model, refs))
         for group in my_groups:
-            group_rows, group_notes = _group_rows(group, axes_of(group))
+            group_rows, group_differs, group_notes = _group_rows(group, axes_of(group))
             rows += group_rows
+            differs += group_differs
             notes += group_notes
         blocks.append(Block("h3", f"Overview: {title}"))
         header = ("experiment", "data", "epochs", "final test accuracy", "the course reports")
         blocks.append(Block("table", header=header, rows=tuple(rows)))
         blocks += _data_note(key, rows, parts.get(key))
+        blocks += _setup_note(differs)
         blocks += [para(note) for note in notes]
     return blocks
 
