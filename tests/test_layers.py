@@ -1,8 +1,9 @@
 """The architecture, checked: no import runs up the layers, the engine names no practical.
 
 Layers, bottom to top (a module may import its own layer and the ones below):
-  errors, io, records_read, figures, config, presets  ->  data, models  ->  train  ->  runs
-  ->  labs, report, studies  ->  tour  ->  commands, cli, the package itself.
+  errors, io, records_read, figures, config, presets  ->  data, models  ->  train
+  ->  experiment  ->  groups, inference  ->  labs, report, studies  ->  tour
+  ->  commands, cli, the package itself.
 Imports inside functions count too: a lazy import is still a dependency.
 """
 
@@ -19,12 +20,13 @@ LAYERS = [
     {"errors", "io", "records_read", "figures", "config", "presets"},
     {"data", "models"},
     {"train"},
-    {"runs"},
+    {"experiment"},
+    {"groups", "inference"},
     {"labs", "report", "studies"},
     {"tour"},
     {"commands", "cli", "api", "__init__", "__main__"},
 ]
-ENGINE = ("data", "models", "train", "runs")
+ENGINE = ("data", "models", "train", "experiment", "groups", "inference")
 PRACTICAL_WORDS = ("1-ab", "1ab", "1-cd", "1cd", "1-e ", "1e-", "lab1", "svm", "circles", "fcconv")
 # as patterns: `1e-` names a practical (1e-vit) but is also how 0.001 is written (1e-3)
 PRACTICAL_PATTERNS = [re.escape(w) if w != "1e-" else r"1e-[a-z]" for w in PRACTICAL_WORDS]
@@ -77,7 +79,7 @@ def test_no_import_runs_up_the_layers(module, path):
 
 def test_the_engine_names_no_practical():
     for module, path in modules():
-        if module.split(".")[0] not in ("runs", "train"):
+        if module.split(".")[0] not in ("experiment", "groups", "inference", "train"):
             continue
         code = path.read_text().lower()
         for word in PRACTICAL_PATTERNS:
@@ -86,11 +88,11 @@ def test_the_engine_names_no_practical():
 
 
 def test_the_checker_sees_a_violation(tmp_path):
-    """The test above can fail: a lazy import of report/ from runs/ is caught."""
+    """The test above can fail: a lazy import of report/ from experiment/ is caught."""
     bad = tmp_path / "bad.py"
     bad.write_text("def f():\n    from tinyvision.report.html import write_report\n")
     assert [layer_of(n) for _, n in imports(bad)] == [layer_of("report")]
-    assert layer_of("report") > layer_of("runs.runner")
+    assert layer_of("report") > layer_of("experiment.runner")
 
 
 def test_presets_are_one_table():

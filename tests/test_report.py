@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from tinyvision.cli import main
+from tinyvision.experiment.runner import run
+from tinyvision.groups.sweep import run_sweep
 from tinyvision.presets import build_config
 from tinyvision.report.html import write_report
-from tinyvision.runs.runner import run
-from tinyvision.runs.sweep import run_sweep
 
 ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
 

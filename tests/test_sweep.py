@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from tinyvision.experiment import index
+from tinyvision.groups.sweep import run_sweep
 from tinyvision.io import read_csv
-from tinyvision.runs import index
-from tinyvision.runs.sweep import run_sweep
 
 GRID = ["optim.lr=0.01,0.05,0.1"]
 FIXED = ["data.name=digits", "train.epochs=2", "train.batch_size=128"]

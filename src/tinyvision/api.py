@@ -9,7 +9,6 @@
     tv.load("runs/mlp-fashion-...").model             # the trained nn.Module, eval mode
     tv.sweep("mlp-fashion", ["optim.lr=0.01,0.1"], seeds=2).table
     tv.runs("runs")                                   # the index as a DataFrame
-                                                      # (tinyvision.runs, a callable package)
 
 Runs, sweeps and studies write the same folders and index rows as the CLI does. Bad
 input raises `tinyvision.errors.UserError` with the CLI's one-line message. Everything
@@ -26,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from tinyvision.errors import UserError
+from tinyvision.experiment.folder import CONFIG, METRICS, SUMMARY
+from tinyvision.groups.sweep import SPEC, Options
 from tinyvision.records_read import read_csv_rows, read_json_object
-from tinyvision.runs.folder import CONFIG, METRICS, SUMMARY
-from tinyvision.runs.sweep import SPEC, Options
 
 Overrides = Mapping[str, Any] | Sequence[str] | None
 
@@ -65,8 +64,8 @@ def run(
     **keywords: Any,
 ) -> Run:
     """Train `preset` with the overrides into a new run folder under `out`."""
+    from tinyvision.experiment.runner import run as run_experiment
     from tinyvision.presets import build_config
-    from tinyvision.runs.runner import run as run_experiment
 
     cfg = build_config(preset, overrides_list(overrides, **keywords))
     path, _ = run_experiment(cfg, Path(out), device, quiet)
@@ -75,7 +74,7 @@ def run(
 
 def resume(path: str | Path, *, device: str = "auto", quiet: bool = False) -> Run:
     """Continue an interrupted run from its last completed epoch."""
-    from tinyvision.runs.runner import resume as resume_run
+    from tinyvision.experiment.runner import resume as resume_run
 
     folder, _ = resume_run(Path(path), device, quiet)
     return Run(folder)
@@ -100,7 +99,7 @@ def sweep(
 
     `executor="ray"` runs the points as Ray tasks (`cpus_per_run`, `gpus_per_run`,
     `address` as the CLI's --cpus-per-run, --gpus-per-run, --address)."""
-    from tinyvision.runs.sweep import run_sweep
+    from tinyvision.groups.sweep import run_sweep
 
     options = Options(
         seeds, jobs, Path(out), device, quiet, executor, cpus_per_run, gpus_per_run, address
@@ -152,13 +151,22 @@ def search(
     """Optuna's search over `key=log:LOW:HIGH` (float:, int:, choice:A,B) spaces of `preset`;
     `prune="median"` or `"halving"` stops trials that fall behind. Plain `key=value`
     entries apply to every trial. Started again, it continues the same search."""
-    from tinyvision.runs.search import run_search
+    from tinyvision.groups.search import run_search
 
     options = Options(
         1, jobs, Path(out), device, quiet, executor, cpus_per_run, gpus_per_run, address
     )
     words = overrides_list(space, **keywords)
     return Search(run_search(preset, words, trials, options, prune, sampler_seed))
+
+
+def runs(out: str | Path = "runs"):
+    """The index of the runs under `out` as a pandas DataFrame, newest first."""
+    import pandas as pd
+
+    from tinyvision.experiment import index
+
+    return pd.DataFrame(index.rows(Path(out)))
 
 
 def load(path: str | Path) -> Run | Sweep:
@@ -204,7 +212,7 @@ class Run:
 
     @cached_property
     def _trained(self):
-        from tinyvision.runs.trained import load_trained
+        from tinyvision.inference.trained import load_trained
 
         return load_trained(self.path, None, "Run.model")
 
@@ -229,7 +237,7 @@ class Run:
         import torch
 
         from tinyvision.data.image_files import read_image
-        from tinyvision.runs.predict import image_shape, probabilities, top_classes
+        from tinyvision.inference.predict import image_shape, probabilities, top_classes
 
         if top < 1:
             raise UserError(f"top={top}: ask for at least 1 class")
@@ -348,7 +356,7 @@ class Search(Sweep):
 
     def history(self):
         """Each trial's test accuracy in order, and the best so far, as a Figure."""
-        from tinyvision.runs.search_figures import plot_history
+        from tinyvision.groups.search_figures import plot_history
 
         return plot_history(self.table.to_dict("records"), None, title=self.path.name)
 

@@ -47,12 +47,12 @@ def run(args: argparse.Namespace) -> int:
 
     preset, overrides = args.preset, args.overrides
     if preset.endswith(".json"):  # a search's best.json: its preset and overrides
-        from tinyvision.runs.search import read_recipe
+        from tinyvision.groups.search import read_recipe
 
         preset, recipe = read_recipe(Path(preset))
         overrides = [*recipe, *overrides]
     cfg = build_config(preset, overrides)  # a typo is reported before torch loads (4 s)
-    from tinyvision.runs.runner import run as run_experiment
+    from tinyvision.experiment.runner import run as run_experiment
 
     path, summary = run_experiment(cfg, Path(args.out), args.device, args.quiet)
     return _ended(path, summary)
@@ -60,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _ended(path: Path, summary: dict) -> int:
     """The result lines, and the exit code of the run's status (README: exit codes)."""
-    from tinyvision.runs.runner import EXIT_CODES
+    from tinyvision.experiment.runner import EXIT_CODES
 
     _print_result(summary)
     print(f"run: {path}")
@@ -82,17 +82,17 @@ def _print_result(summary: dict) -> None:
 
 
 def resume(args: argparse.Namespace) -> int:
-    from tinyvision.runs.folder import check_resumable
+    from tinyvision.experiment.folder import check_resumable
 
     check_resumable(args.run_folder)  # a wrong folder is reported before torch loads (4 s)
-    from tinyvision.runs.runner import resume as resume_run
+    from tinyvision.experiment.runner import resume as resume_run
 
     path, summary = resume_run(args.run_folder, args.device, args.quiet)
     return _ended(path, summary)
 
 
 def sweep(args: argparse.Namespace) -> int:
-    from tinyvision.runs.sweep import run_sweep
+    from tinyvision.groups.sweep import run_sweep
 
     folder = run_sweep(args.preset, args.grid, _options(args))
     print(f"sweep: {folder}")
@@ -100,7 +100,7 @@ def sweep(args: argparse.Namespace) -> int:
 
 
 def search(args: argparse.Namespace) -> int:
-    from tinyvision.runs.search import run_search
+    from tinyvision.groups.search import run_search
 
     folder = run_search(
         args.preset,
@@ -118,7 +118,7 @@ def search(args: argparse.Namespace) -> int:
 
 
 def _options(args: argparse.Namespace):
-    from tinyvision.runs.sweep import Options
+    from tinyvision.groups.sweep import Options
 
     return Options(
         getattr(args, "seeds", 1),
@@ -136,7 +136,7 @@ def _options(args: argparse.Namespace):
 def runs(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from tinyvision.runs import index
+    from tinyvision.experiment import index
 
     if args.runs_command == "ls":
         rows = index.rows(Path(args.out))
@@ -164,7 +164,7 @@ def runs(args: argparse.Namespace) -> int:
 
 def _status(row: dict):
     """`running` only while a process holds the run's lock; else it died: `dead`."""
-    from tinyvision.runs.folder import is_alive
+    from tinyvision.experiment.folder import is_alive
 
     status, path = row.get("status"), row.get("path")
     if status == "running" and isinstance(path, str) and not is_alive(Path(path)):
@@ -224,8 +224,8 @@ def show_run(path: Path) -> int:
     from rich.table import Table
     from rich.text import Text
 
+    from tinyvision.experiment.folder import CONFIG, METRICS, SUMMARY
     from tinyvision.records_read import read_csv_rows, read_json_object
-    from tinyvision.runs.folder import CONFIG, METRICS, SUMMARY
 
     if not path.is_dir() or not os.path.lexists(path / SUMMARY):
         raise UserError(f"{path}: not a run folder (it has no {SUMMARY}; `runs ls` lists them)")
@@ -404,7 +404,7 @@ def attention(args: argparse.Namespace) -> int:
 
 
 def predict(args: argparse.Namespace) -> int:
-    from tinyvision.runs.predict import predict as classify
+    from tinyvision.inference.predict import predict as classify
 
     if args.top < 1:
         raise UserError(f"--top {args.top}: show at least 1 class")

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinyvision.errors import UserError
+from tinyvision.experiment.folder import METRICS
+from tinyvision.groups.sweep import Options, Point, folder_for, run_points
 from tinyvision.io import read_csv, write_text
-from tinyvision.runs.folder import METRICS
-from tinyvision.runs.sweep import Options, Point, folder_for, run_points
 
 Step = tuple[str, str, list[str]]  # label, preset, overrides
 

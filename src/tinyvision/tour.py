@@ -55,12 +55,12 @@ def _choose(preferences: list[str], found: dict[str, tuple[str, str]]) -> tuple[
 
 
 def run_tour(out: Path, quick: bool, device: str = "auto") -> Path:
+    from tinyvision.experiment.runner import run
+    from tinyvision.groups.sweep import Options
     from tinyvision.labs.lab1cd import show_fc_as_conv
     from tinyvision.labs.lab1e import draw_vit_pictures
     from tinyvision.presets import build_config
     from tinyvision.report.html import write_report
-    from tinyvision.runs.runner import run
-    from tinyvision.runs.sweep import Options
     from tinyvision.studies import run_study
 
     budget = BUDGETS["quick" if quick else "full"]

@@ -14,10 +14,10 @@ import math
 import statistics
 from pathlib import Path
 
+from tinyvision.experiment.folder import METRICS
 from tinyvision.records_read import RecordError, read_csv_rows
 from tinyvision.report.blocks import Block, para, pct, text_of
 from tinyvision.report.collect import PRACTICALS, Figure, Group, Run, group_practical, practical_of
-from tinyvision.runs.folder import METRICS
 
 # The course's data for each practical: as written, and as tinyvision names the datasets.
 COURSE_DATA = {

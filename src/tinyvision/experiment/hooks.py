@@ -8,7 +8,7 @@ experiments (the command line, sweep workers, a notebook) finds the same hooks w
 the engine importing a practical.
 
 A hook that every run of a kind gets, whatever the practical (the confusion matrix of
-any classifier, `tinyvision.runs.confusion`), lives in the engine and registers the same way.
+any classifier, `tinyvision.inference.confusion`), lives in the engine and registers the same way.
 
 To add one: subclass `Hook` next to its practical, say when it `applies`, and add a line
 to `[project.entry-points."tinyvision.hooks"]` (then `pip install -e .` once).
@@ -25,7 +25,7 @@ from tinyvision.config import Config
 
 if TYPE_CHECKING:
     from tinyvision.data.datasets import Dataset
-    from tinyvision.runs.runner import Experiment
+    from tinyvision.experiment.runner import Experiment
 
 GROUP = "tinyvision.hooks"
 

@@ -18,7 +18,7 @@ import torch
 from tinyvision.data.image_files import read_image
 from tinyvision.data.loader import BatchTransform
 from tinyvision.errors import UserError
-from tinyvision.runs.trained import TrainedRun, load_trained
+from tinyvision.inference.trained import TrainedRun, load_trained
 
 BATCH = 256
 

@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tinyvision.errors import UserError
-from tinyvision.runs.folder import read_summary
+from tinyvision.experiment.folder import read_summary
 
 if TYPE_CHECKING:
-    from tinyvision.runs.sweep import Options, Point
+    from tinyvision.groups.sweep import Options, Point
 
 PointRunner = Callable[["Point", Path, str, str], dict]  # sweep.run_point
 
@@ -68,7 +68,7 @@ def _worker(
     try:
         import torch
 
-        from tinyvision.runs import runner  # noqa: F401  (imported while signals wait)
+        from tinyvision.experiment import runner  # noqa: F401  (imported while signals wait)
 
         torch.set_num_threads(threads)
         # Started with SIGINT and SIGTERM blocked (_stop_signals_held): a signal that came while

@@ -7,7 +7,7 @@ again finds it: completed points are skipped and interrupted ones resumed. Studi
 Each point is claimed with a lock file beside its run folder, so two identical sweeps
 started together share the work instead of colliding: one runs a point while the other
 waits for it and then finds it completed. With `--jobs N` points run in N worker
-processes (`tinyvision.runs.workers`) that stop within seconds on Ctrl-C or SIGTERM,
+processes (`tinyvision.groups.executors.local`) that stop within seconds on Ctrl-C or SIGTERM,
 and stop by themselves if the sweep's own process dies.
 """
 
@@ -28,9 +28,9 @@ from pathlib import Path
 from tinyvision import io
 from tinyvision.config import parse_assignment, split_values
 from tinyvision.errors import UserError
+from tinyvision.experiment.folder import CONFIG, METRICS, read_summary, slug
+from tinyvision.groups.executors.local import run_in_workers
 from tinyvision.presets import build_config
-from tinyvision.runs.folder import CONFIG, METRICS, read_summary, slug
-from tinyvision.runs.workers import run_in_workers
 
 SPEC = "sweep.json"
 RESULT_COLUMNS = (
@@ -174,7 +174,7 @@ def claim(point: Point) -> Iterator[None]:
 
 def run_point(point: Point, out: Path, device: str, group: str) -> dict:
     """One point, in this process: skip it if completed, resume it if started, else run."""
-    from tinyvision.runs.runner import resume, run
+    from tinyvision.experiment.runner import resume, run
 
     with claim(point):
         summary = read_summary(point.run_dir)
@@ -223,7 +223,7 @@ def execute_points(
 ) -> None:
     """Run the points here, in worker processes or as Ray tasks; `report` each as it ends."""
     if options.executor == "ray":
-        from tinyvision.runs.ray_executor import run_in_ray
+        from tinyvision.groups.executors.ray import run_in_ray
 
         run_in_ray(run_point, todo, options, group, report)
     elif options.jobs == 1:

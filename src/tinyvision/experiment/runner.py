@@ -3,7 +3,7 @@
 Everything that can be wrong with the input (config, data files, a model that does not
 fit the data, a hook that does not apply) is found in `prepare`, before the run folder
 exists, so bad input leaves nothing behind. While it trains, a run holds its folder's
-lock (`tinyvision.runs.folder`): that is how `runs ls` tells a live run from a dead one,
+lock (`tinyvision.experiment.folder`): that is how `runs ls` tells a live run from a dead one,
 and how `resume` refuses to write into a run that is still going.
 """
 
@@ -26,21 +26,21 @@ from tinyvision.data.datasets import Dataset, load_dataset
 from tinyvision.data.loader import BatchTransform, DeviceLoader
 from tinyvision.data.preprocess import describe, fit_normalization
 from tinyvision.errors import UserError
-from tinyvision.io import save_safetensors, save_torch
-from tinyvision.models import count_params, create_model
-from tinyvision.models.mlp_steps import STEPS
-from tinyvision.models.summary import format_table, summarize
-from tinyvision.runs import index
-from tinyvision.runs.folder import (
+from tinyvision.experiment import index
+from tinyvision.experiment.folder import (
     CHECKPOINT,
     WEIGHTS,
     RunFolder,
     check_resumable,
     new_run_dir,
 )
-from tinyvision.runs.hooks import Hook, hooks_for
-from tinyvision.runs.interrupts import held_interrupts
-from tinyvision.runs.normalization import save_normalization
+from tinyvision.experiment.hooks import Hook, hooks_for
+from tinyvision.experiment.interrupts import held_interrupts
+from tinyvision.experiment.normalization import save_normalization
+from tinyvision.io import save_safetensors, save_torch
+from tinyvision.models import count_params, create_model
+from tinyvision.models.mlp_steps import STEPS
+from tinyvision.models.summary import format_table, summarize
 from tinyvision.train import budget, precision
 from tinyvision.train.ema import WeightAverage
 from tinyvision.train.loop import Learner, fit

@@ -12,9 +12,9 @@ from tinyvision.config import Config
 from tinyvision.data.datasets import Dataset, load_dataset
 from tinyvision.data.preprocess import Normalizer
 from tinyvision.errors import UserError
-from tinyvision.runs.folder import CONFIG, WEIGHTS, RunFolder
-from tinyvision.runs.normalization import load_normalization
-from tinyvision.runs.runner import model_input_shape
+from tinyvision.experiment.folder import CONFIG, WEIGHTS, RunFolder
+from tinyvision.experiment.normalization import load_normalization
+from tinyvision.experiment.runner import model_input_shape
 
 
 @dataclass

@@ -30,10 +30,9 @@ from typing import TYPE_CHECKING, Any
 from tinyvision import io
 from tinyvision.config import parse_assignment, split_values
 from tinyvision.errors import UserError
-from tinyvision.presets import build_config
-from tinyvision.runs.folder import read_summary
-from tinyvision.runs.hooks import Hook
-from tinyvision.runs.sweep import (
+from tinyvision.experiment.folder import read_summary
+from tinyvision.experiment.hooks import Hook
+from tinyvision.groups.sweep import (
     SPEC,
     Options,
     Point,
@@ -42,9 +41,10 @@ from tinyvision.runs.sweep import (
     metrics_rows,
     unsized,
 )
+from tinyvision.presets import build_config
 
 if TYPE_CHECKING:
-    from tinyvision.runs.runner import Experiment
+    from tinyvision.experiment.runner import Experiment
 
 INSTALL = "pip install 'tinyvision[search]'"
 JOURNAL, RESULTS, BEST = "optuna.journal", "search.csv", "best.json"
@@ -373,7 +373,7 @@ def write_results(
     optuna, study, folder: Path, preset: str, fixed: list[str], spaces: list[Space]
 ) -> list[dict]:
     """search.csv (one row per trial), best.json, and the search's figures."""
-    from tinyvision.runs.search_figures import plot_history, plot_parameters
+    from tinyvision.groups.search_figures import plot_history, plot_parameters
 
     trials = study.get_trials(deepcopy=False)
     keys = list(dict.fromkeys(k for t in trials for k in t.params))
