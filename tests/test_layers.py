@@ -4,7 +4,9 @@ Layers, bottom to top (a module may import its own layer and the ones below):
   errors, io, records_read, figures, config, presets  ->  data, models  ->  train
   ->  experiment  ->  groups, inference  ->  labs, report, studies  ->  tour
   ->  commands, cli, the package itself.
-Imports inside functions count too: a lazy import is still a dependency.
+Imports inside functions count too: a lazy import is still a dependency, and so is one made
+only for type hints (`if TYPE_CHECKING:`). No two modules import each other, however far
+round: a cycle means a type lives in the wrong file.
 """
 
 from __future__ import annotations
@@ -66,6 +68,86 @@ def imports(path: Path) -> list[tuple[int, str]]:
                 if a.name.startswith("tinyvision.")
             ]
     return [(line, name) for line, name in names if name != "__version__"]
+
+
+def module_name(parts: tuple[str, ...]) -> str:
+    """`experiment.hooks` for experiment/hooks.py, `experiment` for experiment/__init__.py."""
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def is_module(name: str) -> bool:
+    path = SRC.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def dependencies(path: Path) -> set[str]:
+    """The package's modules a file imports, anywhere in it: `from tinyvision.a import b`
+    depends on the module a.b when there is one, else on the package a."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module == "tinyvision" or node.module.startswith("tinyvision."):
+                base = node.module.removeprefix("tinyvision").removeprefix(".")
+                for alias in node.names:
+                    inner = f"{base}.{alias.name}".strip(".")
+                    found.add(inner if is_module(inner) else base)
+        elif isinstance(node, ast.Import):
+            found |= {
+                a.name.removeprefix("tinyvision.")
+                for a in node.names
+                if a.name.startswith("tinyvision.")
+            }
+    return {name for name in found if name}
+
+
+def import_graph() -> dict[str, set[str]]:
+    graph = {}
+    for _, path in modules():
+        name = module_name(path.relative_to(SRC).with_suffix("").parts)
+        graph[name] = dependencies(path) - {name}
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One import cycle (its modules in order, the first repeated at the end), or None."""
+    state: dict[str, str] = {}  # "open" while on the path being explored, then "done"
+    path: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = "open"
+        path.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == "open":
+                return [*path[path.index(nxt) :], nxt]
+            if nxt not in state and (cycle := visit(nxt)):
+                return cycle
+        path.pop()
+        state[node] = "done"
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_no_import_cycle():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_cycle_check_sees_a_cycle(tmp_path):
+    """A cycle made only of type-hint imports is still found, and so is a long one."""
+    hint = tmp_path / "hint.py"
+    hint.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
+        "    from tinyvision.experiment.runner import run\n"
+    )
+    assert dependencies(hint) == {"experiment.runner"}
+    graph = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}
+    assert find_cycle(graph) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set(), "c": {"a", "b"}}) is None
+    assert "experiment.prepare" in import_graph()["experiment.runner"]
 
 
 @pytest.mark.parametrize("module,path", modules(), ids=[m for m, _ in modules()])

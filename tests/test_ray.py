@@ -18,7 +18,8 @@ from tinyvision.errors import UserError
 from tinyvision.experiment import index
 from tinyvision.experiment.folder import LOCK, read_summary
 from tinyvision.groups.executors import ray as ray_executor
-from tinyvision.groups.sweep import Options, run_sweep
+from tinyvision.groups.points import Options
+from tinyvision.groups.sweep import run_sweep
 from tinyvision.io import read_csv
 
 GRID = ["optim.lr=0.02,0.1", "data.name=digits", "model.hidden=32", "train.epochs=2"]

@@ -26,7 +26,8 @@ from typing import Any
 
 from tinyvision.errors import UserError
 from tinyvision.experiment.folder import CONFIG, METRICS, SUMMARY
-from tinyvision.groups.sweep import SPEC, Options
+from tinyvision.groups.points import Options
+from tinyvision.groups.sweep import SPEC
 from tinyvision.records_read import read_csv_rows, read_json_object
 
 Overrides = Mapping[str, Any] | Sequence[str] | None

@@ -118,7 +118,7 @@ def search(args: argparse.Namespace) -> int:
 
 
 def _options(args: argparse.Namespace):
-    from tinyvision.groups.sweep import Options
+    from tinyvision.groups.points import Options
 
     return Options(
         getattr(args, "seeds", 1),

@@ -15,7 +15,8 @@ from pathlib import Path
 
 from tinyvision.errors import UserError
 from tinyvision.experiment.folder import METRICS
-from tinyvision.groups.sweep import Options, Point, folder_for, run_points
+from tinyvision.groups.points import Options, Point
+from tinyvision.groups.sweep import folder_for, run_points
 from tinyvision.io import read_csv, write_text
 
 Step = tuple[str, str, list[str]]  # label, preset, overrides

@@ -56,7 +56,7 @@ def _choose(preferences: list[str], found: dict[str, tuple[str, str]]) -> tuple[
 
 def run_tour(out: Path, quick: bool, device: str = "auto") -> Path:
     from tinyvision.experiment.runner import run
-    from tinyvision.groups.sweep import Options
+    from tinyvision.groups.points import Options
     from tinyvision.labs.lab1cd import show_fc_as_conv
     from tinyvision.labs.lab1e import draw_vit_pictures
     from tinyvision.presets import build_config

@@ -32,19 +32,12 @@ from tinyvision.config import parse_assignment, split_values
 from tinyvision.errors import UserError
 from tinyvision.experiment.folder import read_summary
 from tinyvision.experiment.hooks import Hook
-from tinyvision.groups.sweep import (
-    SPEC,
-    Options,
-    Point,
-    execute_points,
-    folder_for,
-    metrics_rows,
-    unsized,
-)
+from tinyvision.groups.points import Options, Point, unsized
+from tinyvision.groups.sweep import SPEC, execute_points, folder_for, metrics_rows
 from tinyvision.presets import build_config
 
 if TYPE_CHECKING:
-    from tinyvision.experiment.runner import Experiment
+    from tinyvision.experiment.parts import Experiment
 
 INSTALL = "pip install 'tinyvision[search]'"
 JOURNAL, RESULTS, BEST = "optuna.journal", "search.csv", "best.json"

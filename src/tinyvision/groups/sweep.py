@@ -22,7 +22,6 @@ import os
 import shutil
 import statistics
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from tinyvision import io
@@ -30,7 +29,7 @@ from tinyvision.config import parse_assignment, split_values
 from tinyvision.errors import UserError
 from tinyvision.experiment.folder import CONFIG, METRICS, read_summary, slug
 from tinyvision.groups.executors.local import run_in_workers
-from tinyvision.presets import build_config
+from tinyvision.groups.points import Options, Point
 
 SPEC = "sweep.json"
 RESULT_COLUMNS = (
@@ -51,72 +50,6 @@ RESULT_COLUMNS = (
     "best_test_acc_std",
     "run",
 )
-
-
-TIME_BUDGET = "train.time_budget"
-
-
-def unsized(overrides: list[str], shared: list[str] | None = None) -> list[str]:
-    """A group's run: a preset's time budget off unless the overrides give one. Sized one
-    by one, a group's runs would differ in length by their own speed and the load."""
-    asked = {parse_assignment(o)[0] for o in [*(shared or []), *overrides]}
-    return overrides if TIME_BUDGET in asked else [f"{TIME_BUDGET}=0", *overrides]
-
-
-@dataclass
-class Point:
-    preset: str
-    values: dict[str, str]  # what distinguishes this point: the columns of sweep.csv
-    overrides: list[str]  # its config overrides, the seed excluded
-    seed: int
-    shared: list[str] = field(default_factory=list)  # a study's, for steps they apply to
-    run_dir: Path = field(default_factory=Path)
-    hooks: list = field(default_factory=list)  # added to its run: a search trial's pruner
-    trial: int | None = None  # a search's trial number
-
-    @property
-    def label(self) -> str:
-        return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in self.values.items()) or "all"
-
-    def config(self):
-        overrides = unsized([*self.overrides, f"train.seed={self.seed}"], self.shared)
-        return build_config(self.preset, overrides, self.shared)
-
-
-@dataclass
-class Options:
-    """How a group of runs is run: the same for sweeps, studies and searches."""
-
-    seeds: int = 1
-    jobs: int = 1
-    out: Path = Path("runs")
-    device: str = "auto"
-    quiet: bool = False
-    executor: str = "local"  # `local`: processes here; `ray`: tasks on a Ray cluster
-    cpus_per_run: int | None = None  # ray: CPUs a run asks for (default: cores / jobs)
-    gpus_per_run: float = 0.0  # ray: a fraction shares one GPU between runs
-    address: str | None = None  # ray: the cluster to join (default RAY_ADDRESS, or local)
-
-    def __post_init__(self) -> None:
-        self.out = Path(self.out)
-
-    def check(self) -> None:
-        if self.seeds < 1 or self.jobs < 1:
-            raise UserError("--seeds and --jobs must be at least 1")
-        if self.executor not in ("local", "ray"):
-            raise UserError(f"--executor {self.executor}: choose local or ray")
-        ray_only = {
-            "--cpus-per-run": self.cpus_per_run is not None,
-            "--gpus-per-run": self.gpus_per_run != 0,
-            "--address": self.address is not None,
-        }
-        if self.executor == "local" and any(ray_only.values()):
-            flags = ", ".join(flag for flag, given in ray_only.items() if given)
-            raise UserError(f"{flags}: only with --executor ray")
-        if self.cpus_per_run is not None and self.cpus_per_run < 1:
-            raise UserError("--cpus-per-run must be at least 1")
-        if not 0 <= self.gpus_per_run <= 64:
-            raise UserError("--gpus-per-run must be between 0 and the GPUs of a node")
 
 
 def parse_grid(grid: list[str]) -> dict[str, list[str]]:

@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from tinyvision.data.datasets import Dataset
-    from tinyvision.experiment.runner import Experiment
+    from tinyvision.experiment.parts import Experiment
 
 CONFUSION_CSV, CONFUSION_PNG, MISTAKES_PNG = "confusion.csv", "confusion.png", "mistakes.png"
 CORNER = "true \\ predicted"  # the header of the class-name column of confusion.csv

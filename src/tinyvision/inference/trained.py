@@ -14,7 +14,7 @@ from tinyvision.data.preprocess import Normalizer
 from tinyvision.errors import UserError
 from tinyvision.experiment.folder import CONFIG, WEIGHTS, RunFolder
 from tinyvision.experiment.normalization import load_normalization
-from tinyvision.experiment.runner import model_input_shape
+from tinyvision.experiment.prepare import model_input_shape
 
 
 @dataclass

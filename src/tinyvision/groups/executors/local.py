@@ -21,16 +21,14 @@ import time
 from collections.abc import Callable, Iterator
 from multiprocessing import get_context, resource_tracker
 from multiprocessing.connection import wait
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tinyvision.errors import UserError
 from tinyvision.experiment.folder import read_summary
 
 if TYPE_CHECKING:
-    from tinyvision.groups.sweep import Options, Point
+    from tinyvision.groups.points import Options, Point, PointRunner
 
-PointRunner = Callable[["Point", Path, str, str], dict]  # sweep.run_point
 
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 GRACE_SECONDS = 15.0  # for interrupted workers to record their runs before termination

@@ -31,7 +31,7 @@ from tinyvision.errors import UserError
 from tinyvision.experiment.folder import read_summary
 
 if TYPE_CHECKING:
-    from tinyvision.groups.sweep import Options, Point
+    from tinyvision.groups.points import Options, Point
 
 INSTALL = "pip install 'tinyvision[ray]'"
 RETRIES = 3  # a task whose worker died is started again this many times, then it fails
