@@ -1,7 +1,7 @@
 """The architecture, checked: no import runs up the layers, the engine names no practical.
 
 Layers, bottom to top (a module may import its own layer and the ones below):
-  errors, io, records_read, figures, config, presets  ->  data, models  ->  train
+  errors, io, records_read, figures, config, presets, builtin_hooks  ->  data, models  ->  train
   ->  experiment  ->  groups, inference  ->  labs, report, studies  ->  tour
   ->  commands, cli, the package itself.
 Imports inside functions count too: a lazy import is still a dependency, and so is one made
@@ -19,7 +19,7 @@ import pytest
 
 SRC = Path(__file__).parents[1] / "src" / "tinyvision"
 LAYERS = [
-    {"errors", "io", "records_read", "figures", "config", "presets"},
+    {"errors", "io", "records_read", "figures", "config", "presets", "builtin_hooks"},
     {"data", "models"},
     {"train"},
     {"experiment"},
