@@ -150,6 +150,24 @@ def test_the_cycle_check_sees_a_cycle(tmp_path):
     assert "experiment.prepare" in import_graph()["experiment.runner"]
 
 
+def engine_imports(path: Path) -> set[str]:
+    return {name for name in dependencies(path) if name.split(".")[0] in ENGINE}
+
+
+def test_the_command_line_reaches_the_engine_only_through_the_api():
+    """cli.py parses, commands.py prints what api.py returns: neither imports the engine,
+    nor anything else the API does not stand in front of."""
+    assert dependencies(SRC / "cli.py") <= {"commands", "errors"}
+    assert dependencies(SRC / "commands.py") <= {"api", "errors", "records_read"}
+    assert engine_imports(SRC / "commands.py") == set()
+
+
+def test_the_api_check_sees_an_engine_import(tmp_path):
+    sneaky = tmp_path / "commands.py"
+    sneaky.write_text("def f():\n    from tinyvision.groups import sweep\n")
+    assert engine_imports(sneaky) == {"groups.sweep"}
+
+
 @pytest.mark.parametrize("module,path", modules(), ids=[m for m, _ in modules()])
 def test_no_import_runs_up_the_layers(module, path):
     mine = layer_of(module)

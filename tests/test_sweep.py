@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from tinyvision.experiment import index
 from tinyvision.groups.sweep import run_sweep
 from tinyvision.io import read_csv
@@ -31,3 +33,36 @@ def test_sweep_jobs_seeds_and_rerun(tmp_path, capsys):
     assert again == folder
     assert "(6 already done)" in capsys.readouterr().out
     assert len(index.rows(tmp_path)) == 6
+
+
+def test_the_cli_and_the_api_run_the_same_sweep(tmp_path, capsys):
+    """One path: `tinyvision sweep` and `tv.sweep` give the same folder and the same records
+    (timings aside), with the data folder passed as an argument, not through the environment."""
+    import os
+
+    import tinyvision as tv
+    from tinyvision.cli import main
+    from tinyvision.records_read import read_json_object
+
+    words = ["optim.lr=0.01,0.05", "data.name=digits", "train.epochs=1", "train.batch_size=128"]
+    data = os.environ.get("TINYVISION_DATA")
+    argv = ["sweep", "mlp-fashion", *words, "--out", str(tmp_path / "cli"), "--device", "cpu"]
+    assert main([*argv, "--quiet", "--data-dir", str(tmp_path / "data")]) == 0
+    assert os.environ.get("TINYVISION_DATA") == data, "--data-dir changed the environment"
+    cli = Path(capsys.readouterr().out.strip().splitlines()[-1].removeprefix("sweep: "))
+    api = tv.sweep("mlp-fashion", words, out=tmp_path / "api", device="cpu", quiet=True).path
+    assert cli.name == api.name and cli.is_dir()
+    timing = {"seconds", "epoch_seconds", "images_per_second"}
+
+    def table(path):
+        return [{k: v for k, v in r.items() if k not in timing} for r in read_csv(path)]
+
+    assert table(cli / "sweep.csv") == table(api / "sweep.csv")
+    assert read_json_object(cli / "sweep.json") == read_json_object(api / "sweep.json")
+    runs = sorted(p.name for p in api.iterdir() if p.is_dir())
+    assert len(runs) == 2 and runs == sorted(p.name for p in cli.iterdir() if p.is_dir())
+    for name in runs:
+        assert read_json_object(cli / name / "config.json") == read_json_object(
+            api / name / "config.json"
+        )
+        assert table(cli / name / "metrics.csv") == table(api / name / "metrics.csv")

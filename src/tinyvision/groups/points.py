@@ -60,6 +60,7 @@ class Options:
     cpus_per_run: int | None = None  # ray: CPUs a run asks for (default: cores / jobs)
     gpus_per_run: float = 0.0  # ray: a fraction shares one GPU between runs
     address: str | None = None  # ray: the cluster to join (default RAY_ADDRESS, or local)
+    data_dir: Path | None = None  # the datasets (default $TINYVISION_DATA, then the cache)
 
     def __post_init__(self) -> None:
         self.out = Path(self.out)
@@ -83,7 +84,8 @@ class Options:
             raise UserError("--gpus-per-run must be between 0 and the GPUs of a node")
 
 
-# `sweep.run_point(point, out, device, group)`: one point run in this process, its summary
+# `sweep.run_point(point, out, device, group)`, its data folder bound: one point run in
+# this process; returns its summary
 PointRunner = Callable[[Point, Path, str, str], dict]
 
 

@@ -22,6 +22,7 @@ import os
 import shutil
 import statistics
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 from tinyvision import io
@@ -29,7 +30,7 @@ from tinyvision.config import parse_assignment, split_values
 from tinyvision.errors import UserError
 from tinyvision.experiment.folder import CONFIG, METRICS, read_summary, slug
 from tinyvision.groups.executors.local import run_in_workers
-from tinyvision.groups.points import Options, Point
+from tinyvision.groups.points import Executor, Options, Point, PointRunner
 
 SPEC = "sweep.json"
 RESULT_COLUMNS = (
@@ -105,7 +106,9 @@ def claim(point: Point) -> Iterator[None]:
         os.close(fd)
 
 
-def run_point(point: Point, out: Path, device: str, group: str) -> dict:
+def run_point(
+    point: Point, out: Path, device: str, group: str, data_dir: Path | None = None
+) -> dict:
     """One point, in this process: skip it if completed, resume it if started, else run."""
     from tinyvision.experiment.runner import resume, run
 
@@ -114,12 +117,14 @@ def run_point(point: Point, out: Path, device: str, group: str) -> dict:
         if summary and summary.get("status") in ("completed", "diverged", "pruned"):
             return summary
         if (point.run_dir / CONFIG).is_file():
-            return resume(point.run_dir, device, quiet=True, hooks=point.hooks)[1]
+            return resume(point.run_dir, device, True, data_dir, hooks=point.hooks)[1]
         # A start that died before writing its config (we hold the claim: nobody else
         # is starting it now).
         shutil.rmtree(point.run_dir, ignore_errors=True)
         cfg = point.config()
-        return run(cfg, out, device, True, run_dir=point.run_dir, sweep=group, hooks=point.hooks)[1]
+        return run(
+            cfg, out, device, True, data_dir, run_dir=point.run_dir, sweep=group, hooks=point.hooks
+        )[1]
 
 
 def run_points(points: list[Point], folder: Path, spec: dict, options: Options) -> Path:
@@ -155,15 +160,28 @@ def execute_points(
     todo: list[Point], options: Options, group: str, report: Callable[[Point, dict], None]
 ) -> None:
     """Run the points here, in worker processes or as Ray tasks; `report` each as it ends."""
+    one_point = partial(run_point, data_dir=options.data_dir)
+    executor(options)(one_point, todo, options, group, report)
+
+
+def executor(options: Options) -> Executor:
     if options.executor == "ray":
         from tinyvision.groups.executors.ray import run_in_ray
 
-        run_in_ray(run_point, todo, options, group, report)
-    elif options.jobs == 1:
-        for point in todo:
-            report(point, run_point(point, options.out, options.device, group))
-    else:
-        run_in_workers(run_point, todo, options, group, report)
+        return run_in_ray
+    return run_in_workers if options.jobs > 1 else run_here
+
+
+def run_here(
+    run_point: PointRunner,
+    todo: list[Point],
+    options: Options,
+    group: str,
+    report: Callable[[Point, dict], None],
+) -> None:
+    """One point after the other, in this process (`--jobs 1`)."""
+    for point in todo:
+        report(point, run_point(point, options.out, options.device, group))
 
 
 def run_sweep(preset: str, grid: list[str], options: Options | None = None, **fields) -> Path:
