@@ -66,3 +66,32 @@ def test_the_cli_and_the_api_run_the_same_sweep(tmp_path, capsys):
             api / name / "config.json"
         )
         assert table(cli / name / "metrics.csv") == table(api / name / "metrics.csv")
+
+
+def test_finished_points_are_not_run_again(tmp_path, monkeypatch, capsys):
+    """One FINISHED set: completed, diverged and pruned points are skipped; interrupted and
+    failed ones are run (resumed) again."""
+    from tinyvision import io
+    from tinyvision.experiment.status import EXIT_CODES, FINISHED
+    from tinyvision.groups import sweep
+
+    assert FINISHED == {"completed", "diverged", "pruned"}
+    assert EXIT_CODES == {
+        "completed": 0,
+        "diverged": 3,
+        "pruned": 0,
+        "interrupted": 130,
+        "failed": 1,
+    }
+    handed: list[list] = []
+    monkeypatch.setattr(sweep, "execute_points", lambda todo, *rest: handed.append(todo))
+    grid = ["optim.lr=0.01,0.02,0.03,0.04,0.05", "data.name=digits"]
+    sweep.run_sweep("mlp-fashion", grid, out=tmp_path, quiet=True)
+    points = handed[0]
+    statuses = ["completed", "diverged", "pruned", "interrupted", "failed"]
+    for point, status in zip(points, statuses):
+        point.run_dir.mkdir()
+        io.write_json(point.run_dir / "summary.json", {"status": status})
+    sweep.run_sweep("mlp-fashion", grid, out=tmp_path)
+    assert [p.values for p in handed[1]] == [p.values for p in points[3:]]
+    assert "5 runs (3 already done)" in capsys.readouterr().out

@@ -27,6 +27,7 @@ from typing import Any
 
 from tinyvision.errors import UserError
 from tinyvision.experiment.folder import CONFIG, METRICS, SUMMARY
+from tinyvision.experiment.status import EXIT_CODES, exit_code  # noqa: F401  (the CLI's)
 from tinyvision.groups.points import Options
 from tinyvision.groups.sweep import SPEC
 from tinyvision.records_read import read_csv_rows, read_json_object
@@ -99,13 +100,6 @@ def resume(
 
     folder, _ = resume_run(Path(path), device, quiet, data_dir=data_dir)
     return Run(folder)
-
-
-def exit_code(status: str) -> int:
-    """The process's exit code for a run that ended with `status` (1: not a known end)."""
-    from tinyvision.experiment.runner import EXIT_CODES
-
-    return EXIT_CODES.get(status, 1)
 
 
 def _options(**fields: Any) -> Options:

@@ -13,9 +13,7 @@ import sys
 from pathlib import Path
 
 from tinyvision import __version__, commands
-from tinyvision.errors import UserError
-
-EXIT_BAD_INPUT, EXIT_INTERRUPTED = 2, 130
+from tinyvision.errors import EXIT_BAD_INPUT, UserError
 
 
 class Parser(argparse.ArgumentParser):
@@ -251,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("tinyvision: interrupted; `tinyvision resume RUN` continues a run", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return commands.EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
 

@@ -11,6 +11,8 @@ from pathlib import Path
 from tinyvision import api
 from tinyvision.errors import UserError
 
+EXIT_INTERRUPTED = api.EXIT_CODES["interrupted"]
+
 
 def _console():
     from rich.console import Console

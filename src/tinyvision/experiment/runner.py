@@ -35,9 +35,6 @@ from tinyvision.train import budget
 from tinyvision.train.loop import fit
 from tinyvision.train.progress import EpochProgress
 
-# What `run` and `resume` return as the process's exit code for each final status.
-EXIT_CODES = {"completed": 0, "diverged": 3, "interrupted": 130, "pruned": 0}
-
 HookFactory = Callable[[Experiment], Hook]  # a hook a caller adds to one run (a search's)
 
 

@@ -32,6 +32,7 @@ from tinyvision.config import parse_assignment, split_values
 from tinyvision.errors import UserError
 from tinyvision.experiment.folder import read_summary
 from tinyvision.experiment.hooks import Hook
+from tinyvision.experiment.status import is_finished
 from tinyvision.groups.points import Options, Point, unsized
 from tinyvision.groups.sweep import SPEC, execute_points, folder_for, metrics_rows
 from tinyvision.presets import build_config
@@ -302,7 +303,7 @@ class Search:
     def _already_ended(self, trial) -> bool:
         """A trial whose run ended but whose end was never told (the driver died then)."""
         summary = read_summary(trial_dir(self.folder, trial.number)) or {}
-        if summary.get("status") in ("completed", "diverged", "pruned"):
+        if is_finished(summary):
             self._tell(trial.number, summary)
             return True
         return False

@@ -29,6 +29,7 @@ from tinyvision import io
 from tinyvision.config import parse_assignment, split_values
 from tinyvision.errors import UserError
 from tinyvision.experiment.folder import CONFIG, METRICS, read_summary, slug
+from tinyvision.experiment.status import is_finished
 from tinyvision.groups.executors.local import run_in_workers
 from tinyvision.groups.points import Executor, Options, Point, PointRunner
 
@@ -114,7 +115,7 @@ def run_point(
 
     with claim(point):
         summary = read_summary(point.run_dir)
-        if summary and summary.get("status") in ("completed", "diverged", "pruned"):
+        if is_finished(summary):
             return summary
         if (point.run_dir / CONFIG).is_file():
             return resume(point.run_dir, device, True, data_dir, hooks=point.hooks)[1]
@@ -128,12 +129,12 @@ def run_point(
 
 
 def run_points(points: list[Point], folder: Path, spec: dict, options: Options) -> Path:
-    """Run every point not yet completed, then write sweep.csv and comparison.png."""
+    """Run every point not yet finished, then write sweep.csv and comparison.png."""
     options.check()
     _place(points, folder)
     folder.mkdir(parents=True, exist_ok=True)
     io.write_json(folder / SPEC, spec)
-    todo = [p for p in points if (read_summary(p.run_dir) or {}).get("status") != "completed"]
+    todo = [p for p in points if not is_finished(read_summary(p.run_dir))]
     say = (lambda text: None) if options.quiet else (lambda text: print(text, flush=True))
     say(f"{len(points)} runs ({len(points) - len(todo)} already done) in {folder}")
     group = folder.relative_to(options.out).as_posix()
