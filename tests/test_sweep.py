@@ -95,3 +95,32 @@ def test_finished_points_are_not_run_again(tmp_path, monkeypatch, capsys):
     sweep.run_sweep("mlp-fashion", grid, out=tmp_path)
     assert [p.values for p in handed[1]] == [p.values for p in points[3:]]
     assert "5 runs (3 already done)" in capsys.readouterr().out
+
+
+def test_a_sweep_reads_its_runs_records_as_untrusted(tmp_path):
+    """metrics.csv and config.json through records_read: a link is never followed, a cell
+    that is not a number or a cut file counts as no curve, not as a crash."""
+    import json
+
+    from tinyvision.groups.points import Point
+    from tinyvision.groups.sweep import _config_lr, metrics_rows
+
+    run = tmp_path / "run"
+    run.mkdir()
+    point = Point("mlp-fashion", {}, [], 0, run_dir=run)
+    header = "epoch,train_loss,train_acc,test_loss,test_acc,lr\n"
+    (run / "metrics.csv").write_text(header + "1,0.5,80,0.6,75,0.1\n")
+    (run / "config.json").write_text(json.dumps({"optim": {"lr": 0.1}}))
+    assert len(metrics_rows(point)) == 1 and _config_lr(point) == 0.1
+    (run / "metrics.csv").write_text(header + "1,0.5,80,0.6,nan?,0.1\n")
+    assert metrics_rows(point) == []
+    (run / "metrics.csv").write_text(header + "1,0.5,80\n")
+    assert metrics_rows(point) == []
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "metrics.csv").write_text(header + "1,0.5,80,0.6,75,0.1\n")
+    (elsewhere / "config.json").write_text(json.dumps({"optim": {"lr": 0.1}}))
+    for name in ("metrics.csv", "config.json"):
+        (run / name).unlink()
+        (run / name).symlink_to(elsewhere / name)
+    assert metrics_rows(point) == [] and _config_lr(point) is None

@@ -32,6 +32,7 @@ from tinyvision.experiment.folder import CONFIG, METRICS, read_summary, slug
 from tinyvision.experiment.status import is_finished
 from tinyvision.groups.executors.local import run_in_workers
 from tinyvision.groups.points import Executor, Options, Point, PointRunner
+from tinyvision.records_read import RecordError, number, read_csv_rows, read_json_object
 
 SPEC = "sweep.json"
 RESULT_COLUMNS = (
@@ -246,21 +247,26 @@ def _row(p: Point, s: dict, stats: dict) -> dict:
     }
 
 
+CURVE_COLUMNS = ("epoch", "train_acc", "test_acc", "train_loss", "test_loss")
+
+
 def metrics_rows(p: Point) -> list[dict]:
     """A point's metrics rows; a damaged metrics.csv counts as none (the run can rerun)."""
+    path = p.run_dir / METRICS
     try:
-        rows = io.read_csv(p.run_dir / METRICS)
-        for r in rows:
-            [float(r[k]) for k in ("epoch", "train_acc", "test_acc", "train_loss", "test_loss")]
+        rows = read_csv_rows(path, CURVE_COLUMNS)
+        for line, r in enumerate(rows, start=2):
+            if any(number(path, line, r, k) is None for k in CURVE_COLUMNS):
+                return []
         return rows
-    except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError):
+    except RecordError:
         return []
 
 
 def _config_lr(point: Point) -> float | None:
     try:
-        return float(json.loads((point.run_dir / CONFIG).read_text())["optim"]["lr"])
-    except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError):
+        return float(read_json_object(point.run_dir / CONFIG)["optim"]["lr"])
+    except (RecordError, KeyError, TypeError, ValueError):
         return None
 
 
