@@ -12,11 +12,12 @@ import torch
 from sklearn.metrics import confusion_matrix as sklearn_confusion
 
 from tinyvision.data.datasets import load_dataset
+from tinyvision.experiment import hooks
+from tinyvision.experiment.runner import run
+from tinyvision.inference import confusion
+from tinyvision.inference.confusion import CORNER, ConfusionMatrix
 from tinyvision.io import read_csv
 from tinyvision.presets import build_config
-from tinyvision.runs import confusion, hooks
-from tinyvision.runs.confusion import CORNER, ConfusionMatrix
-from tinyvision.runs.runner import run
 
 
 @pytest.fixture

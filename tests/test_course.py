@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 
 from tinyvision.cli import build_parser, main, parse
-from tinyvision.course.lookup import find, questions
-from tinyvision.course.table import KINDS, NOTEBOOKS, QUESTIONS
 from tinyvision.presets import all_presets, build_config
 from tinyvision.studies import STUDIES
+from tinyvision.syllabus.lookup import find, questions
+from tinyvision.syllabus.table import KINDS, NOTEBOOKS, QUESTIONS
 
 ROOT = Path(__file__).parents[1]
 # The course map lives beside the project, not in it: its sentences are the course's.
@@ -152,7 +152,7 @@ def _fake_study(
     out: Path, study: str, rows: list[tuple[str, int, str, float]], tokens: dict | None = None
 ) -> Path:
     """A study folder as `tinyvision study` writes it: sweep.json, sweep.csv, one run."""
-    from tinyvision.runs.sweep import RESULT_COLUMNS
+    from tinyvision.groups.sweep import RESULT_COLUMNS
 
     folder = out / f"study-{study}-abc123"
     run = folder / "step=lr=0.01_seed0"
@@ -193,7 +193,7 @@ def test_course_question_answers_from_the_records(tmp_path, capsys):
 
 
 def test_course_question_reads_a_real_run(tmp_path, capsys):
-    from tinyvision.runs.runner import run
+    from tinyvision.experiment.runner import run
 
     path, summary = run(
         build_config("1ab-circles-manual", ["train.epochs=2"]), tmp_path, "cpu", quiet=True

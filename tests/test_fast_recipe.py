@@ -12,13 +12,13 @@ from safetensors.torch import load_file
 from torch import nn
 
 from tinyvision.errors import UserError
+from tinyvision.experiment.runner import resume, run
+from tinyvision.inference.predict import probabilities
+from tinyvision.inference.trained import load_trained
 from tinyvision.io import read_csv
 from tinyvision.models.cnn import VGGNet
 from tinyvision.models.summary import summarize
 from tinyvision.presets import build_config
-from tinyvision.runs.predict import probabilities
-from tinyvision.runs.runner import resume, run
-from tinyvision.runs.trained import load_trained
 from tinyvision.train.ema import WeightAverage
 from tinyvision.train.loop import Learner
 

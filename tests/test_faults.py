@@ -22,9 +22,9 @@ from tinyvision import io
 from tinyvision.cli import main
 from tinyvision.config import Config
 from tinyvision.errors import UserError
+from tinyvision.experiment import index, runner
+from tinyvision.experiment.folder import RunFolder, is_alive, read_summary
 from tinyvision.presets import build_config
-from tinyvision.runs import index, runner
-from tinyvision.runs.folder import RunFolder, is_alive, read_summary
 
 DIGITS = ["data.name=digits", "model.hidden=32"]
 
@@ -383,7 +383,7 @@ def test_run_with_a_garbage_index_is_one_line_and_leaves_no_folder(tmp_path, cap
 
 
 def test_truncated_weights_are_one_line(tmp_path, capsys):
-    from tinyvision.runs.trained import load_trained
+    from tinyvision.inference.trained import load_trained
 
     assert main(["run", "1ab-circles-optim", "train.epochs=1", "--out", str(tmp_path)]) == 0
     run = Path(capsys.readouterr().out.strip().splitlines()[-1].removeprefix("run: "))

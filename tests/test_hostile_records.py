@@ -23,9 +23,9 @@ import pytest
 from PIL import Image
 
 from tinyvision.cli import main
+from tinyvision.experiment import index
+from tinyvision.experiment.runner import run
 from tinyvision.presets import build_config
-from tinyvision.runs import index
-from tinyvision.runs.runner import run
 
 SECRET = "SECRET-TOKEN-d41d8cd98f00"
 HOSTILE = "<img src=x onerror=alert(1)>"

@@ -7,7 +7,7 @@ from multiprocessing import get_context
 import pytest
 
 from tinyvision.errors import UserError
-from tinyvision.runs import index
+from tinyvision.experiment import index
 
 
 def _writer(root, worker: int) -> None:

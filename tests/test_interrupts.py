@@ -8,7 +8,7 @@ import threading
 
 import pytest
 
-from tinyvision.runs.interrupts import held_interrupts
+from tinyvision.experiment.interrupts import held_interrupts
 
 
 def test_ctrl_c_inside_waits_for_the_end_of_the_block():

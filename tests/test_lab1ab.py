@@ -10,10 +10,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from tinyvision.experiment.runner import run
+from tinyvision.groups.sweep import run_sweep
 from tinyvision.models import mlp_manual
 from tinyvision.presets import build_config
-from tinyvision.runs.runner import run
-from tinyvision.runs.sweep import run_sweep
 
 from conftest import needs_fashion, needs_mnist_test
 
@@ -112,7 +112,7 @@ def test_only_the_svm_comparison_loads_scikit_learn():
     """Every run loads every practical's hooks; scikit-learn (seconds to import) waits for
     the one that fits SVMs."""
     code = (
-        "import sys; from tinyvision.runs.hooks import registered; "
+        "import sys; from tinyvision.experiment.hooks import registered; "
         "assert any(h.name == 'svm_comparison' for h in registered()); "
         "assert 'sklearn' not in sys.modules, 'scikit-learn imported'"
     )

@@ -171,7 +171,7 @@ def test_course_steps_stack():
 
 def test_augmented_training_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("TINYVISION_DATA", str(write_cifar_dataset(tmp_path / "d", 40)))
-    from tinyvision.runs.runner import run
+    from tinyvision.experiment.runner import run
 
     extra = [
         "data.rotate=10",
@@ -225,7 +225,7 @@ def test_summary_command(capsys):
 
 def test_fcconv_command(tmp_path, idx_root, capsys):
     from tinyvision.cli import main
-    from tinyvision.runs.runner import run
+    from tinyvision.experiment.runner import run
 
     path, _ = run(
         build_config("cnn-fashion", ["data.name=mnist", "train.epochs=1"]),

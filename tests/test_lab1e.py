@@ -13,6 +13,7 @@ from safetensors.torch import save_file
 from tinyvision.cli import main
 from tinyvision.config import ModelConfig
 from tinyvision.errors import UserError
+from tinyvision.experiment.runner import run
 from tinyvision.models import create_model
 from tinyvision.models.vit import (
     Block,
@@ -26,7 +27,6 @@ from tinyvision.models.vit import (
     load_timm_weights,
 )
 from tinyvision.presets import build_config
-from tinyvision.runs.runner import run
 from tinyvision.studies import STUDIES, run_study
 
 from conftest import needs_fashion, needs_mnist_test

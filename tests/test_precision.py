@@ -8,9 +8,9 @@ import pytest
 import torch
 from torch import nn
 
+from tinyvision.experiment.runner import run
 from tinyvision.io import read_csv
 from tinyvision.presets import build_config
-from tinyvision.runs.runner import run
 from tinyvision.train import precision
 from tinyvision.train.precision import BF16_MARGIN, Candidate
 

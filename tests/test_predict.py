@@ -16,10 +16,10 @@ from tinyvision.data.image_files import read_image
 from tinyvision.data.loader import BatchTransform
 from tinyvision.data.preprocess import to_float
 from tinyvision.errors import UserError
+from tinyvision.experiment.runner import run
+from tinyvision.inference.predict import predict
+from tinyvision.inference.trained import load_trained
 from tinyvision.presets import build_config
-from tinyvision.runs.predict import predict
-from tinyvision.runs.runner import run
-from tinyvision.runs.trained import load_trained
 
 
 def _train(tmp_path: Path, preset: str, *overrides: str) -> Path:

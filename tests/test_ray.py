@@ -15,10 +15,12 @@ import pytest
 
 from tinyvision.cli import main
 from tinyvision.errors import UserError
+from tinyvision.experiment import index
+from tinyvision.experiment.folder import LOCK, read_summary
+from tinyvision.groups.executors import ray as ray_executor
+from tinyvision.groups.points import Options
+from tinyvision.groups.sweep import run_sweep
 from tinyvision.io import read_csv
-from tinyvision.runs import index, ray_executor
-from tinyvision.runs.folder import LOCK, read_summary
-from tinyvision.runs.sweep import Options, run_sweep
 
 GRID = ["optim.lr=0.02,0.1", "data.name=digits", "model.hidden=32", "train.epochs=2"]
 # One Ray instance per test session: under pytest-xdist all of these run in one worker.
@@ -133,7 +135,7 @@ def test_an_out_folder_the_workers_cannot_see_stops_before_anything_runs(tmp_pat
 
 def test_a_search_on_ray_reports_every_epoch_into_the_search_journal(ray_instance, tmp_path):
     optuna = pytest.importorskip("optuna")
-    from tinyvision.runs.search import run_search
+    from tinyvision.groups.search import run_search
 
     options = Options(jobs=2, out=tmp_path, device="cpu", executor="ray", cpus_per_run=1)
     space = ["optim.lr=log:1e-3:1", "train.epochs=6"]

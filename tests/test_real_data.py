@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from tinyvision.experiment.runner import run
 from tinyvision.presets import build_config
-from tinyvision.runs.runner import run
 
 from conftest import needs_fashion, needs_mnist_test
 

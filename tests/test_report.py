@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from tinyvision.cli import main
+from tinyvision.experiment.runner import run
+from tinyvision.groups.sweep import run_sweep
 from tinyvision.presets import build_config
 from tinyvision.report.html import write_report
-from tinyvision.runs.runner import run
-from tinyvision.runs.sweep import run_sweep
 
 ARTIFACTS = Path(__file__).parents[1] / "test-artifacts"
 
@@ -272,7 +272,7 @@ def test_questions_text_from_the_records_is_never_markup(tmp_path):
     run.mkdir(parents=True)
     spec = {"kind": "study", "study": "1cd-dropout-rate", "seeds": 1}
     (folder / "sweep.json").write_text(json.dumps(spec))
-    from tinyvision.runs.sweep import RESULT_COLUMNS
+    from tinyvision.groups.sweep import RESULT_COLUMNS
 
     row = {"seed": 0, "status": "completed", "epochs_done": 1, "final_test_acc": 55.5}
     (folder / "sweep.csv").write_text(

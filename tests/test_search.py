@@ -13,10 +13,10 @@ import pytest
 
 from tinyvision.cli import main
 from tinyvision.errors import UserError
+from tinyvision.experiment.folder import read_summary
+from tinyvision.groups.search import Space, parse_space, run_search
 from tinyvision.io import read_csv
 from tinyvision.report.html import write_report
-from tinyvision.runs.folder import read_summary
-from tinyvision.runs.search import Space, parse_space, run_search
 
 optuna = pytest.importorskip("optuna", reason="Optuna is not installed (pip install -e '.[dev]')")
 

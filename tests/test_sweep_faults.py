@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from tinyvision.runs.folder import read_summary
-from tinyvision.runs.workers import GRACE_SECONDS
+from tinyvision.experiment.folder import read_summary
+from tinyvision.groups.executors.local import GRACE_SECONDS
 
 GRID = ["optim.lr=0.01,0.02,0.03", "data.name=digits", "model.hidden=16"]
 

@@ -9,10 +9,10 @@ import sys
 import pytest
 
 from tinyvision.errors import UserError
+from tinyvision.experiment.runner import resume, run
+from tinyvision.groups.sweep import run_sweep
 from tinyvision.io import read_csv
 from tinyvision.presets import build_config
-from tinyvision.runs.runner import resume, run
-from tinyvision.runs.sweep import run_sweep
 from tinyvision.train import budget, loop
 
 from conftest import interrupt_at_epoch

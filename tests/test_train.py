@@ -8,11 +8,11 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from tinyvision.experiment import index
+from tinyvision.experiment.folder import METRIC_COLUMNS
+from tinyvision.experiment.runner import resume, run
 from tinyvision.io import read_csv
 from tinyvision.presets import build_config
-from tinyvision.runs import index
-from tinyvision.runs.folder import METRIC_COLUMNS
-from tinyvision.runs.runner import resume, run
 
 from conftest import interrupt_at_epoch
 

@@ -12,16 +12,27 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API = ("run", "resume", "sweep", "study", "search", "load", "Run", "Sweep", "Search")
-__all__ = [*_API, "runs", "course", "models", "UserError", "__version__"]
+_API = (
+    "run",
+    "resume",
+    "sweep",
+    "study",
+    "search",
+    "load",
+    "runs",
+    "course",
+    "Run",
+    "Sweep",
+    "Search",
+)
+__all__ = [*_API, "models", "UserError", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     if name in _API:
         return getattr(importlib.import_module("tinyvision.api"), name)
-    # runs and course: packages you can call, tv.runs(out) and tv.course("1cd.Q16")
-    if name in ("models", "runs", "course"):
-        return importlib.import_module(f"tinyvision.{name}")
+    if name == "models":
+        return importlib.import_module("tinyvision.models")
     if name == "UserError":
         from tinyvision.errors import UserError
 

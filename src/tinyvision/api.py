@@ -1,4 +1,4 @@
-"""The Python API: the command line's engine, returning objects instead of paths.
+"""The Python API: the one way into the engine, returning objects instead of paths.
 
     import tinyvision as tv
 
@@ -9,26 +9,28 @@
     tv.load("runs/mlp-fashion-...").model             # the trained nn.Module, eval mode
     tv.sweep("mlp-fashion", ["optim.lr=0.01,0.1"], seeds=2).table
     tv.runs("runs")                                   # the index as a DataFrame
-                                                      # (tinyvision.runs, a callable package)
 
-Runs, sweeps and studies write the same folders and index rows as the CLI does. Bad
-input raises `tinyvision.errors.UserError` with the CLI's one-line message. Everything
-read back from a folder is treated as untrusted: the HTML views escape every value.
+The command line is a thin layer over these functions (`tinyvision.commands`), so runs,
+sweeps and studies write the same folders and index rows either way. Bad input raises
+`tinyvision.errors.UserError` with the CLI's one-line message. Everything read back
+from a folder is treated as untrusted: the HTML views escape every value.
 """
 
 from __future__ import annotations
 
 import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from tinyvision.errors import UserError
+from tinyvision.experiment.folder import CONFIG, METRICS, SUMMARY
+from tinyvision.experiment.status import EXIT_CODES, exit_code  # noqa: F401  (the CLI's)
+from tinyvision.groups.points import Options
+from tinyvision.groups.sweep import SPEC
 from tinyvision.records_read import read_csv_rows, read_json_object
-from tinyvision.runs.folder import CONFIG, METRICS, SUMMARY
-from tinyvision.runs.sweep import SPEC, Options
 
 Overrides = Mapping[str, Any] | Sequence[str] | None
 
@@ -62,23 +64,50 @@ def run(
     out: str | Path = "runs",
     device: str = "auto",
     quiet: bool = False,
+    data_dir: str | Path | None = None,
     **keywords: Any,
 ) -> Run:
-    """Train `preset` with the overrides into a new run folder under `out`."""
+    """Train `preset` with the overrides into a new run folder under `out`. `preset` may
+    also be a recipe file such as a search's best.json (its preset and overrides).
+    `data_dir`: where the datasets are (default $TINYVISION_DATA, then the cache)."""
     from tinyvision.presets import build_config
-    from tinyvision.runs.runner import run as run_experiment
 
-    cfg = build_config(preset, overrides_list(overrides, **keywords))
-    path, _ = run_experiment(cfg, Path(out), device, quiet)
+    words = overrides_list(overrides, **keywords)
+    if preset.endswith(".json"):  # a search's best.json: its preset and overrides
+        from tinyvision.groups.search import read_recipe
+
+        preset, recipe = read_recipe(Path(preset))
+        words = [*recipe, *words]
+    cfg = build_config(preset, words)  # a typo is reported before torch loads (4 s)
+    from tinyvision.experiment.runner import run as run_experiment
+
+    path, _ = run_experiment(cfg, Path(out), device, quiet, data_dir=data_dir)
     return Run(path)
 
 
-def resume(path: str | Path, *, device: str = "auto", quiet: bool = False) -> Run:
+def resume(
+    path: str | Path,
+    *,
+    device: str = "auto",
+    quiet: bool = False,
+    data_dir: str | Path | None = None,
+) -> Run:
     """Continue an interrupted run from its last completed epoch."""
-    from tinyvision.runs.runner import resume as resume_run
+    from tinyvision.experiment.folder import check_resumable
 
-    folder, _ = resume_run(Path(path), device, quiet)
+    check_resumable(Path(path))  # a wrong folder is reported before torch loads (4 s)
+    from tinyvision.experiment.runner import resume as resume_run
+
+    folder, _ = resume_run(Path(path), device, quiet, data_dir=data_dir)
     return Run(folder)
+
+
+def _options(**fields: Any) -> Options:
+    """How a sweep, study or search runs its points: the one place Options are built."""
+    fields["out"] = Path(fields["out"])
+    if fields.get("data_dir") is not None:
+        fields["data_dir"] = Path(fields["data_dir"])
+    return Options(**fields)
 
 
 def sweep(
@@ -94,16 +123,26 @@ def sweep(
     cpus_per_run: int | None = None,
     gpus_per_run: float = 0.0,
     address: str | None = None,
+    data_dir: str | Path | None = None,
     **keywords: Any,
 ) -> Sweep:
     """The grid of `key=v1,v2` values over `preset` (keywords: `optim__lr="0.01,0.1"`).
 
     `executor="ray"` runs the points as Ray tasks (`cpus_per_run`, `gpus_per_run`,
     `address` as the CLI's --cpus-per-run, --gpus-per-run, --address)."""
-    from tinyvision.runs.sweep import run_sweep
+    from tinyvision.groups.sweep import run_sweep
 
-    options = Options(
-        seeds, jobs, Path(out), device, quiet, executor, cpus_per_run, gpus_per_run, address
+    options = _options(
+        seeds=seeds,
+        jobs=jobs,
+        out=out,
+        device=device,
+        quiet=quiet,
+        executor=executor,
+        cpus_per_run=cpus_per_run,
+        gpus_per_run=gpus_per_run,
+        address=address,
+        data_dir=data_dir,
     )
     return Sweep(run_sweep(preset, overrides_list(grid, **keywords), options))
 
@@ -121,13 +160,23 @@ def study(
     cpus_per_run: int | None = None,
     gpus_per_run: float = 0.0,
     address: str | None = None,
+    data_dir: str | Path | None = None,
     **keywords: Any,
 ) -> Sweep:
     """One of the course's studies (`tinyvision study list`), overrides applied to each step."""
     from tinyvision.studies import run_study
 
-    options = Options(
-        seeds, jobs, Path(out), device, quiet, executor, cpus_per_run, gpus_per_run, address
+    options = _options(
+        seeds=seeds,
+        jobs=jobs,
+        out=out,
+        device=device,
+        quiet=quiet,
+        executor=executor,
+        cpus_per_run=cpus_per_run,
+        gpus_per_run=gpus_per_run,
+        address=address,
+        data_dir=data_dir,
     )
     return Sweep(run_study(name, overrides_list(overrides, **keywords), options))
 
@@ -147,15 +196,25 @@ def search(
     cpus_per_run: int | None = None,
     gpus_per_run: float = 0.0,
     address: str | None = None,
+    data_dir: str | Path | None = None,
     **keywords: Any,
 ) -> Search:
     """Optuna's search over `key=log:LOW:HIGH` (float:, int:, choice:A,B) spaces of `preset`;
     `prune="median"` or `"halving"` stops trials that fall behind. Plain `key=value`
     entries apply to every trial. Started again, it continues the same search."""
-    from tinyvision.runs.search import run_search
+    from tinyvision.groups.search import run_search
 
-    options = Options(
-        1, jobs, Path(out), device, quiet, executor, cpus_per_run, gpus_per_run, address
+    options = _options(
+        seeds=1,
+        jobs=jobs,
+        out=out,
+        device=device,
+        quiet=quiet,
+        executor=executor,
+        cpus_per_run=cpus_per_run,
+        gpus_per_run=gpus_per_run,
+        address=address,
+        data_dir=data_dir,
     )
     words = overrides_list(space, **keywords)
     return Search(run_search(preset, words, trials, options, prune, sampler_seed))
@@ -165,9 +224,18 @@ def course(which: str | None = None, *, out: str | Path = "runs"):
     """The course's questions: all of them or a practical's (`"1cd"`) as a DataFrame, or
     one question (`"1cd.Q16"`, `"1e.multihead"`) with the commands that answer it, the
     course's values with their setups and what the records under `out` answer."""
-    from tinyvision.course.view import show
+    from tinyvision.syllabus.view import show
 
     return show(which, Path(out))
+
+
+def runs(out: str | Path = "runs"):
+    """The index of the runs under `out` as a pandas DataFrame, newest first."""
+    import pandas as pd
+
+    from tinyvision.experiment import index
+
+    return pd.DataFrame(index.rows(Path(out)))
 
 
 def load(path: str | Path) -> Run | Sweep:
@@ -213,7 +281,7 @@ class Run:
 
     @cached_property
     def _trained(self):
-        from tinyvision.runs.trained import load_trained
+        from tinyvision.inference.trained import load_trained
 
         return load_trained(self.path, None, "Run.model")
 
@@ -238,7 +306,7 @@ class Run:
         import torch
 
         from tinyvision.data.image_files import read_image
-        from tinyvision.runs.predict import image_shape, probabilities, top_classes
+        from tinyvision.inference.predict import image_shape, probabilities, top_classes
 
         if top < 1:
             raise UserError(f"top={top}: ask for at least 1 class")
@@ -357,7 +425,7 @@ class Search(Sweep):
 
     def history(self):
         """Each trial's test accuracy in order, and the best so far, as a Figure."""
-        from tinyvision.runs.search_figures import plot_history
+        from tinyvision.groups.search_figures import plot_history
 
         return plot_history(self.table.to_dict("records"), None, title=self.path.name)
 
@@ -391,3 +459,193 @@ def _html_table(title: str, rows: list[dict[str, str]]) -> str:
         for r in rows
     )
     return f"<div><strong>{e(title)}</strong><table><tr>{head}</tr>{body}</table></div>"
+
+
+# What the command line shows besides runs: presets, keys, models, pictures, data, records.
+
+
+def presets() -> dict[str, str]:
+    """Every preset's name and one-line description."""
+    from tinyvision.presets import all_presets
+
+    return {name: preset.description for name, preset in all_presets().items()}
+
+
+def config_keys() -> list[tuple[str, Any]]:
+    """Every config key (`section.name`) with its default value."""
+    from dataclasses import fields
+
+    from tinyvision.config import Config
+
+    cfg = Config()
+    keys = []
+    for section in ("data", "model", "optim", "schedule", "train"):
+        part = getattr(cfg, section)
+        keys += [(f"{section}.{f.name}", getattr(part, f.name)) for f in fields(part)]
+    return keys
+
+
+def studies() -> dict[str, tuple[str, int]]:
+    """Every study's name, description and number of steps."""
+    from tinyvision.studies import STUDIES
+
+    return {name: (s.description, len(s.steps)) for name, s in STUDIES.items()}
+
+
+def model_summary(
+    model: str, overrides: Sequence[str] = (), shape: tuple[int, ...] | None = None, classes=10
+) -> str:
+    """A model's layer table (`model.*` overrides); `shape` (C, H, W) defaults to 3x32x32
+    for the course CNN, else 1x28x28."""
+    from tinyvision.config import Config, apply_overrides, check_model_keys, parse_assignment
+    from tinyvision.models import create_model
+    from tinyvision.models.summary import format_table, summarize
+
+    cfg = apply_overrides(Config(), [f"model.name={model}", *overrides])
+    check_model_keys(cfg, [parse_assignment(a)[0] for a in overrides])
+    cfg.validate()
+    shape = shape or ((3, 32, 32) if model == "cnn" else (1, 28, 28))
+    built = create_model(cfg.model, shape, classes)
+    return format_table(summarize(built, shape), shape)
+
+
+def fc_as_conv(run_folder: str | Path, size: int = 64) -> tuple[Path, float, tuple[int, ...]]:
+    """A trained course CNN with fc4/fc5 as convolutions: the picture, the largest
+    difference from the fc outputs, and the score map's shape on a size x size image."""
+    from tinyvision.labs.lab1cd import show_fc_as_conv
+
+    return show_fc_as_conv(Path(run_folder), size)
+
+
+def attention_maps(run_folder: str | Path, images: int = 4) -> list[Path]:
+    """A trained ViT's attention maps and embeddings, drawn for `images` test images."""
+    from tinyvision.labs.lab1e import draw_vit_pictures
+
+    if images < 1:
+        raise UserError("--images must be at least 1")
+    return draw_vit_pictures(Path(run_folder), images)
+
+
+def predict(
+    run_folder: str | Path,
+    images: Sequence[str | Path],
+    top: int = 5,
+    data_dir: str | Path | None = None,
+):
+    """The `top` classes of each image file, as `tinyvision.inference.predict.Prediction`s."""
+    from tinyvision.inference.predict import predict as classify
+
+    if top < 1:
+        raise UserError(f"--top {top}: show at least 1 class")
+    return classify(Path(run_folder), [Path(i) for i in images], top, data_dir)
+
+
+def report(paths: Sequence[str | Path] = (), out: str | Path = "runs") -> Path:
+    """One HTML report (and its Markdown twin) of runs and studies, written under `out`."""
+    from tinyvision.report.html import write_report
+
+    return write_report([Path(p) for p in paths] or [Path(out)], Path(out))
+
+
+def tour(
+    out: str | Path = "runs",
+    quick: bool = False,
+    device: str = "auto",
+    data_dir: str | Path | None = None,
+) -> Path:
+    """Every practical end to end, then the report; returns the report's path."""
+    from tinyvision.tour import run_tour
+
+    return run_tour(Path(out), quick, device, Path(data_dir) if data_dir else None)
+
+
+def index_rows(out: str | Path = "runs") -> list[dict[str, Any]]:
+    """The index of the runs under `out`, one dict a run (values as recorded)."""
+    from tinyvision.experiment import index
+
+    return index.rows(Path(out))
+
+
+def is_running(path: str | Path) -> bool:
+    """Whether a process holds the run's lock now (`running` in the index and not: dead)."""
+    from tinyvision.experiment.folder import is_alive
+
+    return is_alive(Path(path))
+
+
+def run_records(
+    path: str | Path, metric_columns: Sequence[str]
+) -> tuple[dict, dict, list[dict[str, str]] | None]:
+    """A run folder's summary, config and metrics rows (None without metrics.csv), each
+    read and checked as untrusted input: a damaged file is one line."""
+    import os
+
+    path = Path(path)
+    if not path.is_dir() or not os.path.lexists(path / SUMMARY):
+        raise UserError(f"{path}: not a run folder (it has no {SUMMARY}; `runs ls` lists them)")
+    summary = read_json_object(path / SUMMARY)
+    config = read_json_object(path / CONFIG)
+    metrics = None
+    if os.path.lexists(path / METRICS):
+        metrics = read_csv_rows(path / METRICS, tuple(metric_columns))
+    return summary, config, metrics
+
+
+BUILT_IN_DATA = {"circles": "generated", "digits": "embedded in scikit-learn"}
+
+
+def data_splits(data_dir: str | Path | None = None) -> list[tuple[str, str, Path | None]]:
+    """Every file dataset's splits, and the folder each was found in (None: missing)."""
+    from tinyvision.data import sources
+
+    found = []
+    for name, spec in sources.FILE_DATASETS.items():
+        for split in spec.splits:
+            paths = sources.find_split(name, split, data_dir)
+            found.append((name, split, paths[0].parent if paths else None))
+    return found
+
+
+def fetch_data(name: str, data_dir: str | Path | None = None) -> Path:
+    """Download a dataset into the cache; returns its folder."""
+    from tinyvision.data import sources
+
+    if name not in sources.FILE_DATASETS:
+        raise UserError(
+            f"{name}: nothing to fetch; choose one of {', '.join(sources.FILE_DATASETS)}"
+        )
+    try:
+        return sources.download(name)
+    except UserError as e:
+        raise UserError(f"{e}; or {sources.where_to_put(name, 'train', data_dir)}") from None
+
+
+def check_data(
+    name: str | None = None, data_dir: str | Path | None = None
+) -> Iterator[tuple[str, str, tuple[int, tuple[int, ...], list[int]] | None]]:
+    """Every file of a dataset (None: of all of them) read and validated, split by split as
+    it goes: its number of images, image shape and count per class, or None if missing."""
+    from tinyvision.data import sources
+
+    names = [name] if name else list(sources.FILE_DATASETS)
+    if name and name not in sources.FILE_DATASETS:
+        raise UserError(
+            f"unknown dataset '{name}'; choose one of {', '.join(sources.FILE_DATASETS)}"
+        )
+    import numpy as np  # the readers, only once there is something to read
+
+    from tinyvision.data.datasets import read_split
+
+    found_any = False
+    for n in names:
+        for split in sources.FILE_DATASETS[n].splits:
+            paths = sources.find_split(n, split, data_dir)
+            if paths is None:
+                yield n, split, None
+                continue
+            x, y = read_split(n, paths)  # raises UserError on any bad file
+            found_any = True
+            counts = [int(c) for c in np.bincount(y, minlength=10)]
+            yield n, split, (len(y), tuple(x.shape[1:]), counts)
+    if name and not found_any:
+        raise UserError(f"{name}: no split found; {sources.where_to_put(name, 'train', data_dir)}")

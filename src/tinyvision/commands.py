@@ -1,4 +1,5 @@
-"""The command handlers behind `tinyvision ...`; each returns an exit code."""
+"""The command handlers behind `tinyvision ...`: each calls the Python API
+(`tinyvision.api`, the only way into the engine), prints, and returns an exit code."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ import json
 import sys
 from pathlib import Path
 
+from tinyvision import api
 from tinyvision.errors import UserError
+
+EXIT_INTERRUPTED = api.EXIT_CODES["interrupted"]
 
 
 def _console():
@@ -20,55 +24,40 @@ def _console():
 
 
 def list_presets(args: argparse.Namespace) -> int:
-    from tinyvision.presets import all_presets
-
-    presets = all_presets()
+    presets = api.presets()
     width = max(len(n) for n in presets)
-    for name, preset in presets.items():
-        print(f"{name:<{width}}  {preset.description}")
+    for name, description in presets.items():
+        print(f"{name:<{width}}  {description}")
     return 0
 
 
 def list_keys(args: argparse.Namespace) -> int:
-    from dataclasses import fields
-
-    from tinyvision.config import Config
-
-    cfg = Config()
-    for section in ("data", "model", "optim", "schedule", "train"):
-        part = getattr(cfg, section)
-        for f in fields(part):
-            print(f"{section}.{f.name}={getattr(part, f.name)}")
+    for key, default in api.config_keys():
+        print(f"{key}={default}")
     return 0
 
 
 def run(args: argparse.Namespace) -> int:
-    from tinyvision.presets import build_config
-
-    preset, overrides = args.preset, args.overrides
-    if preset.endswith(".json"):  # a search's best.json: its preset and overrides
-        from tinyvision.runs.search import read_recipe
-
-        preset, recipe = read_recipe(Path(preset))
-        overrides = [*recipe, *overrides]
-    cfg = build_config(preset, overrides)  # a typo is reported before torch loads (4 s)
-    from tinyvision.runs.runner import run as run_experiment
-
-    path, summary = run_experiment(cfg, Path(args.out), args.device, args.quiet)
-    return _ended(path, summary)
+    done = api.run(
+        args.preset,
+        args.overrides,
+        out=args.out,
+        device=args.device,
+        quiet=args.quiet,
+        data_dir=args.data_dir,
+    )
+    return _ended(done.path, done.summary)
 
 
 def _ended(path: Path, summary: dict) -> int:
     """The result lines, and the exit code of the run's status (README: exit codes)."""
-    from tinyvision.runs.runner import EXIT_CODES
-
     _print_result(summary)
     print(f"run: {path}")
     if summary["status"] == "diverged":
         print(
             "tinyvision: the run diverged (its loss is not finite): lower optim.lr", file=sys.stderr
         )
-    return EXIT_CODES.get(summary["status"], 1)
+    return api.exit_code(summary["status"])
 
 
 def _print_result(summary: dict) -> None:
@@ -82,64 +71,54 @@ def _print_result(summary: dict) -> None:
 
 
 def resume(args: argparse.Namespace) -> int:
-    from tinyvision.runs.folder import check_resumable
-
-    check_resumable(args.run_folder)  # a wrong folder is reported before torch loads (4 s)
-    from tinyvision.runs.runner import resume as resume_run
-
-    path, summary = resume_run(args.run_folder, args.device, args.quiet)
-    return _ended(path, summary)
+    done = api.resume(args.run_folder, device=args.device, quiet=args.quiet, data_dir=args.data_dir)
+    return _ended(done.path, done.summary)
 
 
 def sweep(args: argparse.Namespace) -> int:
-    from tinyvision.runs.sweep import run_sweep
-
-    folder = run_sweep(args.preset, args.grid, _options(args))
+    folder = api.sweep(args.preset, args.grid, **_group(args)).path
     print(f"sweep: {folder}")
     return 0
 
 
 def search(args: argparse.Namespace) -> int:
-    from tinyvision.runs.search import run_search
-
-    folder = run_search(
+    done = api.search(
         args.preset,
         args.space,
-        args.trials,
-        _options(args),
+        trials=args.trials,
         prune=args.prune,
-        seed=args.sampler_seed,
+        sampler_seed=args.sampler_seed,
+        **_group(args),
     )
-    print(f"search: {folder}")
-    best = folder / "best.json"
+    print(f"search: {done.path}")
+    best = done.path / "best.json"
     if best.is_file():
         print(f"best: tinyvision run {best}")
     return 0
 
 
-def _options(args: argparse.Namespace):
-    from tinyvision.runs.sweep import Options
-
-    return Options(
-        getattr(args, "seeds", 1),
-        args.jobs,
-        Path(args.out),
-        args.device,
-        args.quiet,
-        executor=args.executor,
-        cpus_per_run=args.cpus_per_run,
-        gpus_per_run=args.gpus_per_run,
-        address=args.address,
-    )
+def _group(args: argparse.Namespace) -> dict:
+    """The command line's options of a sweep, study or search, as the API's keywords."""
+    seeds = {"seeds": args.seeds} if hasattr(args, "seeds") else {}
+    return {
+        **seeds,
+        "jobs": args.jobs,
+        "out": args.out,
+        "device": args.device,
+        "quiet": args.quiet,
+        "executor": args.executor,
+        "cpus_per_run": args.cpus_per_run,
+        "gpus_per_run": args.gpus_per_run,
+        "address": args.address,
+        "data_dir": args.data_dir,
+    }
 
 
 def runs(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from tinyvision.runs import index
-
     if args.runs_command == "ls":
-        rows = index.rows(Path(args.out))
+        rows = api.index_rows(args.out)
         if not rows:
             print(f"no runs recorded under {args.out}")
             return 0
@@ -164,10 +143,8 @@ def runs(args: argparse.Namespace) -> int:
 
 def _status(row: dict):
     """`running` only while a process holds the run's lock; else it died: `dead`."""
-    from tinyvision.runs.folder import is_alive
-
     status, path = row.get("status"), row.get("path")
-    if status == "running" and isinstance(path, str) and not is_alive(Path(path)):
+    if status == "running" and isinstance(path, str) and not api.is_running(path):
         return "dead (tinyvision resume it)"
     return status
 
@@ -219,21 +196,11 @@ SHOWN_METRICS = (
 
 def show_run(path: Path) -> int:
     """Everything is read and checked first: a damaged file is one line, not half a page."""
-    import os
-
     from rich.table import Table
     from rich.text import Text
 
-    from tinyvision.records_read import read_csv_rows, read_json_object
-    from tinyvision.runs.folder import CONFIG, METRICS, SUMMARY
-
-    if not path.is_dir() or not os.path.lexists(path / SUMMARY):
-        raise UserError(f"{path}: not a run folder (it has no {SUMMARY}; `runs ls` lists them)")
-    summary = read_json_object(path / SUMMARY)
-    config = read_json_object(path / CONFIG)
-    metrics = None
-    if os.path.lexists(path / METRICS):
-        metrics = _metric_rows(path / METRICS, read_csv_rows(path / METRICS, SHOWN_METRICS))
+    summary, config, rows = api.run_records(path, SHOWN_METRICS)
+    metrics = None if rows is None else _metric_rows(path / api.METRICS, rows)
     overrides = config.get("overrides")
     if isinstance(overrides, list):
         overrides = " ".join(_literal(o) for o in overrides)
@@ -284,74 +251,34 @@ def _metric_rows(path: Path, rows: list[dict[str, str]]) -> list[tuple[str, ...]
 
 
 def data(args: argparse.Namespace) -> int:
-    from tinyvision.data import sources
-
     if args.data_command == "list":
-        for name, spec in sources.FILE_DATASETS.items():
-            for split in spec.splits:
-                paths = sources.find_split(name, split)
-                where = (
-                    str(paths[0].parent)
-                    if paths
-                    else "missing (tinyvision data fetch " + name + ")"
-                )
-                print(f"{name:<14} {split:<6} {where}")
+        for name, split, folder in api.data_splits(args.data_dir):
+            where = str(folder) if folder else "missing (tinyvision data fetch " + name + ")"
+            print(f"{name:<14} {split:<6} {where}")
         print(f"{'circles':<14} {'both':<6} generated")
         print(f"{'digits':<14} {'both':<6} embedded in scikit-learn")
         return 0
     if args.data_command == "fetch":
-        if args.name not in sources.FILE_DATASETS:
-            raise UserError(
-                f"{args.name}: nothing to fetch; choose one of {', '.join(sources.FILE_DATASETS)}"
-            )
-        try:
-            folder = sources.download(args.name)
-        except UserError as e:
-            raise UserError(f"{e}; or {sources.where_to_put(args.name, 'train')}") from None
-        print(f"fetched: {folder}")
+        print(f"fetched: {api.fetch_data(args.name, args.data_dir)}")
         return 0
-    return check_data(args.name)
-
-
-def check_data(name: str | None) -> int:
-    from tinyvision.data import sources
-
-    names = [name] if name else list(sources.FILE_DATASETS)
-    if name and name not in sources.FILE_DATASETS:
-        if name in ("circles", "digits"):
-            print(f"{name}: built in, nothing to check")
-            return 0
-        raise UserError(
-            f"unknown dataset '{name}'; choose one of {', '.join(sources.FILE_DATASETS)}"
-        )
-    import numpy as np  # the readers, only once there is something to read
-
-    from tinyvision.data.datasets import read_split
-
-    found_any = False
-    for n in names:
-        for split in sources.FILE_DATASETS[n].splits:
-            paths = sources.find_split(n, split)
-            if paths is None:
-                print(f"{n:<14} {split:<6} missing")
-                continue
-            x, y = read_split(n, paths)  # raises UserError on any bad file
-            found_any = True
-            counts = json.dumps([int(c) for c in np.bincount(y, minlength=10)])
-            print(f"{n:<14} {split:<6} ok  {len(y)} images {tuple(x.shape[1:])}  classes {counts}")
-    if name and not found_any:
-        raise UserError(f"{name}: no split found; {sources.where_to_put(name, 'train')}")
+    if args.name in ("circles", "digits"):
+        print(f"{args.name}: built in, nothing to check")
+        return 0
+    for name, split, found in api.check_data(args.name, args.data_dir):
+        if found is None:
+            print(f"{name:<14} {split:<6} missing")
+            continue
+        images, shape, counts = found
+        print(f"{name:<14} {split:<6} ok  {images} images {shape}  classes {json.dumps(counts)}")
     return 0
 
 
 def study(args: argparse.Namespace) -> int:
-    from tinyvision.studies import STUDIES, run_study
-
     if args.name == "list":
-        for name, s in STUDIES.items():
-            print(f"{name:<18} {s.description} ({len(s.steps)} runs)")
+        for name, (description, steps) in api.studies().items():
+            print(f"{name:<18} {description} ({steps} runs)")
         return 0
-    folder = run_study(args.name, args.overrides, _options(args))
+    folder = api.study(args.name, args.overrides, **_group(args)).path
     if not args.quiet:
         print((folder / "table.md").read_text())
     print(f"study: {folder}")
@@ -369,24 +296,13 @@ def parse_shape(text: str) -> tuple[int, ...]:
 
 
 def summary(args: argparse.Namespace) -> int:
-    from tinyvision.config import Config, apply_overrides, check_model_keys, parse_assignment
-    from tinyvision.models import create_model
-    from tinyvision.models.summary import format_table, summarize
-
-    cfg = apply_overrides(Config(), [f"model.name={args.model}", *args.overrides])
-    check_model_keys(cfg, [parse_assignment(a)[0] for a in args.overrides])
-    cfg.validate()
-    default = "3x32x32" if args.model == "cnn" else "1x28x28"
-    shape = parse_shape(args.input or default)
-    model = create_model(cfg.model, shape, args.classes)
-    print(format_table(summarize(model, shape), shape))
+    shape = parse_shape(args.input) if args.input else None
+    print(api.model_summary(args.model, args.overrides, shape, args.classes))
     return 0
 
 
 def fcconv(args: argparse.Namespace) -> int:
-    from tinyvision.labs.lab1cd import show_fc_as_conv
-
-    picture, difference, score_shape = show_fc_as_conv(args.run_folder, args.size)
+    picture, difference, score_shape = api.fc_as_conv(args.run_folder, args.size)
     print(f"model input size: largest difference between fc and conv outputs {difference:.2e}")
     print(f"{args.size}x{args.size}: score map of shape {score_shape}")
     print(f"picture: {picture}")
@@ -394,21 +310,13 @@ def fcconv(args: argparse.Namespace) -> int:
 
 
 def attention(args: argparse.Namespace) -> int:
-    from tinyvision.labs.lab1e import draw_vit_pictures
-
-    if args.images < 1:
-        raise UserError("--images must be at least 1")
-    for path in draw_vit_pictures(args.run_folder, args.images):
+    for path in api.attention_maps(args.run_folder, args.images):
         print(f"picture: {path}")
     return 0
 
 
 def predict(args: argparse.Namespace) -> int:
-    from tinyvision.runs.predict import predict as classify
-
-    if args.top < 1:
-        raise UserError(f"--top {args.top}: show at least 1 class")
-    predictions = classify(args.run_folder, args.images, args.top)
+    predictions = api.predict(args.run_folder, args.images, args.top, args.data_dir)
     if args.json:
         shown = [
             {
@@ -430,18 +338,12 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def report(args: argparse.Namespace) -> int:
-    from tinyvision.report.html import write_report
-
-    out = Path(args.out)
-    paths = args.paths or [out]
-    print(f"report: {write_report(paths, out)}")
+    print(f"report: {api.report(args.paths, args.out)}")
     return 0
 
 
 def tour(args: argparse.Namespace) -> int:
-    from tinyvision.tour import run_tour
-
-    print(f"report: {run_tour(Path(args.out), args.quick, args.device)}")
+    print(f"report: {api.tour(args.out, args.quick, args.device, args.data_dir)}")
     return 0
 
 
@@ -450,10 +352,9 @@ def course(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from tinyvision.api import course as course_view
-    from tinyvision.course.view import QuestionView
 
     shown = course_view(args.which, out=args.out)
-    if isinstance(shown, QuestionView):  # one question
+    if hasattr(shown, "lines"):  # one question, not the table of them
         for line in shown.lines():
             print(line)
         return 0

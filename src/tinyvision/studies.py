@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinyvision.errors import UserError
-from tinyvision.io import read_csv, write_text
-from tinyvision.runs.folder import METRICS
-from tinyvision.runs.sweep import Options, Point, folder_for, run_points
+from tinyvision.groups.points import Options, Point
+from tinyvision.groups.sweep import folder_for, metrics_rows, run_points
+from tinyvision.io import write_text
+from tinyvision.records_read import read_csv_rows
 
 Step = tuple[str, str, list[str]]  # label, preset, overrides
 
@@ -132,13 +133,10 @@ def run_study(name: str, overrides: list[str], options: Options | None = None, *
     spec = {"kind": "study", "study": name, "overrides": overrides, "seeds": options.seeds}
     folder = folder_for(options.out, "study", name, spec)
     run_points(points, folder, spec, options)
-    rows = read_csv(folder / "sweep.csv")
+    rows = read_csv_rows(folder / "sweep.csv", ("step", "final_test_acc", "epochs_done"))
     write_text(folder / "table.md", markdown_table(study, rows, overrides))
-    lrs = {
-        p.label: read_csv(p.run_dir / METRICS)
-        for p in points
-        if p.seed == 0 and (p.run_dir / METRICS).is_file()
-    }
+    lrs = {p.label: metrics_rows(p) for p in points if p.seed == 0}
+    lrs = {label: rows for label, rows in lrs.items() if rows}
     if lrs:
         from tinyvision.figures import plot_lr  # matplotlib only once there is a figure
 

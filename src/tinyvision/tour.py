@@ -28,9 +28,10 @@ BUDGETS = {
 }
 
 
-def availability(name: str) -> tuple[str, str]:
+def availability(name: str, data_dir: Path | None = None) -> tuple[str, str]:
     """('full' | 'test-only' | 'missing', how it was found or how to get it)."""
-    train, test = sources.find_split(name, "train"), sources.find_split(name, "test")
+    train = sources.find_split(name, "train", data_dir)
+    test = sources.find_split(name, "test", data_dir)
     if train and test:
         return "full", f"found in {train[0].parent}"
     try:
@@ -41,7 +42,7 @@ def availability(name: str) -> tuple[str, str]:
     if test:
         return "test-only", f"only the test split was found ({test[0].parent}); {reason}"
     how = f"tinyvision data fetch {name} where there is a network, or " + sources.where_to_put(
-        name, "train"
+        name, "train", data_dir
     )
     return "missing", how
 
@@ -57,18 +58,18 @@ def _choose(preferences: list[str], found: dict[str, tuple[str, str]]) -> tuple[
     return "digits", ["data.name=digits"]
 
 
-def run_tour(out: Path, quick: bool, device: str = "auto") -> Path:
+def run_tour(out: Path, quick: bool, device: str = "auto", data_dir: Path | None = None) -> Path:
+    from tinyvision.experiment.runner import run
+    from tinyvision.groups.points import Options
     from tinyvision.labs.lab1cd import show_fc_as_conv
     from tinyvision.labs.lab1e import draw_vit_pictures
     from tinyvision.presets import build_config
     from tinyvision.report.html import write_report
-    from tinyvision.runs.runner import run
-    from tinyvision.runs.sweep import Options
     from tinyvision.studies import run_study
 
     budget = BUDGETS["quick" if quick else "full"]
     root = out / ("tour-quick" if quick else "tour")
-    found = {name: availability(name) for name in ("mnist", "fashion-mnist", "cifar10")}
+    found = {n: availability(n, data_dir) for n in ("mnist", "fashion-mnist", "cifar10")}
     subsets = [f"data.train_subset={budget['train']}", f"data.test_subset={budget['test']}"]
     sized = [*subsets, f"train.epochs={budget['epochs']}"]
 
@@ -78,14 +79,15 @@ def run_tour(out: Path, quick: bool, device: str = "auto") -> Path:
     parts = {}
     say("1-ab: the MLP four ways and the SVMs on circles")
     for variant in ("manual", "autograd", "nn", "optim"):
-        run(build_config(f"1ab-circles-{variant}"), root, device, quiet=True)
-    run(build_config("1ab-svm"), root, device, quiet=True)
+        run(build_config(f"1ab-circles-{variant}"), root, device, quiet=True, data_dir=data_dir)
+    run(build_config("1ab-svm"), root, device, quiet=True, data_dir=data_dir)
     mlp_data, mlp_overrides = _choose(["mnist", "fashion-mnist"], found)
     run(
         build_config("1ab-mnist", [*mlp_overrides, f"train.epochs={budget['epochs'] + 1}"]),
         root,
         device,
         quiet=True,
+        data_dir=data_dir,
     )
     parts["1-ab"] = {
         "dataset": f"circles (generated); {mlp_data}",
@@ -96,7 +98,7 @@ def run_tour(out: Path, quick: bool, device: str = "auto") -> Path:
     if cnn_data == "digits":  # 8x8 images: the course's 28-pixel crops become 6-pixel ones
         cnn_overrides.append("data.crop=6")
     say(f"1-cd: the CNN ablation on {cnn_data}")
-    options = Options(out=root, device=device, quiet=True)
+    options = Options(out=root, device=device, quiet=True, data_dir=data_dir)
     study = run_study("1cd-ablation", [*cnn_overrides, *sized], options)
     baseline = next(p for p in sorted(study.iterdir()) if p.name.startswith("step=baseline"))
     if cnn_data != "digits":  # fc4 as a 4x4 convolution needs the course's 28 or 32 pixels

@@ -1,6 +1,6 @@
 """Practical 1-ab's extras: decision boundaries on the circles, and the SVM comparison.
 
-Two run hooks (see `tinyvision.runs.hooks`): `DecisionBoundary` draws the boundary of
+Two run hooks (see `tinyvision.experiment.hooks`): `DecisionBoundary` draws the boundary of
 any classifier of 2-D points after every epoch (`decision_boundary.png` and `.gif`);
 `SVMComparison`, for `task=svm`, fits scikit-learn's SVMs on the same split after the
 MLP has trained and writes their table, C sweep and boundaries beside it.
@@ -18,9 +18,9 @@ import torch
 from tinyvision import io
 from tinyvision.config import Config
 from tinyvision.errors import UserError
+from tinyvision.experiment.hooks import Hook
 from tinyvision.figures import plt, save_figure
 from tinyvision.models import svm
-from tinyvision.runs.hooks import Hook
 
 GRID_STEPS = np.arange(-2, 2, 0.1)  # the course's grid: [-2, 2) in steps of 0.1, 40 x 40
 MAX_GIF_FRAMES = 30

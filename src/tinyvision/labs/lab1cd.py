@@ -11,8 +11,8 @@ from tinyvision.data import augment
 from tinyvision.data.preprocess import to_float
 from tinyvision.errors import UserError
 from tinyvision.figures import plt, save_figure
+from tinyvision.inference.trained import load_trained
 from tinyvision.models.fc_as_conv import FullyConvolutional
-from tinyvision.runs.trained import load_trained
 
 PICTURE = "fc_as_conv.png"
 

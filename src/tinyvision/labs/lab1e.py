@@ -19,8 +19,8 @@ import torch.nn.functional as F
 
 from tinyvision.data.preprocess import to_float
 from tinyvision.figures import plt, save_figure
+from tinyvision.inference.trained import load_trained
 from tinyvision.models.vit import ViT
-from tinyvision.runs.trained import load_trained
 
 
 def attention_rollout(attentions: list[torch.Tensor]) -> torch.Tensor:

@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from tinyvision.errors import UserError
+from tinyvision.experiment.folder import CONFIG, SUMMARY
 from tinyvision.records_read import RecordError, read_csv_rows, read_json_object, read_picture
-from tinyvision.runs.folder import CONFIG, SUMMARY
 
 PRACTICALS = {
     "1-ab": "Practical 1-ab: neural networks from scratch",

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from tinyvision import __version__, io
 from tinyvision.errors import UserError
+from tinyvision.experiment.folder import library_versions
 from tinyvision.records_read import printable
 from tinyvision.report.blocks import Block, Code, Link, Part, num, para, pct, text_of
 from tinyvision.report.collect import (
@@ -38,7 +39,6 @@ from tinyvision.report.collect import (
 )
 from tinyvision.report.overview import overview_blocks, variant_runs, variants_blocks
 from tinyvision.report.questions import questions_blocks
-from tinyvision.runs.folder import library_versions
 
 
 def run_blocks(run: Run, show_curves: bool = True) -> list[Block]:
@@ -183,8 +183,8 @@ def model_blocks(runs: list[Run], skipped: list[str]) -> list[Block]:
 
     The table is the one written when the run started, not rebuilt from today's code.
     """
+    from tinyvision.experiment.folder import LAYERS
     from tinyvision.records_read import read_text
-    from tinyvision.runs.folder import LAYERS
 
     seen, blocks = set(), []
     for run in runs:

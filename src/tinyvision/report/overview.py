@@ -1,7 +1,7 @@
 """The report's first page: each practical's key results beside what the course reports,
 whether the course's conclusions hold on these records, and the variants that must agree.
 
-The course's numbers are the values its reports give (`tinyvision.course.table`), each
+The course's numbers are the values its reports give (`tinyvision.syllabus.table`), each
 shown with the setup it was measured in (data, epochs, learning rate, model). A run on
 other data, a smaller budget or another model is not expected to match them: the
 overview says which data each practical ran on and which rows' budget or model is not
@@ -16,13 +16,13 @@ import math
 import statistics
 from pathlib import Path
 
-from tinyvision.course.answers import setup_differences
-from tinyvision.course.lookup import references_for
-from tinyvision.course.table import Reference
+from tinyvision.experiment.folder import METRICS
 from tinyvision.records_read import RecordError, read_csv_rows
 from tinyvision.report.blocks import Block, para, pct, text_of
 from tinyvision.report.collect import PRACTICALS, Figure, Group, Run, group_practical, practical_of
-from tinyvision.runs.folder import METRICS
+from tinyvision.syllabus.answers import setup_differences
+from tinyvision.syllabus.lookup import references_for
+from tinyvision.syllabus.table import Reference
 
 # The course's data for each practical: as written, and as tinyvision names the datasets.
 COURSE_DATA = {
@@ -38,7 +38,7 @@ COMPETITIVE_POINTS = 1.0  # a ViT within this of the CNN is "competitive"
 
 def course_for_run(preset: str = "", study: str = "", step: str = "") -> str:
     """The course's values for what a preset (or a study's step) runs, each with its setup
-    (`tinyvision.course.table`): `70.46% (CIFAR-10, 30 epochs, lr 0.05); ...`."""
+    (`tinyvision.syllabus.table`): `70.46% (CIFAR-10, 30 epochs, lr 0.05); ...`."""
     return "; ".join(str(r) for r in references_for(preset, study, step))
 
 

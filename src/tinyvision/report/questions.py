@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import re
 
-from tinyvision.course.answers import Found, found_for, setup_note
-from tinyvision.course.table import QUESTIONS, SUMMARY_CNN, Question
 from tinyvision.errors import UserError
+from tinyvision.experiment.folder import LAYERS
 from tinyvision.records_read import read_text
 from tinyvision.report.blocks import Block, Code, Link, para, text_of
 from tinyvision.report.collect import Records, Run, practical_of
-from tinyvision.runs.folder import LAYERS
+from tinyvision.syllabus.answers import Found, found_for, setup_note
+from tinyvision.syllabus.table import QUESTIONS, SUMMARY_CNN, Question
 
 COURSE_INPUT = "3x32x32"  # the input the course counts the CNN's weights for
 

@@ -36,6 +36,7 @@ from torch import nn
 
 from tinyvision.data.sources import cache_dir
 from tinyvision.io import write_json
+from tinyvision.records_read import RecordError, read_json_object
 from tinyvision.train.loop import Learner
 
 CACHE_VERSION = 1
@@ -277,10 +278,10 @@ def cache_path(key: dict[str, Any]) -> Path:
 def read_cache(path: Path, key: dict[str, Any]) -> dict[str, float] | None:
     """The cached speeds, or None when absent, damaged or for another key."""
     try:
-        entry = json.loads(path.read_text())
-    except (OSError, ValueError):
+        entry = read_json_object(path)
+    except RecordError:
         return None
-    if not isinstance(entry, dict) or entry.get("key") != key:
+    if entry.get("key") != key:
         return None
     speeds = entry.get("images_per_s")
     if not isinstance(speeds, dict) or set(speeds) != set(key["candidates"]):

@@ -30,21 +30,15 @@ from typing import TYPE_CHECKING, Any
 from tinyvision import io
 from tinyvision.config import parse_assignment, split_values
 from tinyvision.errors import UserError
+from tinyvision.experiment.folder import read_summary
+from tinyvision.experiment.hooks import Hook
+from tinyvision.experiment.status import is_finished
+from tinyvision.groups.points import Options, Point, unsized
+from tinyvision.groups.sweep import SPEC, execute_points, folder_for, metrics_rows
 from tinyvision.presets import build_config
-from tinyvision.runs.folder import read_summary
-from tinyvision.runs.hooks import Hook
-from tinyvision.runs.sweep import (
-    SPEC,
-    Options,
-    Point,
-    execute_points,
-    folder_for,
-    metrics_rows,
-    unsized,
-)
 
 if TYPE_CHECKING:
-    from tinyvision.runs.runner import Experiment
+    from tinyvision.experiment.parts import Experiment
 
 INSTALL = "pip install 'tinyvision[search]'"
 JOURNAL, RESULTS, BEST = "optuna.journal", "search.csv", "best.json"
@@ -309,7 +303,7 @@ class Search:
     def _already_ended(self, trial) -> bool:
         """A trial whose run ended but whose end was never told (the driver died then)."""
         summary = read_summary(trial_dir(self.folder, trial.number)) or {}
-        if summary.get("status") in ("completed", "diverged", "pruned"):
+        if is_finished(summary):
             self._tell(trial.number, summary)
             return True
         return False
@@ -373,7 +367,7 @@ def write_results(
     optuna, study, folder: Path, preset: str, fixed: list[str], spaces: list[Space]
 ) -> list[dict]:
     """search.csv (one row per trial), best.json, and the search's figures."""
-    from tinyvision.runs.search_figures import plot_history, plot_parameters
+    from tinyvision.groups.search_figures import plot_history, plot_parameters
 
     trials = study.get_trials(deepcopy=False)
     keys = list(dict.fromkeys(k for t in trials for k in t.params))

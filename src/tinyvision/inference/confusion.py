@@ -22,15 +22,15 @@ import numpy as np
 import torch
 
 from tinyvision.config import Config
+from tinyvision.experiment.hooks import Hook
 from tinyvision.figures import plt, save_figure
 from tinyvision.io import write_text
-from tinyvision.runs.hooks import Hook
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from tinyvision.data.datasets import Dataset
-    from tinyvision.runs.runner import Experiment
+    from tinyvision.experiment.parts import Experiment
 
 CONFUSION_CSV, CONFUSION_PNG, MISTAKES_PNG = "confusion.csv", "confusion.png", "mistakes.png"
 CORNER = "true \\ predicted"  # the header of the class-name column of confusion.csv

@@ -12,9 +12,9 @@ from tinyvision.config import Config
 from tinyvision.data.datasets import Dataset, load_dataset
 from tinyvision.data.preprocess import Normalizer
 from tinyvision.errors import UserError
-from tinyvision.runs.folder import CONFIG, WEIGHTS, RunFolder
-from tinyvision.runs.normalization import load_normalization
-from tinyvision.runs.runner import model_input_shape
+from tinyvision.experiment.folder import CONFIG, WEIGHTS, RunFolder
+from tinyvision.experiment.normalization import load_normalization
+from tinyvision.experiment.prepare import model_input_shape
 
 
 @dataclass
@@ -30,9 +30,12 @@ class TrainedRun:
         return Normalizer(self.stats)
 
 
-def load_trained(run_folder: Path, model_name: str | None, command: str) -> TrainedRun:
+def load_trained(
+    run_folder: Path, model_name: str | None, command: str, data_dir: Path | None = None
+) -> TrainedRun:
     """A run of `model_name` (None: of any model), with the weights and statistics it
-    recorded; `command` names what needs it, for the error messages."""
+    recorded; `command` names what needs it, for the error messages. `data_dir`: where
+    its dataset is (default $TINYVISION_DATA, then the cache)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -50,7 +53,7 @@ def load_trained(run_folder: Path, model_name: str | None, command: str) -> Trai
     if not weights.is_file() or weights.is_symlink():
         raise UserError(f"{run_folder}: no {WEIGHTS} (did the run finish?)")
     stats = load_normalization(run_folder)
-    data: Dataset = load_dataset(cfg.data)
+    data: Dataset = load_dataset(cfg.data, data_dir)
     shape = model_input_shape(cfg, data)
     from tinyvision.models import create_model
 

@@ -13,9 +13,9 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tinyvision.course.table import Answer, Question, Reference
 from tinyvision.presets import all_presets
 from tinyvision.report.collect import Collector, Figure, Group, Records, Run
+from tinyvision.syllabus.table import Answer, Question, Reference
 
 # The commands given a run folder: the models they take, and the pictures they leave there
 # (which answer the question).

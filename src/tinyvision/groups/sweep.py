@@ -7,7 +7,7 @@ again finds it: completed points are skipped and interrupted ones resumed. Studi
 Each point is claimed with a lock file beside its run folder, so two identical sweeps
 started together share the work instead of colliding: one runs a point while the other
 waits for it and then finds it completed. With `--jobs N` points run in N worker
-processes (`tinyvision.runs.workers`) that stop within seconds on Ctrl-C or SIGTERM,
+processes (`tinyvision.groups.executors.local`) that stop within seconds on Ctrl-C or SIGTERM,
 and stop by themselves if the sweep's own process dies.
 """
 
@@ -22,15 +22,17 @@ import os
 import shutil
 import statistics
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from tinyvision import io
 from tinyvision.config import parse_assignment, split_values
 from tinyvision.errors import UserError
-from tinyvision.presets import build_config
-from tinyvision.runs.folder import CONFIG, METRICS, read_summary, slug
-from tinyvision.runs.workers import run_in_workers
+from tinyvision.experiment.folder import CONFIG, METRICS, read_summary, slug
+from tinyvision.experiment.status import is_finished
+from tinyvision.groups.executors.local import run_in_workers
+from tinyvision.groups.points import Executor, Options, Point, PointRunner
+from tinyvision.records_read import RecordError, number, read_csv_rows, read_json_object
 
 SPEC = "sweep.json"
 RESULT_COLUMNS = (
@@ -51,72 +53,6 @@ RESULT_COLUMNS = (
     "best_test_acc_std",
     "run",
 )
-
-
-TIME_BUDGET = "train.time_budget"
-
-
-def unsized(overrides: list[str], shared: list[str] | None = None) -> list[str]:
-    """A group's run: a preset's time budget off unless the overrides give one. Sized one
-    by one, a group's runs would differ in length by their own speed and the load."""
-    asked = {parse_assignment(o)[0] for o in [*(shared or []), *overrides]}
-    return overrides if TIME_BUDGET in asked else [f"{TIME_BUDGET}=0", *overrides]
-
-
-@dataclass
-class Point:
-    preset: str
-    values: dict[str, str]  # what distinguishes this point: the columns of sweep.csv
-    overrides: list[str]  # its config overrides, the seed excluded
-    seed: int
-    shared: list[str] = field(default_factory=list)  # a study's, for steps they apply to
-    run_dir: Path = field(default_factory=Path)
-    hooks: list = field(default_factory=list)  # added to its run: a search trial's pruner
-    trial: int | None = None  # a search's trial number
-
-    @property
-    def label(self) -> str:
-        return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in self.values.items()) or "all"
-
-    def config(self):
-        overrides = unsized([*self.overrides, f"train.seed={self.seed}"], self.shared)
-        return build_config(self.preset, overrides, self.shared)
-
-
-@dataclass
-class Options:
-    """How a group of runs is run: the same for sweeps, studies and searches."""
-
-    seeds: int = 1
-    jobs: int = 1
-    out: Path = Path("runs")
-    device: str = "auto"
-    quiet: bool = False
-    executor: str = "local"  # `local`: processes here; `ray`: tasks on a Ray cluster
-    cpus_per_run: int | None = None  # ray: CPUs a run asks for (default: cores / jobs)
-    gpus_per_run: float = 0.0  # ray: a fraction shares one GPU between runs
-    address: str | None = None  # ray: the cluster to join (default RAY_ADDRESS, or local)
-
-    def __post_init__(self) -> None:
-        self.out = Path(self.out)
-
-    def check(self) -> None:
-        if self.seeds < 1 or self.jobs < 1:
-            raise UserError("--seeds and --jobs must be at least 1")
-        if self.executor not in ("local", "ray"):
-            raise UserError(f"--executor {self.executor}: choose local or ray")
-        ray_only = {
-            "--cpus-per-run": self.cpus_per_run is not None,
-            "--gpus-per-run": self.gpus_per_run != 0,
-            "--address": self.address is not None,
-        }
-        if self.executor == "local" and any(ray_only.values()):
-            flags = ", ".join(flag for flag, given in ray_only.items() if given)
-            raise UserError(f"{flags}: only with --executor ray")
-        if self.cpus_per_run is not None and self.cpus_per_run < 1:
-            raise UserError("--cpus-per-run must be at least 1")
-        if not 0 <= self.gpus_per_run <= 64:
-            raise UserError("--gpus-per-run must be between 0 and the GPUs of a node")
 
 
 def parse_grid(grid: list[str]) -> dict[str, list[str]]:
@@ -172,30 +108,34 @@ def claim(point: Point) -> Iterator[None]:
         os.close(fd)
 
 
-def run_point(point: Point, out: Path, device: str, group: str) -> dict:
+def run_point(
+    point: Point, out: Path, device: str, group: str, data_dir: Path | None = None
+) -> dict:
     """One point, in this process: skip it if completed, resume it if started, else run."""
-    from tinyvision.runs.runner import resume, run
+    from tinyvision.experiment.runner import resume, run
 
     with claim(point):
         summary = read_summary(point.run_dir)
-        if summary and summary.get("status") in ("completed", "diverged", "pruned"):
+        if is_finished(summary):
             return summary
         if (point.run_dir / CONFIG).is_file():
-            return resume(point.run_dir, device, quiet=True, hooks=point.hooks)[1]
+            return resume(point.run_dir, device, True, data_dir, hooks=point.hooks)[1]
         # A start that died before writing its config (we hold the claim: nobody else
         # is starting it now).
         shutil.rmtree(point.run_dir, ignore_errors=True)
         cfg = point.config()
-        return run(cfg, out, device, True, run_dir=point.run_dir, sweep=group, hooks=point.hooks)[1]
+        return run(
+            cfg, out, device, True, data_dir, run_dir=point.run_dir, sweep=group, hooks=point.hooks
+        )[1]
 
 
 def run_points(points: list[Point], folder: Path, spec: dict, options: Options) -> Path:
-    """Run every point not yet completed, then write sweep.csv and comparison.png."""
+    """Run every point not yet finished, then write sweep.csv and comparison.png."""
     options.check()
     _place(points, folder)
     folder.mkdir(parents=True, exist_ok=True)
     io.write_json(folder / SPEC, spec)
-    todo = [p for p in points if (read_summary(p.run_dir) or {}).get("status") != "completed"]
+    todo = [p for p in points if not is_finished(read_summary(p.run_dir))]
     say = (lambda text: None) if options.quiet else (lambda text: print(text, flush=True))
     say(f"{len(points)} runs ({len(points) - len(todo)} already done) in {folder}")
     group = folder.relative_to(options.out).as_posix()
@@ -222,15 +162,28 @@ def execute_points(
     todo: list[Point], options: Options, group: str, report: Callable[[Point, dict], None]
 ) -> None:
     """Run the points here, in worker processes or as Ray tasks; `report` each as it ends."""
-    if options.executor == "ray":
-        from tinyvision.runs.ray_executor import run_in_ray
+    one_point = partial(run_point, data_dir=options.data_dir)
+    executor(options)(one_point, todo, options, group, report)
 
-        run_in_ray(run_point, todo, options, group, report)
-    elif options.jobs == 1:
-        for point in todo:
-            report(point, run_point(point, options.out, options.device, group))
-    else:
-        run_in_workers(run_point, todo, options, group, report)
+
+def executor(options: Options) -> Executor:
+    if options.executor == "ray":
+        from tinyvision.groups.executors.ray import run_in_ray
+
+        return run_in_ray
+    return run_in_workers if options.jobs > 1 else run_here
+
+
+def run_here(
+    run_point: PointRunner,
+    todo: list[Point],
+    options: Options,
+    group: str,
+    report: Callable[[Point, dict], None],
+) -> None:
+    """One point after the other, in this process (`--jobs 1`)."""
+    for point in todo:
+        report(point, run_point(point, options.out, options.device, group))
 
 
 def run_sweep(preset: str, grid: list[str], options: Options | None = None, **fields) -> Path:
@@ -294,21 +247,26 @@ def _row(p: Point, s: dict, stats: dict) -> dict:
     }
 
 
+CURVE_COLUMNS = ("epoch", "train_acc", "test_acc", "train_loss", "test_loss")
+
+
 def metrics_rows(p: Point) -> list[dict]:
     """A point's metrics rows; a damaged metrics.csv counts as none (the run can rerun)."""
+    path = p.run_dir / METRICS
     try:
-        rows = io.read_csv(p.run_dir / METRICS)
-        for r in rows:
-            [float(r[k]) for k in ("epoch", "train_acc", "test_acc", "train_loss", "test_loss")]
+        rows = read_csv_rows(path, CURVE_COLUMNS)
+        for line, r in enumerate(rows, start=2):
+            if any(number(path, line, r, k) is None for k in CURVE_COLUMNS):
+                return []
         return rows
-    except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError):
+    except RecordError:
         return []
 
 
 def _config_lr(point: Point) -> float | None:
     try:
-        return float(json.loads((point.run_dir / CONFIG).read_text())["optim"]["lr"])
-    except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError):
+        return float(read_json_object(point.run_dir / CONFIG)["optim"]["lr"])
+    except (RecordError, KeyError, TypeError, ValueError):
         return None
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import difflib
 import re
 
-from tinyvision.course.table import PRACTICALS, QUESTIONS, Question, Reference
 from tinyvision.errors import UserError
 from tinyvision.records_read import printable
+from tinyvision.syllabus.table import PRACTICALS, QUESTIONS, Question, Reference
 
 
 def _key(text: str) -> str:

@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING
 
 from tinyvision import io
 from tinyvision.errors import UserError
-from tinyvision.runs.folder import read_summary
+from tinyvision.experiment.folder import read_summary
 
 if TYPE_CHECKING:
-    from tinyvision.runs.sweep import Options, Point
+    from tinyvision.groups.points import Options, Point
 
 INSTALL = "pip install 'tinyvision[ray]'"
 RETRIES = 3  # a task whose worker died is started again this many times, then it fails

@@ -21,16 +21,14 @@ import time
 from collections.abc import Callable, Iterator
 from multiprocessing import get_context, resource_tracker
 from multiprocessing.connection import wait
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tinyvision.errors import UserError
-from tinyvision.runs.folder import read_summary
+from tinyvision.experiment.folder import read_summary
 
 if TYPE_CHECKING:
-    from tinyvision.runs.sweep import Options, Point
+    from tinyvision.groups.points import Options, Point, PointRunner
 
-PointRunner = Callable[["Point", Path, str, str], dict]  # sweep.run_point
 
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 GRACE_SECONDS = 15.0  # for interrupted workers to record their runs before termination
@@ -68,7 +66,7 @@ def _worker(
     try:
         import torch
 
-        from tinyvision.runs import runner  # noqa: F401  (imported while signals wait)
+        from tinyvision.experiment import runner  # noqa: F401  (imported while signals wait)
 
         torch.set_num_threads(threads)
         # Started with SIGINT and SIGTERM blocked (_stop_signals_held): a signal that came while

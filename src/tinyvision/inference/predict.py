@@ -18,7 +18,7 @@ import torch
 from tinyvision.data.image_files import read_image
 from tinyvision.data.loader import BatchTransform
 from tinyvision.errors import UserError
-from tinyvision.runs.trained import TrainedRun, load_trained
+from tinyvision.inference.trained import TrainedRun, load_trained
 
 BATCH = 256
 
@@ -84,11 +84,13 @@ def top_classes(probs: torch.Tensor, classes: Sequence[str], k: int) -> list[lis
     ]
 
 
-def predict(run_folder: Path, images: Sequence[Path], top: int = 5) -> list[Prediction]:
+def predict(
+    run_folder: Path, images: Sequence[Path], top: int = 5, data_dir: Path | None = None
+) -> list[Prediction]:
     """The `top` most probable classes of each image (all classes when there are fewer)."""
     if top < 1:
         raise UserError(f"top={top}: ask for at least 1 class")
-    trained = load_trained(run_folder, None, "predict")
+    trained = load_trained(run_folder, None, "predict", data_dir)
     batch = load_images(images, image_shape(trained))
     guesses = top_classes(probabilities(trained, batch), trained.data.classes, top)
     return [Prediction(Path(path), best) for path, best in zip(images, guesses)]

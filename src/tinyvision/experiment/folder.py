@@ -28,13 +28,12 @@ from typing import Any
 
 from tinyvision import __version__, io
 from tinyvision.errors import UserError
-from tinyvision.runs import index
+from tinyvision.experiment import index
 
 CONFIG, METRICS, SUMMARY = "config.json", "metrics.csv", "summary.json"
 WEIGHTS, CHECKPOINT, CURVES = "model.safetensors", "checkpoint.pt", "curves.png"
 LAYERS, LOCK = "layers.txt", ".lock"
-# `pruned`: stopped early by a search's pruner (tinyvision.runs.search); resumable.
-STATUSES = ("running", "completed", "diverged", "interrupted", "failed", "pruned")
+# The statuses a run can have, and what each means: tinyvision.experiment.status.
 # Columns of metrics.csv, in order. Accuracies in percent, like Prec@1. Here, not with the
 # training loop: reading and checking records must not cost a torch import (4 s).
 METRIC_COLUMNS = (

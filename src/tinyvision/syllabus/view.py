@@ -12,10 +12,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tinyvision.course.answers import Found, found_for, read_records, setup_note
-from tinyvision.course.lookup import find, practical, questions
-from tinyvision.course.table import SUMMARY_CNN, Question
 from tinyvision.records_read import printable
+from tinyvision.syllabus.answers import Found, found_for, read_records, setup_note
+from tinyvision.syllabus.lookup import find, practical, questions
+from tinyvision.syllabus.table import SUMMARY_CNN, Question
 
 if TYPE_CHECKING:
     import pandas as pd

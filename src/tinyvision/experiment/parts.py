@@ -1,33 +1,37 @@
-"""Run hooks: what a run does besides training, chosen from its config and data.
+"""The two types a run is made of: the prepared `Experiment`, and the `Hook` that joins it.
 
-The runner knows no practical. Anything a practical adds to a run (a picture drawn after
-every epoch, another method compared at the end, ...) is a `Hook` subclass living with
-its practical in `tinyvision.labs`, and reaches the runner through the package's entry
-points (group `tinyvision.hooks` in pyproject.toml), so every process that runs
-experiments (the command line, sweep workers, a notebook) finds the same hooks without
-the engine importing a practical.
-
-A hook that every run of a kind gets, whatever the practical (the confusion matrix of
-any classifier, `tinyvision.runs.confusion`), lives in the engine and registers the same way.
-
-To add one: subclass `Hook` next to its practical, say when it `applies`, and add a line
-to `[project.entry-points."tinyvision.hooks"]` (then `pip install -e .` once).
+They refer to each other (a hook is handed the experiment; the experiment holds its
+hooks), so they live in one file: `prepare` builds the one, `tinyvision.experiment.hooks`
+finds the others.
 """
 
 from __future__ import annotations
 
-from functools import cache
-from importlib.metadata import entry_points
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tinyvision.config import Config
+from tinyvision.data.datasets import Dataset
+from tinyvision.data.loader import DeviceLoader
+from tinyvision.train import budget
+from tinyvision.train.loop import Learner
 
-if TYPE_CHECKING:
-    from tinyvision.data.datasets import Dataset
-    from tinyvision.runs.runner import Experiment
 
-GROUP = "tinyvision.hooks"
+@dataclass
+class Experiment:
+    """Everything a run needs, checked (`tinyvision.experiment.prepare`)."""
+
+    cfg: Config
+    data: Dataset
+    learner: Learner
+    train_loader: DeviceLoader
+    test_loader: DeviceLoader
+    info: dict[str, Any]
+    stats: dict[str, Any] = field(default_factory=dict)  # the fitted normalization
+    layers: str = ""  # the model's layer table, as `tinyvision summary` prints it
+    hooks: list[Hook] = field(default_factory=list)
+    sized: budget.EpochPlan | None = None  # how train.time_budget sized a new run
 
 
 class Hook:
@@ -68,15 +72,3 @@ class Hook:
 
     def load(self, state: dict[str, Any]) -> None:
         """Restore what `state` saved, from a checkpoint."""
-
-
-@cache
-def registered() -> tuple[type[Hook], ...]:
-    """Every hook class declared by an installed package, in name order."""
-    found = sorted(entry_points(group=GROUP), key=lambda ep: ep.name)
-    return tuple(ep.load() for ep in found)
-
-
-def hooks_for(cfg: Config, data: Dataset) -> list[type[Hook]]:
-    """The hook classes that apply to this config and data."""
-    return [hook for hook in registered() if hook.applies(cfg, data)]

@@ -1,0 +1,1 @@
+"""One experiment: prepared and checked, run into its folder, recorded in the index, resumed."""

@@ -1,0 +1,1 @@
+"""Groups of runs: sweeps, studies and searches, run here or on a Ray cluster."""

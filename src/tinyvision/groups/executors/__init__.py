@@ -1,0 +1,1 @@
+"""Where the points of a group run: local worker processes, or Ray tasks."""

@@ -1,0 +1,1 @@
+"""Using a trained run: its model loaded back, predictions, the confusion matrix."""
