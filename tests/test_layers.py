@@ -2,7 +2,7 @@
 
 Layers, bottom to top (a module may import its own layer and the ones below):
   errors, io, records_read, figures, config, presets  ->  data, models  ->  train  ->  runs
-  ->  labs, report, studies  ->  tour  ->  commands, cli, the package itself.
+  ->  labs, report, studies, check  ->  tour  ->  commands, cli, the package itself.
 Imports inside functions count too: a lazy import is still a dependency.
 """
 
@@ -20,7 +20,7 @@ LAYERS = [
     {"data", "models"},
     {"train"},
     {"runs"},
-    {"labs", "report", "studies"},
+    {"labs", "report", "studies", "check"},
     {"tour"},
     {"commands", "cli", "api", "__init__", "__main__"},
 ]

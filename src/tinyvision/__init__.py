@@ -13,13 +13,13 @@ from typing import Any
 __version__ = "0.1.0"
 
 _API = ("run", "resume", "sweep", "study", "search", "load", "Run", "Sweep", "Search")
-__all__ = [*_API, "runs", "models", "UserError", "__version__"]
+__all__ = [*_API, "runs", "models", "check", "UserError", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     if name in _API:
         return getattr(importlib.import_module("tinyvision.api"), name)
-    if name in ("models", "runs"):  # runs: a package you can call, tv.runs(out)
+    if name in ("models", "runs", "check"):  # runs: a package you can call, tv.runs(out)
         return importlib.import_module(f"tinyvision.{name}")
     if name == "UserError":
         from tinyvision.errors import UserError
