@@ -200,7 +200,7 @@ Y = F.one_hot(torch.from_numpy(train_y), 2).float()
 Y_test = F.one_hot(torch.from_numpy(test_y), 2).float()
 torch.manual_seed(0)
 params = init_params(2, 10, 2)
-for epoch in range(20 if QUICK else 150):
+for _ in range(20 if QUICK else 150):  # epochs
     for start in range(0, len(X), 10):
         yhat, outputs = forward(params, X[start : start + 10])
         params = sgd(params, backward(params, outputs, Y[start : start + 10]), 0.03)

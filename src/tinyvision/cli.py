@@ -129,6 +129,17 @@ def build_parser() -> Parser:
     p.add_argument("run_folder", type=Path)
     _common(p, out=False)
 
+    p = sub.add_parser("exercises", help="copy the exercise notebooks into a folder")
+    p.add_argument("folder", nargs="?", default="exercises", type=Path, metavar="DIR")
+
+    p = sub.add_parser("grade", help="run completed exercise notebooks, grade every check")
+    p.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK")
+    p.add_argument("--out", default="grades.csv", type=Path, help="default ./grades.csv")
+    p.add_argument(
+        "--timeout", type=float, default=120, help="seconds a cell may run (default 120)"
+    )
+    p.add_argument("--jobs", type=int, default=0, help="notebooks at a time (default: cores, <=4)")
+
     runs = sub.add_parser("runs", help="the records").add_subparsers(
         dest="runs_command", required=True, parser_class=Parser
     )
@@ -216,6 +227,8 @@ def dispatch(args: argparse.Namespace) -> int:
         "resume": commands.resume,
         "runs": commands.runs,
         "data": commands.data,
+        "exercises": commands.exercises,
+        "grade": commands.grade,
     }[args.command]
     return handler(args) or 0
 
