@@ -12,7 +12,19 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_API = ("run", "resume", "sweep", "study", "search", "load", "Run", "Sweep", "Search")
+_API = (
+    "run",
+    "resume",
+    "sweep",
+    "study",
+    "search",
+    "load",
+    "Run",
+    "Sweep",
+    "Search",
+    "exercises",
+    "grade",
+)
 __all__ = [*_API, "runs", "models", "check", "UserError", "__version__"]
 
 
