@@ -495,3 +495,37 @@ def test_pieces_name_the_references():
     compile(blank_text, "<blank>", "exec")
     for piece in PIECES.values():
         compile(piece.blank(), piece.name, "exec")
+
+
+class AttentionOwnNames(nn.Module):
+    """A student's names for the layers, created in the docstring's order."""
+
+    def __init__(self, embed_dim):
+        super().__init__()
+        self.W_q = nn.Linear(embed_dim, embed_dim)
+        self.W_k = nn.Linear(embed_dim, embed_dim)
+        self.W_v = nn.Linear(embed_dim, embed_dim)
+        self.W_o = nn.Linear(embed_dim, embed_dim)
+
+    def forward(self, x):
+        q, k, v = self.W_q(x), self.W_k(x), self.W_v(x)
+        weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(x.shape[-1]), dim=-1)
+        return self.W_o(weights @ v)
+
+
+class AttentionNoProjection(nn.Module):
+    def __init__(self, embed_dim):
+        super().__init__()
+        self.q, self.k, self.v = (nn.Linear(embed_dim, embed_dim) for _ in range(3))
+
+    def forward(self, x):
+        q, k, v = self.q(x), self.k(x), self.v(x)
+        return torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(x.shape[-1]), dim=-1) @ v
+
+
+def test_a_module_is_matched_by_layer_order_and_its_layers_are_named_when_they_differ():
+    assert tv.check.attention(AttentionOwnNames).passed
+    result = tv.check.attention(AttentionNoProjection)
+    assert result.status == "failed"
+    assert "it has 6 parameter tensors, expected 8" in str(result)
+    assert "not those of the docstring" in str(result)

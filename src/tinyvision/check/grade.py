@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import subprocess
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,7 @@ from tinyvision.errors import UserError
 MARK = "TINYVISION-GRADE:"  # the grading cell's answer, one JSON line
 MAX_BYTES = 50 * 1024 * 1024  # a notebook larger than this is refused, not read
 INSTALL = "pip install 'tinyvision[grade]'"
+KERNEL = "tinyvision-grade"  # a kernel spec of this interpreter, written for the grading
 
 
 @dataclass
@@ -124,7 +126,7 @@ def grade_notebook(path: Path, timeout: float) -> Row:
         client = NotebookClient(
             nb,
             timeout=timeout,
-            kernel_name="python3",
+            kernel_name=KERNEL,
             allow_errors=True,
             resources={"metadata": {"path": work}},
             shutdown_kernel="immediate",  # graded: nothing in it is worth a graceful exit
@@ -226,12 +228,28 @@ def grade(notebooks: list[Path], timeout: float, jobs: int = 0) -> list[Row]:
     if jobs < 0:
         raise UserError(f"--jobs {jobs}: give a number of notebooks at a time, 1 or more")
     jobs = jobs or min(4, os.cpu_count() or 1)
+    previous = os.environ.get("JUPYTER_PATH")
     # a cell stopped at its time limit leaves nbclient's output listener pending: asyncio
     # reports it when the loop closes, which says nothing about the grades
     logging.getLogger("asyncio").setLevel(logging.CRITICAL)
-    # each notebook runs in its own kernel process: threads here only wait on them
-    with ThreadPoolExecutor(max_workers=jobs) as pool:
-        rows = list(pool.map(lambda p: grade_notebook(Path(p), timeout), notebooks))
+    with tempfile.TemporaryDirectory(prefix="tinyvision-kernel-") as kernels:
+        # the kernel runs this interpreter (where tinyvision is), whatever "python3" means
+        # in the Jupyter set-up around it
+        spec = Path(kernels) / "kernels" / KERNEL
+        spec.mkdir(parents=True)
+        argv = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+        kernel = {"argv": argv, "display_name": "tinyvision grade", "language": "python"}
+        (spec / "kernel.json").write_text(json.dumps(kernel))
+        os.environ["JUPYTER_PATH"] = os.pathsep.join(filter(None, [kernels, previous]))
+        try:
+            # each notebook runs in its own kernel process: threads here only wait on them
+            with ThreadPoolExecutor(max_workers=jobs) as pool:
+                rows = list(pool.map(lambda p: grade_notebook(Path(p), timeout), notebooks))
+        finally:
+            if previous is None:
+                os.environ.pop("JUPYTER_PATH", None)
+            else:
+                os.environ["JUPYTER_PATH"] = previous
     for row in rows:  # one that could not be run: every check of the class, not graded
         if not row.verdicts:
             row.verdicts = {c: ("missing", f"not graded: {row.note}") for c in columns(rows)}
