@@ -148,3 +148,19 @@ def test_exercises_copies_out_and_never_overwrites(tmp_path):
     assert not (other / NAMES[0]).exists()  # nothing half-written
     (tmp_path / "linked").symlink_to(other)
     assert _cli("exercises", "linked", cwd=tmp_path).returncode == 2
+
+
+def test_without_the_runner_grade_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    import pytest
+
+    from tinyvision.check.grade import require_runner
+    from tinyvision.errors import UserError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "nbclient" else real(name)
+    )
+    with pytest.raises(UserError, match=r"nbclient missing\): pip install 'tinyvision\[grade\]'"):
+        require_runner()
