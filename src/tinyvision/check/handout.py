@@ -52,6 +52,13 @@ def _write_new(target: Path, text: str) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o644)
-        os.link(tmp, target)  # fails if the name exists, a link included
+        try:
+            os.link(tmp, target)  # fails if the name exists, a link included
+        except FileExistsError:
+            raise
+        except OSError:  # a file system without hard links: create the name exclusively
+            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+            with os.fdopen(os.open(target, flags, 0o644), "w", encoding="utf-8") as f:
+                f.write(text)
     finally:
         os.unlink(tmp)
