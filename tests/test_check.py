@@ -529,3 +529,25 @@ def test_a_module_is_matched_by_layer_order_and_its_layers_are_named_when_they_d
     assert result.status == "failed"
     assert "it has 6 parameter tensors, expected 8" in str(result)
     assert "not those of the docstring" in str(result)
+
+
+class CNNFunctionalPooling(nn.Module):
+    """Right, with pooling and activations from torch.nn.functional (no modules to watch)."""
+
+    def __init__(self, in_chans=3, num_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_chans, 32, 5, padding=2)
+        self.conv2 = nn.Conv2d(32, 64, 5, padding=2)
+        self.conv3 = nn.Conv2d(64, 64, 5, padding=2)
+        self.fc4 = nn.Linear(1024, 1000)
+        self.fc5 = nn.Linear(1000, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv3(x)), 2, ceil_mode=True)
+        return self.fc5(F.relu(self.fc4(x.flatten(1))))
+
+
+def test_a_cnn_pooling_with_functions_passes():
+    assert tv.check.cnn(CNNFunctionalPooling).passed

@@ -403,6 +403,10 @@ def cnn(cls: type) -> Result:
                         "gets 64 x 4 x 4 = 1024 values",
                     ) from None
                 raise StudentError(error) from None
+            if not any(kind.endswith("Pool2d") for kind, _ in got):
+                # pooling written as F.max_pool2d: no module to watch, the layers around it
+                # still show its output size
+                expected = [e for e in expected if not e[0].endswith("Pool2d")]
             for i, (want, have) in enumerate(zip(expected, got)):
                 if want != have:
                     cause = None
