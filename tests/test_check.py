@@ -551,3 +551,76 @@ class CNNFunctionalPooling(nn.Module):
 
 def test_a_cnn_pooling_with_functions_passes():
     assert tv.check.cnn(CNNFunctionalPooling).passed
+
+
+# --- right answers written differently: they pass ---------------------------------------
+
+
+def sgd_in_place(params, grads, eta):
+    for name in params:
+        params[name] -= eta * grads[name]
+
+
+def loss_as_floats(Yhat, Y):
+    loss, accuracy = mm.loss_accuracy(Yhat, Y)
+    return loss.item(), accuracy.item()
+
+
+def standardize_sample_std(train_x, test_x):
+    mean = train_x.mean((0, 2, 3), keepdim=True)
+    std = train_x.std((0, 2, 3), keepdim=True, unbiased=True)
+    return (train_x - mean) / std, (test_x - mean) / std
+
+
+def zca_torch_cov(train_x, test_x, epsilon):
+    flat = train_x.reshape(len(train_x), -1)
+    s, u = torch.linalg.eigh(torch.cov(flat.T))  # divided by N - 1
+    w = u @ torch.diag(1 / torch.sqrt(s + epsilon)) @ u.T
+    mean = flat.mean(0)
+    return tuple(((x.reshape(len(x), -1) - mean) @ w).reshape(x.shape) for x in (train_x, test_x))
+
+
+def pe_numpy(sequence_length, d):
+    import numpy as np
+
+    table = np.zeros((sequence_length, d))
+    for i in range(sequence_length):
+        for j in range(0, d, 2):
+            table[i, j] = np.sin(i / 10000 ** (j / d))
+            table[i, j + 1] = np.cos(i / 10000 ** (j / d))
+    return table
+
+
+class PatchesUnfoldLinear(nn.Module):
+    def __init__(self, in_chans, patch_size, embed_dim):
+        super().__init__()
+        self.patch_size = patch_size
+        self.linear = nn.Linear(in_chans * patch_size * patch_size, embed_dim)
+
+    def forward(self, x):
+        patches = F.unfold(x, self.patch_size, stride=self.patch_size)  # (B, C*p*p, N)
+        return self.linear(patches.transpose(1, 2))
+
+
+class ViTLearnedPositions(vit.ViT):
+    """Its own layers as tinyvision's, but a learned positional embedding (a parameter)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs, pos_embed="learned")
+
+
+@pytest.mark.parametrize(
+    ("check", "piece"),
+    [
+        ("sgd", sgd_in_place),
+        ("loss_accuracy", loss_as_floats),
+        ("standardize", standardize_sample_std),
+        ("zca", zca_torch_cov),
+        ("positional_embedding", pe_numpy),
+        ("patch_embed", PatchesUnfoldLinear),
+        ("vit", ViTLearnedPositions),
+    ],
+)
+def test_a_right_answer_written_differently_passes(check, piece):
+    result = tv.check.run(check, piece)
+    assert result.passed, str(result)
