@@ -82,7 +82,7 @@ def _match_layernorm_eps(theirs: nn.Module, mine: nn.Module) -> None:
             o.eps = t.eps
 
 
-def _run(module: nn.Module, x: torch.Tensor, name: str = "forward") -> torch.Tensor:
+def _run(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
     try:
         with torch.no_grad():
             out = module(x.clone())
@@ -426,7 +426,7 @@ def vit(cls: type) -> Result:
             tokens = (sizes["img_size"] // sizes["patch_size"]) ** 2 + 1
             table = ref.get_positional_embeddings(tokens, sizes["embed_dim"]).double()
 
-            def is_pos(n: str, p=None) -> bool:
+            def is_pos(n: str) -> bool:
                 return "pos" in n.lower()
 
             load_reference_weights(theirs, mine, skip=is_pos)
