@@ -212,6 +212,12 @@ def crop_global_rng(x, size, generator):
     return _crop_each(x, size, top.tolist(), left.tolist())
 
 
+def crop_height_for_both(x, size, generator):
+    b, _, h, _ = x.shape
+    offsets = torch.randint(0, h - size + 1, (b, 2), generator=generator)
+    return _crop_each(x, size, offsets[:, 0].tolist(), offsets[:, 1].tolist())
+
+
 class CNNNoPadding(nn.Module):
     def __init__(self, in_chans=3, num_classes=10):
         super().__init__()
@@ -377,6 +383,7 @@ MUTANTS = [
     ("random_crop", crop_same_place, "cropped at the same place"),
     ("random_crop", crop_exclusive_high, "the last position is never drawn"),
     ("random_crop", crop_global_rng, "draw with the generator"),
+    ("random_crop", crop_height_for_both, "the lefts are drawn with the height's bound"),
     ("cnn", CNNNoPadding, "no padding"),
     ("cnn", CNNNoCeilMode, "ceil_mode=True"),
     ("attention", AttentionNoScale, "without the 1/sqrt(d) scale"),

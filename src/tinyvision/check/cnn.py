@@ -327,11 +327,16 @@ def random_crop(fn: Callable) -> Result:
                 "draw a position per image: torch.randint(..., (B,), generator=generator)",
             )
         if set(tops) != set(range(h - size + 1)) or set(lefts) != set(range(w - size + 1)):
+            cause = (
+                "the lefts are drawn with the height's bound: left in 0..W-size, W = x.shape[3]"
+                if set(lefts) == set(range(h - size + 1))
+                else "the last position is never drawn: torch.randint's high is exclusive, "
+                "use H - size + 1"
+            )
             raise Failure(
                 f"in {b} crops the tops were {sorted(set(tops))} and the lefts "
                 f"{sorted(set(lefts))}, expected 0..{h - size} and 0..{w - size}",
-                "the last position is never drawn: torch.randint's high is exclusive, "
-                "use H - size + 1",
+                cause,
             )
         again = call(fn, x, size, torch.Generator().manual_seed(0))
         other = call(fn, x, size, torch.Generator().manual_seed(1))
