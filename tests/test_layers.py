@@ -2,7 +2,7 @@
 
 Layers, bottom to top (a module may import its own layer and the ones below):
   errors, io, records_read, figures, config, presets, builtin_hooks  ->  data, models  ->  train
-  ->  experiment  ->  groups, inference  ->  labs, report, studies, syllabus  ->  tour
+  ->  experiment  ->  groups, inference  ->  labs, report, studies, syllabus, check  ->  tour
   ->  commands, cli, the package itself.
 Imports inside functions count too: a lazy import is still a dependency, and so is one made
 only for type hints (`if TYPE_CHECKING:`). No two modules import each other, however far
@@ -24,7 +24,7 @@ LAYERS = [
     {"train"},
     {"experiment"},
     {"groups", "inference"},
-    {"labs", "report", "studies", "syllabus"},
+    {"labs", "report", "studies", "syllabus", "check"},
     {"tour"},
     {"commands", "cli", "api", "__init__", "__main__"},
 ]

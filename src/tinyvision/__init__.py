@@ -24,15 +24,17 @@ _API = (
     "Run",
     "Sweep",
     "Search",
+    "exercises",
+    "grade",
 )
-__all__ = [*_API, "models", "UserError", "__version__"]
+__all__ = [*_API, "models", "check", "UserError", "__version__"]
 
 
 def __getattr__(name: str) -> Any:
     if name in _API:
         return getattr(importlib.import_module("tinyvision.api"), name)
-    if name == "models":
-        return importlib.import_module("tinyvision.models")
+    if name in ("models", "check"):
+        return importlib.import_module(f"tinyvision.{name}")
     if name == "UserError":
         from tinyvision.errors import UserError
 

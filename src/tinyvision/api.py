@@ -439,6 +439,44 @@ class Search(Sweep):
         return f"Search({str(self.path)!r}: {len(table)} trials, {done} complete, {pruned} pruned)"
 
 
+def exercises(folder: str | Path = "exercises") -> list[Path]:
+    """Copy the three exercise notebooks into `folder`; never over an existing file."""
+    from tinyvision.check.handout import copy_exercises
+
+    return copy_exercises(Path(folder))
+
+
+def grade(
+    notebooks: Sequence[str | Path],
+    out: str | Path | None = "grades.csv",
+    timeout: float = 120,
+    jobs: int = 0,
+) -> list:
+    """Run each completed exercise notebook in a fresh kernel and every check on its pieces.
+
+    This runs the students' code: do it where that is safe. Returns one `Row` per notebook
+    ({check: (status, reason)}, a note); writes them to `out` (CSV) unless it is None.
+    `timeout`: seconds a cell may run; `jobs`: notebooks at a time (0: one per core, up to 4).
+    """
+    from tinyvision.check.grade import check_out, write_grades
+    from tinyvision.check.grade import grade as grade_notebooks
+
+    if out is not None:
+        check_out(Path(out))
+    rows = grade_notebooks([Path(n) for n in notebooks], timeout, jobs)
+    if out is not None:
+        write_grades(rows, Path(out))
+    return rows
+
+
+def grade_summary(rows: list) -> tuple[list[str], dict[str, float]]:
+    """The checks that `grade`'s rows were graded on, in the course's order, and the share
+    of the notebooks that passed each."""
+    from tinyvision.check.grade import columns, pass_rates
+
+    return columns(rows), pass_rates(rows)
+
+
 def _pct(value: Any) -> str:
     return f"{value:.2f}%" if isinstance(value, (int, float)) else "n/a"
 

@@ -167,6 +167,23 @@ def _add_tour(sub) -> None:
     p.set_defaults(func=commands.tour)
 
 
+def _add_exercises(sub) -> None:
+    p = sub.add_parser("exercises", help="copy the exercise notebooks into a folder")
+    p.add_argument("folder", nargs="?", default="exercises", type=Path, metavar="DIR")
+    p.set_defaults(func=commands.exercises)
+
+
+def _add_grade(sub) -> None:
+    p = sub.add_parser("grade", help="run completed exercise notebooks, grade every check")
+    p.add_argument("notebooks", nargs="+", type=Path, metavar="NOTEBOOK")
+    p.add_argument("--out", default="grades.csv", type=Path, help="default ./grades.csv")
+    p.add_argument(
+        "--timeout", type=float, default=120, help="seconds a cell may run (default 120)"
+    )
+    p.add_argument("--jobs", type=int, default=0, help="notebooks at a time (default: cores, <=4)")
+    p.set_defaults(func=commands.grade)
+
+
 def _add_resume(sub) -> None:
     p = sub.add_parser("resume", help="continue an interrupted run from its last epoch")
     p.add_argument("run_folder", type=Path)
@@ -212,6 +229,8 @@ SUBCOMMANDS = (
     _add_report,
     _add_tour,
     _add_course,
+    _add_exercises,
+    _add_grade,
     _add_resume,
     _add_runs,
     _add_data,

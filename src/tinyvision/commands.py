@@ -364,3 +364,37 @@ def course(args: argparse.Namespace) -> int:
     _console().print(table)
     print(f"{len(shown)} questions; `tinyvision course ID` shows one")
     return 0
+
+
+def exercises(args: argparse.Namespace) -> int:
+    from tinyvision.api import exercises as copy_exercises
+
+    for path in copy_exercises(args.folder):
+        print(f"wrote {path}")
+    print("open them in Jupyter: each blank cell is followed by the check of your code")
+    return 0
+
+
+def grade(args: argparse.Namespace) -> int:
+    from rich.table import Table
+
+    from tinyvision.api import grade as grade_notebooks
+    from tinyvision.api import grade_summary
+
+    rows = grade_notebooks(args.notebooks, args.out, args.timeout, args.jobs)
+    checks, rates = grade_summary(rows)
+    mark = {"passed": "✔", "failed": "✘", "missing": "–"}
+    table = Table("notebook", *checks, "total", title="grades")
+    for row in rows:  # names and notes are the students': shown as text, never as markup
+        cells = [mark[row.verdicts[c][0]] if c in row.verdicts else "" for c in checks]
+        total = f"{row.passed}/{len(row.verdicts) or len(checks)}"
+        table.add_row(_text(row.notebook), *cells, total)
+    table.add_section()
+    table.add_row("pass rate", *(f"{100 * rates[c]:.0f}%" for c in checks), "")
+    console = _console()
+    console.print(table)
+    for row in rows:
+        if row.note:
+            console.print(_text(f"{row.notebook}: {row.note}"))
+    print(f"grades: {args.out}")
+    return 0
