@@ -29,7 +29,8 @@ from tinyvision import io
 from tinyvision.config import parse_assignment, split_values
 from tinyvision.errors import UserError
 from tinyvision.presets import build_config
-from tinyvision.runs.folder import CONFIG, METRICS, read_summary, slug
+from tinyvision.runs import index
+from tinyvision.runs.folder import CONFIG, METRICS, open_lock, read_summary, slug
 from tinyvision.runs.workers import run_in_workers
 
 SPEC = "sweep.json"
@@ -163,8 +164,7 @@ def _place(points: list[Point], folder: Path) -> None:
 @contextlib.contextmanager
 def claim(point: Point) -> Iterator[None]:
     """Hold the point's lock: one process at a time starts, runs or resumes it."""
-    lock = point.run_dir.with_name(f".{point.run_dir.name}.lock")
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    fd = open_lock(point.run_dir.with_name(f".{point.run_dir.name}.lock"))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # waits while another sweep runs this point
         yield
@@ -193,6 +193,7 @@ def run_points(points: list[Point], folder: Path, spec: dict, options: Options) 
     """Run every point not yet completed, then write sweep.csv and comparison.png."""
     options.check()
     _place(points, folder)
+    index.check_plain(options.out)  # a planted index link: one line, before any folder
     folder.mkdir(parents=True, exist_ok=True)
     io.write_json(folder / SPEC, spec)
     todo = [p for p in points if (read_summary(p.run_dir) or {}).get("status") != "completed"]
