@@ -196,3 +196,60 @@ def test_a_linked_point_lock_is_one_line(tmp_path):
         with sweep.claim(point):
             pass
     assert target.read_text() == "keep"
+
+
+# --- folders, pipes and devices where a record is expected --------------------------------
+
+
+@pytest.mark.parametrize("name", ["config.json", "summary.json", "metrics.csv"])
+def test_a_folder_in_a_records_place_is_one_line_or_a_skipped_run(stopped, tmp_path, capsys, name):
+    root, run_dir = stopped
+    (run_dir / name).unlink()
+    (run_dir / name).mkdir()
+    before = _tree(root)
+
+    code = main(["runs", "show", str(run_dir)])
+    _one_line(code, capsys.readouterr().err, name, "a folder, not a plain file")
+
+    code = main(["report", str(root), "--out", str(tmp_path / "rep")])
+    err = capsys.readouterr().err
+    assert code == 0 and "Traceback" not in err, err
+    if name != "metrics.csv":  # the report reads no metrics.csv: the run stays in it
+        (line,) = err.strip().splitlines()
+        assert f"{name}: a folder" in line and "left out" in line
+    assert (tmp_path / "rep" / "report.html").is_file()
+    assert _tree(root) == before
+
+
+def test_a_folder_given_as_a_recipe_is_one_line(tmp_path, capsys):
+    (tmp_path / "best.json").mkdir()
+    code = main(["run", str(tmp_path / "best.json"), "--out", str(tmp_path / "out")])
+    _one_line(code, capsys.readouterr().err, "best.json", "a folder, not a plain file")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_fifo_where_a_data_file_belongs_is_named(idx_root, tmp_path, capsys):
+    import os
+
+    images = idx_root / "mnist" / "train-images-idx3-ubyte.gz"
+    images.unlink()
+    os.mkfifo(images)
+    code = main(
+        ["run", "mlp-fashion", "data.name=mnist", "train.epochs=1", "--out", str(tmp_path / "o")]
+    )
+    line = _one_line(code, capsys.readouterr().err, "train-images-idx3-ubyte", "named pipe")
+    assert "not found" not in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_read_only_out_is_named_read_only_never_to_be_deleted():
+    from tinyvision.runs import index
+
+    error = index._write_error(
+        Path("/runs"), sqlite3.OperationalError("attempt to write a readonly database")
+    )
+    assert (
+        "read-only" in str(error)
+        and "delete" not in str(error)
+        and "move it away" not in str(error)
+    )

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinyvision.errors import UserError
+from tinyvision.records_read import kind_of
 
 ENV_DATA = "TINYVISION_DATA"
 ENV_OFFLINE = "TINYVISION_OFFLINE"  # set to 1 to never try a download
@@ -134,6 +135,13 @@ def _existing(folder: Path, name: str) -> Path | None:
         path = folder / candidate
         if path.is_file():
             return path
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            continue
+        # There, but a folder, a pipe or a device: say what it is ("not found" would
+        # send the user looking for a file that is in its place).
+        raise UserError(f"{path}: {kind_of(mode)}, not a plain file; put the real file there")
     return None
 
 
