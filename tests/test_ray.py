@@ -207,3 +207,93 @@ def test_an_address_without_a_cluster_is_one_line_at_once(tmp_path, capsys, addr
     assert main([*argv, "--out", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
     assert time.monotonic() - start < 30
+    assert list(tmp_path.iterdir()) == [], "a folder was made before the cluster answered"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--gpus-per-run", "0.5"], "lower --gpus-per-run"),
+        (["--cpus-per-run", "64"], "lower --cpus-per-run"),
+    ],
+)
+def test_resources_no_node_has_are_refused_before_anything_is_submitted(
+    ray_instance, tmp_path, capsys, flags, message
+):
+    start = time.monotonic()
+    argv = ["sweep", "mlp-fashion", *GRID, "--executor", "ray", *flags, "--out", str(tmp_path)]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert message in err and "no node of the Ray cluster has them" in err
+    assert time.monotonic() - start < 60
+    assert list(tmp_path.iterdir()) == [], "a folder was made for runs that can never start"
+
+
+class _LostRay:
+    """A Ray whose local raylet dies once the tasks are submitted (each had started its run)."""
+
+    class exceptions:  # noqa: N801 - the shape of ray.exceptions
+        class RayError(Exception):
+            pass
+
+        class LocalRayletDiedError(RayError):
+            pass
+
+    cancelled: list = []
+
+    @staticmethod
+    def nodes():
+        return [{"Alive": True, "Resources": {"CPU": 2.0}}]
+
+    @classmethod
+    def remote(cls, fn):
+        class Task:
+            def options(self, **_):
+                return self
+
+            def remote(self, run_point, point, out, device, group, threads):
+                from tinyvision.runs.folder import RunFolder
+
+                folder = RunFolder(point.run_dir, out)  # a run that started, then died
+                folder.make()
+                cfg = point.config().to_dict()
+                folder.write_config(cfg)
+                folder.index("running", cfg)
+                return object()
+
+        return Task()
+
+    @classmethod
+    def wait(cls, refs, num_returns=1, timeout=None):
+        raise cls.exceptions.LocalRayletDiedError("the raylet on this node died")
+
+    @classmethod
+    def cancel(cls, ref):
+        cls.cancelled.append(ref)
+
+
+def test_a_dead_raylet_is_one_line_and_the_runs_are_recorded_interrupted(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setattr(ray_executor, "connect", lambda options: _LostRay)
+    monkeypatch.setattr(ray_executor, "check_shared_out", lambda ray, out: None)
+    monkeypatch.setattr(ray_executor, "check_data", lambda points: None)
+    argv = ["sweep", "mlp-fashion", *GRID, "--executor", "ray", "--cpus-per-run", "1"]
+    code = main([*argv, "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "Ray cluster went away (LocalRayletDiedError); 2 runs recorded interrupted" in err
+    assert {r["status"] for r in index.rows(tmp_path)} == {"interrupted"}
+    assert len(index.rows(tmp_path)) == 2
+
+
+def test_waiting_runs_are_explained():
+    class Busy:
+        @staticmethod
+        def available_resources():
+            return {"CPU": 0.0}
+
+    note = ray_executor.pending_note(Busy, 3, 2, 0.5)
+    assert note.startswith("3 runs waiting for room: each asks for 2 CPUs and 0.5 GPUs")
+    assert "free now: 0 CPUs, 0 GPUs" in note

@@ -137,6 +137,21 @@ def upsert(root: Path, row: dict[str, Any]) -> None:
         conn.close()
 
 
+def set_status(root: Path, run_id: str, status: str) -> None:
+    """One run's status, the rest of its row as it was (a run another process left)."""
+    conn = _connect(root)
+    try:
+        with conn:
+            conn.execute(
+                "UPDATE runs SET status=?, updated=? WHERE run_id=?",
+                (status, time.strftime("%Y-%m-%d %H:%M:%S"), run_id),
+            )
+    except sqlite3.DatabaseError as e:
+        raise _write_error(root, e) from None
+    finally:
+        conn.close()
+
+
 def rows(root: Path, where: str = "", params: tuple = ()) -> list[dict[str, Any]]:
     """Every row, read without writing a byte: the folder may be read-only, or full."""
     path = root / INDEX_NAME

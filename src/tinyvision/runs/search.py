@@ -271,6 +271,10 @@ def run_search(
     keys = "-".join(s.key.split(".")[-1] for s in spaces)
     folder = folder_for(options.out, "search", f"{preset}-{keys}", spec)
     index.check_plain(options.out)  # a planted index link: one line, before any folder
+    if options.executor == "ray":  # the cluster answers, and can hold a run: else no folder
+        from tinyvision.runs.ray_executor import check_cluster
+
+        check_cluster(options)
     folder.mkdir(parents=True, exist_ok=True)
     io.write_json(folder / SPEC, spec)
     study = open_study(optuna, folder, seed, prune, _warn)

@@ -194,6 +194,10 @@ def run_points(points: list[Point], folder: Path, spec: dict, options: Options) 
     options.check()
     _place(points, folder)
     index.check_plain(options.out)  # a planted index link: one line, before any folder
+    if options.executor == "ray":  # the cluster answers, and can hold a run: else no folder
+        from tinyvision.runs.ray_executor import check_cluster
+
+        check_cluster(options)
     folder.mkdir(parents=True, exist_ok=True)
     io.write_json(folder / SPEC, spec)
     todo = [p for p in points if (read_summary(p.run_dir) or {}).get("status") != "completed"]
