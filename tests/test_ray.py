@@ -41,7 +41,8 @@ def test_a_sweep_on_ray_gives_the_local_numbers_and_reruns_nothing(
     on_ray = Options(seeds=2, out=Path("ray"), device="cpu", executor="ray", cpus_per_run=1)
     folder = run_sweep("mlp-fashion", GRID, on_ray)
     assert folder.name == local.name
-    assert _numbers(folder) == _numbers(local)
+    numbers = [[r[k] for k in NUMBERS] for r in read_csv(folder / "sweep.csv")]
+    assert numbers == [[r[k] for k in NUMBERS] for r in read_csv(local / "sweep.csv")]
     rows = read_csv(folder / "sweep.csv")
     assert len(rows) == 4 and {r["status"] for r in rows} == {"completed"}
     assert len(index.rows(tmp_path / "ray")) == 4
@@ -297,3 +298,59 @@ def test_waiting_runs_are_explained():
     note = ray_executor.pending_note(Busy, 3, 2, 0.5)
     assert note.startswith("3 runs waiting for room: each asks for 2 CPUs and 0.5 GPUs")
     assert "free now: 0 CPUs, 0 GPUs" in note
+
+
+def _ancestors(pid: int) -> list[int]:
+    """The process's parents, nearest first (Linux's /proc)."""
+    chain = []
+    while pid > 1:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        pid = int(fields[1])
+        chain.append(pid)
+    return chain
+
+
+def _remove_node_mid_epoch(cluster, out: Path, removed: list) -> None:
+    """Once the run's second epoch is under way, remove the node whose worker trains it."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        for run in out.glob("sweep-*/*/"):
+            metrics = run / "metrics.csv"
+            if (run / "checkpoint.pt").is_file() and metrics.is_file():
+                if len(metrics.read_text().splitlines()) >= 2:
+                    pid = json.loads((run / LOCK).read_text())["pid"]
+                    parents = set(_ancestors(pid))
+                    for node in cluster.worker_nodes:
+                        if node.all_processes["raylet"][0].process.pid in parents:
+                            cluster.remove_node(node, allow_graceful=False)
+                            removed.append(node)
+                            return
+        time.sleep(0.02)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+def test_a_lost_node_is_retried_on_the_other_from_its_checkpoint(ray_cluster, tmp_path):
+    _, cluster = ray_cluster
+    grid = ["optim.lr=0.02", "data.name=digits", "model.hidden=32", "train.epochs=150"]
+    local = run_sweep("mlp-fashion", grid, out=tmp_path / "local", device="cpu", quiet=True)
+    removed: list = []
+    out = tmp_path / "ray"
+    watcher = threading.Thread(target=_remove_node_mid_epoch, args=(cluster, out, removed))
+    watcher.start()
+    try:
+        options = Options(out=out, device="cpu", executor="ray", cpus_per_run=1, quiet=True)
+        folder = run_sweep("mlp-fashion", grid, options)
+        watcher.join()
+    finally:
+        watcher.join()
+        if removed:  # the session's cluster keeps its two nodes for the tests after this one
+            cluster.add_node(num_cpus=1)
+    assert removed, "the node running the point was never removed"
+    (run,) = [p for p in folder.iterdir() if p.is_dir()]
+    summary = read_summary(run)
+    assert summary["status"] == "completed"
+    assert 1 <= summary["resumed_from_epoch"] < 150  # resumed on the other node, not restarted
+    epochs = [int(r["epoch"]) for r in read_csv(run / "metrics.csv")]
+    assert epochs == list(range(1, 151))  # no epoch recorded twice
+    numbers = [[r[k] for k in NUMBERS] for r in read_csv(folder / "sweep.csv")]
+    assert numbers == [[r[k] for k in NUMBERS] for r in read_csv(local / "sweep.csv")]
