@@ -209,14 +209,14 @@ def test_a_folder_in_a_records_place_is_one_line_or_a_skipped_run(stopped, tmp_p
     before = _tree(root)
 
     code = main(["runs", "show", str(run_dir)])
-    _one_line(code, capsys.readouterr().err, name, "a folder, not a plain file")
+    _one_line(code, capsys.readouterr().err, name, "not a plain file (a folder)")
 
     code = main(["report", str(root), "--out", str(tmp_path / "rep")])
     err = capsys.readouterr().err
     assert code == 0 and "Traceback" not in err, err
     if name != "metrics.csv":  # the report reads no metrics.csv: the run stays in it
         (line,) = err.strip().splitlines()
-        assert f"{name}: a folder" in line and "left out" in line
+        assert f"{name}: not a plain file (a folder)" in line and "left out" in line
     assert (tmp_path / "rep" / "report.html").is_file()
     assert _tree(root) == before
 
@@ -224,7 +224,7 @@ def test_a_folder_in_a_records_place_is_one_line_or_a_skipped_run(stopped, tmp_p
 def test_a_folder_given_as_a_recipe_is_one_line(tmp_path, capsys):
     (tmp_path / "best.json").mkdir()
     code = main(["run", str(tmp_path / "best.json"), "--out", str(tmp_path / "out")])
-    _one_line(code, capsys.readouterr().err, "best.json", "a folder, not a plain file")
+    _one_line(code, capsys.readouterr().err, "best.json", "not a plain file (a folder)")
     assert not (tmp_path / "out").exists()
 
 

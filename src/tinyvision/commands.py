@@ -330,13 +330,28 @@ def check_data(name: str | None) -> int:
 
     found_any = False
     for n in names:
-        for split in sources.FILE_DATASETS[n].splits:
+        spec = sources.FILE_DATASETS[n]
+        for split in spec.splits:
             paths = sources.find_split(n, split)
             if paths is None:
+                partial = sources.incomplete_split(n, split)
+                if partial:  # some files without the others: not "missing", and not usable
+                    folder, missing = partial
+                    raise UserError(
+                        f"{n} {split} split in {folder} is incomplete: {', '.join(missing)} "
+                        f"missing; put it there, or `tinyvision data fetch {n}`"
+                    )
                 print(f"{n:<14} {split:<6} missing")
                 continue
             x, y = read_split(n, paths)  # raises UserError on any bad file
-            found_any = True
+            shape = tuple(int(d) for d in x.shape[1:])
+            if shape != spec.image_shape:
+                raise UserError(
+                    f"{n} {split} split in {paths[0].parent}: images of "
+                    f"{'x'.join(map(str, shape))}, not {n}'s "
+                    f"{'x'.join(map(str, spec.image_shape))}; replace them with the real files"
+                )
+            found_any = True  # each split the dataset's own shape: so the two agree
             counts = json.dumps([int(c) for c in np.bincount(y, minlength=10)])
             print(f"{n:<14} {split:<6} ok  {len(y)} images {tuple(x.shape[1:])}  classes {counts}")
     if name and not found_any:
@@ -421,11 +436,13 @@ def predict(args: argparse.Namespace) -> int:
         ]
         print(json.dumps({"run": str(args.run_folder), "predictions": shown}, indent=2))
         return 0
+    from tinyvision.records_read import printable
+
     for p in predictions:
-        print(p.image)
-        width = max(len(g.name) for g in p.top)
+        print(printable(p.image))  # a file name may hold terminal escapes or newlines
+        width = max(len(printable(g.name)) for g in p.top)
         for g in p.top:
-            print(f"  {g.name:<{width}}  {100 * g.probability:6.2f}%")
+            print(f"  {printable(g.name):<{width}}  {100 * g.probability:6.2f}%")
     return 0
 
 

@@ -42,7 +42,7 @@ def read_bytes(path: Path, limit: int = MAX_RECORD_BYTES) -> bytes:
     if stat.S_ISLNK(mode):
         raise RecordError(f"{path}: a symbolic link; records must be plain files")
     if not stat.S_ISREG(mode):
-        raise RecordError(f"{path}: {kind_of(mode)}, not a plain file")
+        raise RecordError(f"{path}: not a plain file ({kind_of(mode)})")
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:  # and again on what was opened: it may have been swapped in between
         fd = os.open(path, flags)
@@ -55,7 +55,7 @@ def read_bytes(path: Path, limit: int = MAX_RECORD_BYTES) -> bytes:
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode):
         os.close(fd)
-        raise RecordError(f"{path}: {kind_of(info.st_mode)}, not a plain file")
+        raise RecordError(f"{path}: not a plain file ({kind_of(info.st_mode)})")
     with os.fdopen(fd, "rb") as f:
         if info.st_size > limit:
             raise RecordError(f"{path}: {info.st_size:,} bytes, more than the {limit:,} allowed")

@@ -17,9 +17,13 @@ class _CallablePackage(types.ModuleType):
         """The index of the runs under `out` as a pandas DataFrame, newest first."""
         import pandas as pd
 
+        from tinyvision.errors import UserError
         from tinyvision.runs import index
 
-        return pd.DataFrame(index.rows(Path(out)))
+        root = Path(out)
+        if not root.is_dir():  # a typo must not read as "no runs yet"
+            raise UserError(f"{root}: no such folder (the --out the runs were written to)")
+        return pd.DataFrame(index.rows(root))
 
 
 sys.modules[__name__].__class__ = _CallablePackage

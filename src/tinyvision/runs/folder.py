@@ -35,8 +35,21 @@ CONFIG, METRICS, SUMMARY = "config.json", "metrics.csv", "summary.json"
 WEIGHTS, CHECKPOINT, CURVES = "model.safetensors", "checkpoint.pt", "curves.png"
 LAYERS, LOCK = "layers.txt", ".lock"
 NORMALIZATION = "normalization.safetensors"
+START = "start.json"  # written with the config: what a resume needs if nothing else was
+START_KEYS = ("precision", "time_budget", "amp")
 # Every file a run writes into its folder (`resume` checks them all before writing any).
-RECORDS = (CONFIG, METRICS, SUMMARY, WEIGHTS, CHECKPOINT, CURVES, LAYERS, LOCK, NORMALIZATION)
+RECORDS = (
+    CONFIG,
+    START,
+    METRICS,
+    SUMMARY,
+    WEIGHTS,
+    CHECKPOINT,
+    CURVES,
+    LAYERS,
+    LOCK,
+    NORMALIZATION,
+)
 # `pruned`: stopped early by a search's pruner (tinyvision.runs.search); resumable.
 STATUSES = ("running", "completed", "diverged", "interrupted", "failed", "pruned")
 # Columns of metrics.csv, in order. Accuracies in percent, like Prec@1. Here, not with the
@@ -141,6 +154,20 @@ class RunFolder:
     def write_config(self, config: dict) -> None:
         io.write_json(self.path / CONFIG, config)
 
+    def write_start(self, info: dict) -> None:
+        """start.json: how the run was set up (its precision, a time budget's sizing),
+        kept before training so a run killed before its first checkpoint resumes as it
+        began."""
+        io.write_json(self.path / START, {k: info[k] for k in START_KEYS if info.get(k)})
+
+    def start(self) -> dict | None:
+        from tinyvision.records_read import RecordError, read_json_object
+
+        try:
+            return read_json_object(self.path / START)
+        except RecordError:
+            return None
+
     def write_layers(self, layers: str) -> None:
         io.write_text(self.path / LAYERS, layers + "\n")
 
@@ -167,7 +194,7 @@ class RunFolder:
             key=lambda r: r["test_acc"],
             default=None,
         )
-        return {
+        computed = {
             "status": status,
             "epochs_done": len(self.history),
             "final": {k: _finite(v) for k, v in self.history[-1].items()} if self.history else None,
@@ -175,8 +202,8 @@ class RunFolder:
             "best_epoch": best["epoch"] if best else None,
             "seconds": round(seconds, 3),
             "versions": library_versions(),
-            **self.info,
         }
+        return {**self.info, **computed}  # what was measured wins over anything added
 
     def finish(self, status: str, seconds: float, config: dict) -> dict[str, Any]:
         """summary.json, curves.png and the index row, whatever the status."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import random
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
@@ -40,7 +41,7 @@ from tinyvision.runs.folder import (
 )
 from tinyvision.runs.hooks import Hook, hooks_for
 from tinyvision.runs.interrupts import held_interrupts
-from tinyvision.runs.normalization import save_normalization
+from tinyvision.runs.normalization import NORMALIZATION, load_normalization, save_normalization
 from tinyvision.train import budget, precision
 from tinyvision.train.ema import WeightAverage
 from tinyvision.train.loop import Learner, fit
@@ -87,6 +88,30 @@ def choose_precision(
         device,
         model_id=asdict(cfg.model),
     )
+
+
+def _as_recorded(cfg: Config, chosen: Precision, recorded: dict) -> Precision:
+    """A resumed run keeps the precision it began with: a retry on another machine (or a
+    new probe) must not switch it between bf16 and float32 mid-run. A config forcing
+    another is obeyed, and said."""
+    amp, layout = recorded.get("amp"), recorded.get("channels_last")
+    if amp not in ("bf16", "none") or not isinstance(layout, bool):
+        return chosen  # no usable record (an older run): chosen as a new run would
+    was = Precision(amp == "bf16", layout, "recorded")
+    if (was.amp, was.channels_last) == (chosen.amp, chosen.channels_last):
+        return was
+    if chosen.source == "forced" or (cfg.train.amp != "auto" and chosen.amp != was.amp):
+        print(
+            f"tinyvision: note: resuming with amp={'bf16' if chosen.amp else 'none'}, "
+            f"channels_last={chosen.channels_last} as its config forces; the run began with "
+            f"amp={amp}, channels_last={layout}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return chosen
+    if chosen.source == "fixed" and was.amp and not chosen.amp:  # no bf16 on this device
+        return chosen
+    return was
 
 
 def seed_everything(seed: int) -> None:
@@ -175,20 +200,27 @@ def prepare(
     device: torch.device,
     data_dir: str | Path | None = None,
     size_to_budget: bool = True,
+    stats: dict | None = None,
+    recorded_precision: dict | None = None,
 ) -> Experiment:
     """Everything a run needs, checked. `size_to_budget`: a train.time_budget picks the
-    epoch count (a new run); off, the config's count stands (a resumed run keeps its own)."""
+    epoch count (a new run); off, the config's count stands (a resumed run keeps its own).
+    A resumed run passes what it recorded when it started: its normalization `stats` and
+    its precision, so it goes on as it began (not refitted, not probed again)."""
     validate(cfg)
     if cfg.train.logger == "tensorboard":
         tensorboard_writer_class()  # missing package: one line now, not after training
     seed_everything(cfg.train.seed)
     data = load_dataset(cfg.data, data_dir)
     hook_classes = hooks_for(cfg, data)  # may refuse the combination, before any folder
-    stats = fit_normalization(cfg.data, data.train_x)
+    if stats is None:
+        stats = fit_normalization(cfg.data, data.train_x)
     input_shape = model_input_shape(cfg, data)
     model = create_model(cfg.model, input_shape, data.num_classes)
     layers = format_table(summarize(model, input_shape), input_shape)
     chosen = choose_precision(cfg, model.to(device), input_shape, data, device)
+    if recorded_precision is not None:
+        chosen = _as_recorded(cfg, chosen, recorded_precision)
     train_loader = _loader(cfg, data, stats, True, device, chosen.channels_last)
     test_loader = _loader(cfg, data, stats, False, device, chosen.channels_last)
     learner = build_learner(cfg, model, device, len(train_loader), chosen)
@@ -394,8 +426,13 @@ def _finish(
     may be full); the run's lock being released is what marks it dead then.
     """
     try:
-        for hook in exp.hooks:
-            folder.info.update(hook.on_finish(exp, folder.path, status))
+        added = {}
+        for hook in exp.hooks:  # each under its own name: none can overwrite `status`
+            result = hook.on_finish(exp, folder.path, status)
+            if result:
+                added[hook.name] = result
+        if added:
+            folder.info["hooks"] = {**(folder.info.get("hooks") or {}), **added}
         return folder.finish(status, seconds, exp.cfg.to_dict())
     except (OSError, UserError):
         if not quietly:
@@ -426,6 +463,7 @@ def run(
     with folder.lock():
         try:
             folder.write_config(exp.cfg.to_dict())  # with the epochs a time budget chose
+            folder.write_start(exp.info)  # how it was sized and its precision, before training
             folder.write_layers(exp.layers)
             save_normalization(exp.stats, folder.path)
         except KeyboardInterrupt:  # Ctrl-C before the run is recorded: nothing was trained
@@ -461,7 +499,16 @@ def resume(
     with folder.lock():  # refuses, in one line, a run that is still going
         summary = check_resumable(run_path)  # again: it may have ended before the lock
         cfg = Config.from_dict(folder.config(), source=str(run_path / "config.json"))
-        exp = prepare(cfg, resolve_device(device), data_dir, size_to_budget=False)
+        start = folder.start() or {}
+        stats = load_normalization(run_path) if (run_path / NORMALIZATION).is_file() else None
+        exp = prepare(
+            cfg,
+            resolve_device(device),
+            data_dir,
+            size_to_budget=False,
+            stats=stats,
+            recorded_precision=summary.get("precision") or start.get("precision"),
+        )
         exp.hooks += [hook(exp) for hook in hooks]
         folder.remove_temporary_files()  # what a crash mid-write left
         prior = 0.0
@@ -472,8 +519,10 @@ def resume(
             "sweep": summary.get("sweep"),
             "resumed_from_epoch": len(folder.history),
         }
-        sized = budget.checked_record(summary.get("time_budget"))
-        if sized and "time_budget" not in exp.info:  # a run stopped before its checkpoint
+        # a run stopped before its checkpoint (kill -9: before its summary too)
+        sized = budget.checked_record(summary.get("time_budget") or start.get("time_budget"))
+        if sized and "time_budget" not in exp.info:
             exp.info["time_budget"] = sized
-        save_normalization(exp.stats, folder.path)
+        if stats is None:  # a run from before normalization.safetensors: fitted now, kept
+            save_normalization(exp.stats, folder.path)
         return folder.path, execute(exp, folder, quiet, prior)
