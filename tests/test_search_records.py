@@ -190,3 +190,32 @@ def test_a_search_started_again_does_not_propose_its_values_again(tmp_path):
     values = [t.params["optim.lr"] for t in _trials(first)]
     assert len(values) == 6 and len(set(values)) == 6, values
     _rows_match_their_folders(first)
+
+
+def test_two_drivers_on_one_study_draw_different_values(tmp_path):
+    """Two identical searches at once: each trial's values are drawn from its own number."""
+    from tinyvision.runs.search import Search, open_study, parse_space
+    from tinyvision.runs.sweep import Options
+
+    spaces, fixed = parse_space(SPACE)
+    folder = tmp_path / "search"
+    folder.mkdir()
+    options = Options(out=tmp_path, device="cpu", quiet=True)
+    drivers = [
+        Search(
+            optuna,
+            open_study(optuna, folder, 0, None),
+            PRESET,
+            spaces,
+            fixed,
+            folder,
+            options,
+            None,
+        )
+        for _ in range(2)
+    ]
+    points = [drivers[i % 2]._ask() for i in range(4)]  # interleaved, as at once
+    values = [p.values["optim.lr"] for p in points]
+    assert len(set(values)) == 4, values
+    assert [p.trial for p in points] == [0, 1, 2, 3]
+    assert len({p.run_dir for p in points}) == 4

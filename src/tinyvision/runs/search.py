@@ -217,12 +217,12 @@ def check_sampler_seed(seed: Any) -> int:
     return seed
 
 
-def sampler_seed(seed: int, trials: int) -> int:
-    """The sampler's seed for the study's next trial: a search started again continues the
+def sampler_seed(seed: int, number: int) -> int:
+    """The sampler's seed for trial `number`: a search started again continues the
     sequence (a fresh sampler seeded as the first time would propose the same values)."""
     import numpy as np
 
-    return int(np.random.SeedSequence([seed, trials]).generate_state(1)[0])
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
 
 
 def _storage(optuna, journal: Path):
@@ -412,9 +412,13 @@ class Search:
         self.study.enqueue_trial(trial.params, user_attrs=attrs, skip_if_exists=False)
 
     def _ask(self) -> Point:
-        trials = len(self.study.get_trials(deepcopy=False))
-        self.study.sampler = self.optuna.samplers.TPESampler(seed=sampler_seed(self.seed, trials))
         trial = self.study.ask()
+        # TPE draws each value when it is suggested, below: seeded by the trial's number,
+        # which the journal gives once, so neither a search started again nor a second
+        # driver on the same study draws the values of a trial it already has.
+        self.study.sampler = self.optuna.samplers.TPESampler(
+            seed=sampler_seed(self.seed, trial.number)
+        )
         overrides = [f"{s.key}={s.suggest(trial)}" for s in self.spaces]
         run = self._folder_for(trial, overrides)
         trial.set_user_attr("overrides", overrides)
