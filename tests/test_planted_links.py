@@ -253,3 +253,14 @@ def test_a_read_only_out_is_named_read_only_never_to_be_deleted():
         and "delete" not in str(error)
         and "move it away" not in str(error)
     )
+
+
+@pytest.mark.parametrize("suffix", ["-wal", "-shm"])
+def test_a_linked_side_file_is_refused_by_the_reader_too(stopped, tmp_path, capsys, suffix):
+    root, _ = stopped
+    target = tmp_path / f"elsewhere{suffix}"
+    target.write_bytes(b"someone else's file")
+    (root / f"index.sqlite{suffix}").symlink_to(target)
+    code = main(["runs", "ls", "--out", str(root)])
+    _one_line(code, capsys.readouterr().err, f"index.sqlite{suffix}", "symbolic link")
+    assert target.read_bytes() == b"someone else's file"

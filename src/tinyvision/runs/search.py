@@ -455,7 +455,7 @@ class Search:
         """A trial whose run ended but whose end was never told (the driver died then)."""
         run = trial_run(self.folder, trial, self.preset, self.fixed)
         summary = (read_summary(run) if run else None) or {}
-        if summary.get("status") in ("completed", "diverged", "pruned", "failed"):
+        if summary.get("status") in ("completed", "diverged", "pruned"):  # failed: resumable
             self._tell(trial.number, summary)
             return True
         return False
