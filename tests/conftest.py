@@ -149,11 +149,28 @@ def idx_root(tmp_path, monkeypatch) -> Path:
 
 
 @pytest.fixture(scope="session")
-def ray_instance():
-    """One local Ray instance for the whole test session (starting one costs ~15 s); under
+def ray_cluster():
+    """One Ray cluster for the whole test session (starting one costs ~20 s): a head that
+    runs no task and two worker nodes of one CPU each, all on this machine, so the Ray
+    tests place runs on more than one node and one of them can lose a node. Under
     pytest-xdist the tests that use it share one worker (`xdist_group("ray")`)."""
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[dev]')")
-    if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield ray
+    from ray.cluster_utils import Cluster
+
+    if ray.is_initialized():  # someone else's instance: not ours to reshape or stop
+        pytest.skip("a Ray instance is already running in this process")
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 0, "include_dashboard": False}
+    )
+    for _ in range(2):
+        cluster.add_node(num_cpus=1)
+    ray.init(address=cluster.address, log_to_driver=False)
+    yield ray, cluster
     ray.shutdown()
+    cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def ray_instance(ray_cluster):
+    """The session's Ray, joined to `ray_cluster`."""
+    return ray_cluster[0]

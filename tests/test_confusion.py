@@ -67,7 +67,8 @@ def test_confusion_of_an_image_classifier(tmp_path, idx_root, with_confusion):
     final_test_acc = float(read_csv(path / "metrics.csv")[-1]["test_acc"])
     assert 100 * np.trace(matrix) / matrix.sum() == pytest.approx(final_test_acc, abs=1e-6)
 
-    recorded = json.loads((path / "summary.json").read_text())["per_class_test_acc"]
+    recorded = json.loads((path / "summary.json").read_text())["hooks"]["confusion"]
+    recorded = recorded["per_class_test_acc"]
     assert list(recorded) == classes
     for i, name in enumerate(classes):
         expected = 100 * reference[i, i] / reference[i].sum() if reference[i].sum() else None
@@ -156,7 +157,7 @@ def test_points_get_the_matrix_but_no_mistakes_picture(tmp_path, with_confusion)
     assert classes == ["outer ring", "inner disk"]
     final_test_acc = summary["final"]["test_acc"]
     assert 100 * np.trace(matrix) / matrix.sum() == pytest.approx(final_test_acc, abs=1e-6)
-    assert set(summary["per_class_test_acc"]) == set(classes)
+    assert set(summary["hooks"]["confusion"]["per_class_test_acc"]) == set(classes)
     assert (path / "confusion.png").is_file()
     assert not (path / "mistakes.png").exists()
     assert "plot_mistakes" not in with_confusion

@@ -121,7 +121,7 @@ def test_only_the_svm_comparison_loads_scikit_learn():
 
 def test_svm_comparison(tmp_path):
     path, summary = run(build_config("1ab-svm", ["train.epochs=20"]), tmp_path, "cpu", quiet=True)
-    table = {row["kernel"]: row for row in summary["svm"]}
+    table = {row["kernel"]: row for row in summary["hooks"]["svm_comparison"]["svm"]}
     assert set(table) == {"linear", "poly", "rbf", "sigmoid", "LinearSVC"}
     assert table["rbf"]["test_acc"] >= 93.0
     assert table["linear"]["test_acc"] < 80, "a line cannot split a disk from a ring"

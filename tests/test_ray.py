@@ -43,7 +43,8 @@ def test_a_sweep_on_ray_gives_the_local_numbers_and_reruns_nothing(
     on_ray = Options(seeds=2, out=Path("ray"), device="cpu", executor="ray", cpus_per_run=1)
     folder = run_sweep("mlp-fashion", GRID, on_ray)
     assert folder.name == local.name
-    assert _numbers(folder) == _numbers(local)
+    numbers = [[r[k] for k in NUMBERS] for r in read_csv(folder / "sweep.csv")]
+    assert numbers == [[r[k] for k in NUMBERS] for r in read_csv(local / "sweep.csv")]
     rows = read_csv(folder / "sweep.csv")
     assert len(rows) == 4 and {r["status"] for r in rows} == {"completed"}
     assert len(index.rows(tmp_path / "ray")) == 4
@@ -209,3 +210,149 @@ def test_an_address_without_a_cluster_is_one_line_at_once(tmp_path, capsys, addr
     assert main([*argv, "--out", str(tmp_path)]) == 2
     assert message in capsys.readouterr().err
     assert time.monotonic() - start < 30
+    assert list(tmp_path.iterdir()) == [], "a folder was made before the cluster answered"
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--gpus-per-run", "0.5"], "lower --gpus-per-run"),
+        (["--cpus-per-run", "64"], "lower --cpus-per-run"),
+    ],
+)
+def test_resources_no_node_has_are_refused_before_anything_is_submitted(
+    ray_instance, tmp_path, capsys, flags, message
+):
+    start = time.monotonic()
+    argv = ["sweep", "mlp-fashion", *GRID, "--executor", "ray", *flags, "--out", str(tmp_path)]
+    code = main(argv)
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert message in err and "no node of the Ray cluster has them" in err
+    assert time.monotonic() - start < 60
+    assert list(tmp_path.iterdir()) == [], "a folder was made for runs that can never start"
+
+
+class _LostRay:
+    """A Ray whose local raylet dies once the tasks are submitted (each had started its run)."""
+
+    class exceptions:  # noqa: N801 - the shape of ray.exceptions
+        class RayError(Exception):
+            pass
+
+        class LocalRayletDiedError(RayError):
+            pass
+
+    cancelled: list = []
+
+    @staticmethod
+    def nodes():
+        return [{"Alive": True, "Resources": {"CPU": 2.0}}]
+
+    @classmethod
+    def remote(cls, fn):
+        class Task:
+            def options(self, **_):
+                return self
+
+            def remote(self, run_point, point, out, device, group, threads):
+                from tinyvision.experiment.folder import RunFolder
+
+                folder = RunFolder(point.run_dir, out)  # a run that started, then died
+                folder.make()
+                cfg = point.config().to_dict()
+                folder.write_config(cfg)
+                folder.index("running", cfg)
+                return object()
+
+        return Task()
+
+    @classmethod
+    def wait(cls, refs, num_returns=1, timeout=None):
+        raise cls.exceptions.LocalRayletDiedError("the raylet on this node died")
+
+    @classmethod
+    def cancel(cls, ref):
+        cls.cancelled.append(ref)
+
+
+def test_a_dead_raylet_is_one_line_and_the_runs_are_recorded_interrupted(
+    tmp_path, capsys, monkeypatch
+):
+    monkeypatch.setattr(ray_executor, "connect", lambda options: _LostRay)
+    monkeypatch.setattr(ray_executor, "check_shared_out", lambda ray, out: None)
+    monkeypatch.setattr(ray_executor, "check_data", lambda points: None)
+    argv = ["sweep", "mlp-fashion", *GRID, "--executor", "ray", "--cpus-per-run", "1"]
+    code = main([*argv, "--out", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert "Ray cluster went away (LocalRayletDiedError); 2 runs recorded interrupted" in err
+    assert {r["status"] for r in index.rows(tmp_path)} == {"interrupted"}
+    assert len(index.rows(tmp_path)) == 2
+
+
+def test_waiting_runs_are_explained():
+    class Busy:
+        @staticmethod
+        def available_resources():
+            return {"CPU": 0.0}
+
+    note = ray_executor.pending_note(Busy, 3, 2, 0.5)
+    assert note.startswith("3 runs waiting for room: each asks for 2 CPUs and 0.5 GPUs")
+    assert "free now: 0 CPUs, 0 GPUs" in note
+
+
+def _ancestors(pid: int) -> list[int]:
+    """The process's parents, nearest first (Linux's /proc)."""
+    chain = []
+    while pid > 1:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        pid = int(fields[1])
+        chain.append(pid)
+    return chain
+
+
+def _remove_node_mid_epoch(cluster, out: Path, removed: list) -> None:
+    """Once the run's second epoch is under way, remove the node whose worker trains it."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        for run in out.glob("sweep-*/*/"):
+            metrics = run / "metrics.csv"
+            if (run / "checkpoint.pt").is_file() and metrics.is_file():
+                if len(metrics.read_text().splitlines()) >= 2:
+                    pid = json.loads((run / LOCK).read_text())["pid"]
+                    parents = set(_ancestors(pid))
+                    for node in cluster.worker_nodes:
+                        if node.all_processes["raylet"][0].process.pid in parents:
+                            cluster.remove_node(node, allow_graceful=False)
+                            removed.append(node)
+                            return
+        time.sleep(0.02)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")
+def test_a_lost_node_is_retried_on_the_other_from_its_checkpoint(ray_cluster, tmp_path):
+    _, cluster = ray_cluster
+    grid = ["optim.lr=0.02", "data.name=digits", "model.hidden=32", "train.epochs=150"]
+    local = run_sweep("mlp-fashion", grid, out=tmp_path / "local", device="cpu", quiet=True)
+    removed: list = []
+    out = tmp_path / "ray"
+    watcher = threading.Thread(target=_remove_node_mid_epoch, args=(cluster, out, removed))
+    watcher.start()
+    try:
+        options = Options(out=out, device="cpu", executor="ray", cpus_per_run=1, quiet=True)
+        folder = run_sweep("mlp-fashion", grid, options)
+        watcher.join()
+    finally:
+        watcher.join()
+        if removed:  # the session's cluster keeps its two nodes for the tests after this one
+            cluster.add_node(num_cpus=1)
+    assert removed, "the node running the point was never removed"
+    (run,) = [p for p in folder.iterdir() if p.is_dir()]
+    summary = read_summary(run)
+    assert summary["status"] == "completed"
+    assert 1 <= summary["resumed_from_epoch"] < 150  # resumed on the other node, not restarted
+    epochs = [int(r["epoch"]) for r in read_csv(run / "metrics.csv")]
+    assert epochs == list(range(1, 151))  # no epoch recorded twice
+    numbers = [[r[k] for k in NUMBERS] for r in read_csv(folder / "sweep.csv")]
+    assert numbers == [[r[k] for k in NUMBERS] for r in read_csv(local / "sweep.csv")]

@@ -110,9 +110,16 @@ def test_an_interrupted_search_resumes_its_running_trial(tmp_path):
     summary = read_summary(trial)
     assert summary["status"] == "completed" and summary["resumed_from_epoch"] >= 2
     assert [int(r["epoch"]) for r in read_csv(metrics)] == list(range(1, 61))
+    # Optuna's public API cannot hand a gone driver's trial object to a new one: the
+    # interrupted trial ends failed and a trial of the same values continues its folder.
     trials = _journal_trials(trial.parent)
-    assert [t.number for t in trials] == [0, 1]  # the interrupted trial was not asked again
-    assert {t.state.name for t in trials} == {"COMPLETE"}
+    assert [t.state.name for t in trials] == ["FAIL", "COMPLETE", "COMPLETE"]
+    assert trials[1].user_attrs["continues"] == 0 and trials[1].params == trials[0].params
+    assert trials[1].user_attrs["run"] == "trial-000"
+    assert trials[1].value == summary["final"]["test_acc"]
+    rows = read_csv(trial.parent / "search.csv")
+    assert [r["status"] for r in rows] == ["continued as trial 1", "completed", "completed"]
+    assert [r["run"] for r in rows] == ["", "trial-000", "trial-002"]
 
 
 @pytest.mark.parametrize(

@@ -152,6 +152,25 @@ def test_a_resume_before_the_first_checkpoint_keeps_the_record(tmp_path, monkeyp
     assert summary["epochs_done"] == 2 and summary["time_budget"]["epochs"] == 2
 
 
+def test_a_run_killed_before_its_first_checkpoint_keeps_the_record(tmp_path, monkeypatch):
+    """kill -9 leaves no summary.json: the sizing was written with the config."""
+    _fake_clock(monkeypatch)
+    overrides = [*TINY, "train.epochs=5", f"train.time_budget={_fitting(2)}"]
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        run(build_config("fashion-fast", overrides), tmp_path, "cpu", quiet=True)
+    monkeypatch.undo()
+    (cut,) = tmp_path.glob("fashion-fast-*")
+    (cut / "summary.json").unlink()  # as a kill -9 leaves it
+    assert json.loads((cut / "start.json").read_text())["time_budget"]["epochs"] == 2
+    _, summary = resume(cut, "cpu", quiet=True)
+    assert summary["epochs_done"] == 2 and summary["time_budget"]["epochs"] == 2
+
+
 @pytest.mark.parametrize(
     "overrides, says",
     [

@@ -235,7 +235,10 @@ def runs(out: str | Path = "runs"):
 
     from tinyvision.experiment import index
 
-    return pd.DataFrame(index.rows(Path(out)))
+    root = Path(out)
+    if not root.is_dir():  # a typo must not read as "no runs yet"
+        raise UserError(f"{root}: no such folder (the --out the runs were written to)")
+    return pd.DataFrame(index.rows(root))
 
 
 def load(path: str | Path) -> Run | Sweep:
@@ -248,6 +251,56 @@ def load(path: str | Path) -> Run | Sweep:
     if (path / CONFIG).is_file():
         return Run(path)
     raise UserError(f"{path}: neither a run folder (config.json) nor a sweep folder (sweep.json)")
+
+
+def _image_batch(images: Any, shape: tuple[int, ...], read_image) -> Any:
+    """What `Run.predict` was given, as a uint8 (N, C, H, W) batch; else one line."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from tinyvision.data.image_files import picture_tensor
+
+    expected = f"uint8 of shape (N, {', '.join(map(str, shape))})"
+    if isinstance(images, (str, Path, Image.Image, np.ndarray, torch.Tensor)):
+        if isinstance(images, (str, Path, Image.Image)):
+            images = [images]
+    if isinstance(images, (list, tuple)):
+        if not images:
+            raise UserError("no image given: pass file paths, PIL images or uint8 arrays")
+        items = []
+        for i, item in enumerate(images):
+            if isinstance(item, (str, Path)):
+                items.append(read_image(Path(item), shape[0], shape[1:]))
+            elif isinstance(item, Image.Image):
+                items.append(picture_tensor(item, shape[0], shape[1:]))
+            elif isinstance(item, (np.ndarray, torch.Tensor)):
+                one = torch.as_tensor(np.asarray(item) if isinstance(item, np.ndarray) else item)
+                items.append(one[None] if one.dim() == 2 and shape[0] == 1 else one)
+            else:
+                raise UserError(
+                    f"images[{i}]: a {type(item).__name__}; pass file paths (str or Path), "
+                    f"PIL images or uint8 arrays of shape ({', '.join(map(str, shape))})"
+                )
+        shapes = {tuple(t.shape) for t in items}
+        if len(shapes) > 1 or any(t.dtype != torch.uint8 for t in items):
+            raise UserError(f"images: expected {expected}; got mixed shapes or types")
+        batch = torch.stack(items)
+    else:
+        try:
+            batch = torch.as_tensor(images)
+        except (TypeError, ValueError, RuntimeError):
+            raise UserError(
+                f"images: a {type(images).__name__}; pass file paths, PIL images or {expected}"
+            ) from None
+    if batch.dim() == 3 and shape[0] == 1:
+        batch = batch[:, None]
+    if batch.dtype != torch.uint8 or tuple(batch.shape[1:]) != tuple(shape):
+        raise UserError(
+            f"images: expected {expected}, got {batch.dtype} {tuple(batch.shape)}; or pass "
+            "PNG/JPEG file paths or PIL images"
+        )
+    return batch
 
 
 class Run:
@@ -300,32 +353,17 @@ class Run:
         """The `top` most probable (class name, probability) pairs of each image.
 
         `images`: file paths (PNG or JPEG, any size or colour, converted as
-        `tinyvision predict` does), or uint8 arrays/tensors shaped like the run's data
-        (N, C, H, W) or (N, H, W).
+        `tinyvision predict` does), PIL images (converted the same way), or uint8
+        arrays/tensors shaped like the run's data: (N, C, H, W) or (N, H, W), or a list
+        of single images (C, H, W) / (H, W).
         """
-        import torch
-
         from tinyvision.data.image_files import read_image
         from tinyvision.inference.predict import image_shape, probabilities, top_classes
 
-        if top < 1:
-            raise UserError(f"top={top}: ask for at least 1 class")
+        if isinstance(top, bool) or not isinstance(top, int) or top < 1:
+            raise UserError(f"top={top!r}: a whole number of classes, at least 1")
         shape = image_shape(self._trained)
-        if isinstance(images, (str, Path)):
-            images = [images]
-        if isinstance(images, (list, tuple)) and all(isinstance(i, (str, Path)) for i in images):
-            if not images:
-                raise UserError("no image given: name at least one PNG or JPEG file")
-            batch = torch.stack([read_image(Path(p), shape[0], shape[1:]) for p in images])
-        else:
-            batch = torch.as_tensor(images)
-            if batch.dim() == 3 and shape[0] == 1:
-                batch = batch[:, None]
-            if batch.dtype != torch.uint8 or tuple(batch.shape[1:]) != tuple(shape):
-                raise UserError(
-                    f"images: expected uint8 of shape (N, {', '.join(map(str, shape))}), got "
-                    f"{batch.dtype} {tuple(batch.shape)}; or pass PNG/JPEG file paths"
-                )
+        batch = _image_batch(images, shape, read_image)
         probs = probabilities(self._trained, batch)
         guesses = top_classes(probs, self._trained.data.classes, top)
         return [[(g.name, g.probability) for g in row] for row in guesses]
@@ -676,13 +714,28 @@ def check_data(
 
     found_any = False
     for n in names:
-        for split in sources.FILE_DATASETS[n].splits:
+        spec = sources.FILE_DATASETS[n]
+        for split in spec.splits:
             paths = sources.find_split(n, split, data_dir)
             if paths is None:
+                partial = sources.incomplete_split(n, split, data_dir)
+                if partial:  # some files without the others: not "missing", and not usable
+                    folder, missing = partial
+                    raise UserError(
+                        f"{n} {split} split in {folder} is incomplete: {', '.join(missing)} "
+                        f"missing; put it there, or `tinyvision data fetch {n}`"
+                    )
                 yield n, split, None
                 continue
             x, y = read_split(n, paths)  # raises UserError on any bad file
-            found_any = True
+            shape = tuple(int(d) for d in x.shape[1:])
+            if shape != spec.image_shape:
+                raise UserError(
+                    f"{n} {split} split in {paths[0].parent}: images of "
+                    f"{'x'.join(map(str, shape))}, not {n}'s "
+                    f"{'x'.join(map(str, spec.image_shape))}; replace them with the real files"
+                )
+            found_any = True  # each split the dataset's own shape: so the two agree
             counts = [int(c) for c in np.bincount(y, minlength=10)]
             yield n, split, (len(y), tuple(x.shape[1:]), counts)
     if name and not found_any:

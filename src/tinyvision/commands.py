@@ -329,11 +329,13 @@ def predict(args: argparse.Namespace) -> int:
         ]
         print(json.dumps({"run": str(args.run_folder), "predictions": shown}, indent=2))
         return 0
+    from tinyvision.records_read import printable
+
     for p in predictions:
-        print(p.image)
-        width = max(len(g.name) for g in p.top)
+        print(printable(p.image))  # a file name may hold terminal escapes or newlines
+        width = max(len(printable(g.name)) for g in p.top)
         for g in p.top:
-            print(f"  {g.name:<{width}}  {100 * g.probability:6.2f}%")
+            print(f"  {printable(g.name):<{width}}  {100 * g.probability:6.2f}%")
     return 0
 
 

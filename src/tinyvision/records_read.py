@@ -33,8 +33,18 @@ class RecordError(UserError):
 
 def read_bytes(path: Path, limit: int = MAX_RECORD_BYTES) -> bytes:
     """The bytes of a plain file, never following a symbolic link or blocking on a pipe."""
+    try:  # the type first: a folder, a pipe or a device is named, never opened as a file
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        raise RecordError(f"{path}: missing") from None
+    except OSError as e:
+        raise RecordError(f"{path}: cannot be read ({e.strerror})") from None
+    if stat.S_ISLNK(mode):
+        raise RecordError(f"{path}: a symbolic link; records must be plain files")
+    if not stat.S_ISREG(mode):
+        raise RecordError(f"{path}: not a plain file ({kind_of(mode)})")
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-    try:
+    try:  # and again on what was opened: it may have been swapped in between
         fd = os.open(path, flags)
     except FileNotFoundError:
         raise RecordError(f"{path}: missing") from None
@@ -42,16 +52,32 @@ def read_bytes(path: Path, limit: int = MAX_RECORD_BYTES) -> bytes:
         if os.path.islink(path):
             raise RecordError(f"{path}: a symbolic link; records must be plain files") from None
         raise RecordError(f"{path}: cannot be read ({e.strerror})") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise RecordError(f"{path}: not a plain file ({kind_of(info.st_mode)})")
     with os.fdopen(fd, "rb") as f:
-        info = os.fstat(f.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise RecordError(f"{path}: not a plain file")
         if info.st_size > limit:
             raise RecordError(f"{path}: {info.st_size:,} bytes, more than the {limit:,} allowed")
         data = f.read(limit + 1)  # a file that grows while we read is still bounded
     if len(data) > limit:
         raise RecordError(f"{path}: more than the {limit:,} bytes allowed")
     return data
+
+
+def kind_of(mode: int) -> str:
+    """What a file that is not a plain file is, in words."""
+    if stat.S_ISDIR(mode):
+        return "a folder"
+    if stat.S_ISFIFO(mode):
+        return "a named pipe (FIFO)"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISLNK(mode):
+        return "a symbolic link"
+    return "a special file"
 
 
 def read_text(path: Path) -> str:

@@ -52,22 +52,41 @@ def read_image(path: Path, channels: int, size: tuple[int, int]) -> torch.Tensor
     Grey or colour as asked (ITU-R 601 luma for grey), 16-bit pixels scaled to 8 bits,
     transparent pixels on black (the datasets' background), the EXIF rotation applied.
     """
-    from PIL import Image
-
     if channels not in (1, 3):
         raise UserError(f"images have 1 or 3 channels, not {channels}")
     data = read_file(path, MAX_FILE_BYTES)
     try:
-        picture = _decode(data, path)
-        picture = _eight_bit(picture)
-        if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
-            picture = _on_black(picture.convert("RGBA"))
-        picture = picture.convert("L" if channels == 1 else "RGB")
-        picture = picture.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+        picture = _converted(_decode(data, path), channels, size)
     except UserError:
         raise
     except Exception as e:  # a hostile file can make the decoders raise almost anything
         raise UserError(f"{path}: not a readable PNG or JPEG image ({_reason(e)})") from None
+    return _tensor(picture)
+
+
+def picture_tensor(picture, channels: int, size: tuple[int, int]) -> torch.Tensor:
+    """A PIL image (a notebook's) as `read_image` gives a file's: same conversion."""
+    if channels not in (1, 3):
+        raise UserError(f"images have 1 or 3 channels, not {channels}")
+    try:
+        return _tensor(_converted(picture, channels, size))
+    except Exception as e:
+        raise UserError(
+            f"a PIL image of mode {picture.mode} cannot be used ({_reason(e)})"
+        ) from None
+
+
+def _converted(picture, channels: int, size: tuple[int, int]):
+    from PIL import Image
+
+    picture = _eight_bit(picture)
+    if picture.mode in ("RGBA", "LA", "PA") or "transparency" in picture.info:
+        picture = _on_black(picture.convert("RGBA"))
+    picture = picture.convert("L" if channels == 1 else "RGB")
+    return picture.resize((size[1], size[0]), Image.Resampling.BILINEAR)
+
+
+def _tensor(picture) -> torch.Tensor:
     array = np.array(picture, dtype=np.uint8)  # a copy torch may write to
     array = array[None] if array.ndim == 2 else array.transpose(2, 0, 1)
     return torch.from_numpy(np.ascontiguousarray(array))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinyvision.errors import UserError
+from tinyvision.records_read import kind_of
 
 ENV_DATA = "TINYVISION_DATA"
 ENV_OFFLINE = "TINYVISION_OFFLINE"  # set to 1 to never try a download
@@ -42,6 +43,7 @@ class DatasetFiles:
     splits: dict[str, tuple[str, ...]]  # split -> file names (found under the dataset folder)
     remote: tuple[RemoteFile, ...]
     archive_dir: str | None = None  # for archives: the folder the archive unpacks to
+    image_shape: tuple[int, ...] = (1, 28, 28)  # one image, as read_split gives it
 
 
 _MNIST_MIRRORS = (
@@ -108,6 +110,7 @@ FILE_DATASETS: dict[str, DatasetFiles] = {
             ),
         ),
         archive_dir="cifar-10-batches-py",
+        image_shape=(3, 32, 32),
     ),
 }
 
@@ -134,6 +137,13 @@ def _existing(folder: Path, name: str) -> Path | None:
         path = folder / candidate
         if path.is_file():
             return path
+        try:
+            mode = path.stat().st_mode
+        except OSError:
+            continue
+        # There, but a folder, a pipe or a device: say what it is ("not found" would
+        # send the user looking for a file that is in its place).
+        raise UserError(f"{path}: {kind_of(mode)}, not a plain file; put the real file there")
     return None
 
 
@@ -149,6 +159,24 @@ def find_split(name: str, split: str, data_dir: str | Path | None = None) -> lis
             flat = [_existing(folder, Path(f).name) for f in spec.splits[split]]
             if all(flat):
                 return flat  # type: ignore[return-value]
+    return None
+
+
+def incomplete_split(
+    name: str, split: str, data_dir: str | Path | None = None
+) -> tuple[Path, list[str]] | None:
+    """The first folder holding some of a split's files but not all: (folder, missing)."""
+    spec = FILE_DATASETS[name]
+    for _, root in search_roots(data_dir):
+        folder = root / name
+        layouts = [list(spec.splits[split])]
+        if spec.archive_dir:
+            layouts.append([Path(f).name for f in spec.splits[split]])
+        for names in layouts:
+            found = [f for f in names if _existing(folder, f)]
+            if found and len(found) < len(names):
+                missing = [Path(f).name for f in names if f not in found]
+                return folder / Path(names[0]).parent, missing
     return None
 
 

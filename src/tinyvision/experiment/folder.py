@@ -18,6 +18,7 @@ import re
 import secrets
 import shutil
 import socket
+import stat
 import subprocess
 import time
 from collections.abc import Iterator
@@ -34,6 +35,22 @@ CONFIG, METRICS, SUMMARY = "config.json", "metrics.csv", "summary.json"
 WEIGHTS, CHECKPOINT, CURVES = "model.safetensors", "checkpoint.pt", "curves.png"
 LAYERS, LOCK = "layers.txt", ".lock"
 # The statuses a run can have, and what each means: tinyvision.experiment.status.
+NORMALIZATION = "normalization.safetensors"
+START = "start.json"  # written with the config: what a resume needs if nothing else was
+START_KEYS = ("precision", "time_budget", "amp")
+# Every file a run writes into its folder (`resume` checks them all before writing any).
+RECORDS = (
+    CONFIG,
+    START,
+    METRICS,
+    SUMMARY,
+    WEIGHTS,
+    CHECKPOINT,
+    CURVES,
+    LAYERS,
+    LOCK,
+    NORMALIZATION,
+)
 # Columns of metrics.csv, in order. Accuracies in percent, like Prec@1. Here, not with the
 # training loop: reading and checking records must not cost a torch import (4 s).
 METRIC_COLUMNS = (
@@ -116,7 +133,7 @@ class RunFolder:
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Hold the folder's lock while training; refuse if another process holds it."""
-        fd = os.open(self.path / LOCK, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        fd = open_lock(self.path / LOCK)
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -136,6 +153,20 @@ class RunFolder:
     def write_config(self, config: dict) -> None:
         io.write_json(self.path / CONFIG, config)
 
+    def write_start(self, info: dict) -> None:
+        """start.json: how the run was set up (its precision, a time budget's sizing),
+        kept before training so a run killed before its first checkpoint resumes as it
+        began."""
+        io.write_json(self.path / START, {k: info[k] for k in START_KEYS if info.get(k)})
+
+    def start(self) -> dict | None:
+        from tinyvision.records_read import RecordError, read_json_object
+
+        try:
+            return read_json_object(self.path / START)
+        except RecordError:
+            return None
+
     def write_layers(self, layers: str) -> None:
         io.write_text(self.path / LAYERS, layers + "\n")
 
@@ -149,13 +180,9 @@ class RunFolder:
                 tmp.unlink(missing_ok=True)
 
     def config(self) -> dict:
-        try:
-            data = json.loads((self.path / CONFIG).read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise UserError(f"{self.path / CONFIG}: cannot read the run's config ({e})") from None
-        if not isinstance(data, dict):
-            raise UserError(f"{self.path / CONFIG}: expected a JSON object")
-        return data
+        from tinyvision.records_read import read_json_object
+
+        return read_json_object(self.path / CONFIG)
 
     def write_metrics(self) -> None:
         io.write_csv(self.path / METRICS, METRIC_COLUMNS, self.history)
@@ -166,7 +193,7 @@ class RunFolder:
             key=lambda r: r["test_acc"],
             default=None,
         )
-        return {
+        computed = {
             "status": status,
             "epochs_done": len(self.history),
             "final": {k: _finite(v) for k, v in self.history[-1].items()} if self.history else None,
@@ -174,8 +201,8 @@ class RunFolder:
             "best_epoch": best["epoch"] if best else None,
             "seconds": round(seconds, 3),
             "versions": library_versions(),
-            **self.info,
         }
+        return {**self.info, **computed}  # what was measured wins over anything added
 
     def finish(self, status: str, seconds: float, config: dict) -> dict[str, Any]:
         """summary.json, curves.png and the index row, whatever the status."""
@@ -219,6 +246,44 @@ class RunFolder:
         )
 
 
+def open_lock(path: Path) -> int:
+    """A lock file's descriptor; a link or a special file there is one line, not followed."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
+    except OSError as e:
+        if os.path.islink(path):
+            raise UserError(
+                f"{path}: a symbolic link where the lock file belongs (links are never "
+                "followed); remove it and run again"
+            ) from None
+        raise UserError(f"{path}: cannot open the lock file ({e.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UserError(f"{path}: not a plain file where the lock file belongs; remove it")
+    return fd
+
+
+def check_records(run_path: Path) -> None:
+    """Every record the run folder holds is a plain file, or absent: a link (to anywhere)
+    is refused, never followed, and so are folders, pipes and devices in a record's place."""
+    for name in RECORDS:
+        path = run_path / name
+        try:
+            mode = path.lstat().st_mode
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise UserError(f"{path}: cannot be examined ({e.strerror})") from None
+        if stat.S_ISLNK(mode):
+            raise UserError(
+                f"{path}: a symbolic link; records must be plain files (links are never "
+                "followed): put the file itself there, or remove the link"
+            )
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "not a plain file"
+            raise UserError(f"{path}: {kind} where a record belongs; remove it or restore the file")
+
+
 def _read_holder(path: Path) -> str:
     try:
         holder = json.loads((path / LOCK).read_text())
@@ -243,12 +308,14 @@ def is_alive(path: Path) -> bool:
 
 
 def read_summary(path: Path) -> dict[str, Any] | None:
-    """summary.json as a dict, or None when missing or unreadable."""
+    """summary.json as a dict, or None when missing or unreadable (a link, a folder, ...:
+    read through `records_read`, never followed)."""
+    from tinyvision.records_read import RecordError, read_json_object
+
     try:
-        data = json.loads((path / SUMMARY).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return read_json_object(path / SUMMARY)
+    except RecordError:
         return None
-    return data if isinstance(data, dict) else None
 
 
 def check_resumable(run_path: Path) -> dict[str, Any]:
@@ -256,6 +323,7 @@ def check_resumable(run_path: Path) -> dict[str, Any]:
     Whether it is still going is for its lock to say, when resume takes it."""
     if not run_path.is_dir() or run_path.is_symlink():
         raise UserError(f"{run_path}: no such run folder")
+    check_records(run_path)  # before anything is read, and long before anything is written
     summary = read_summary(run_path) or {}
     status = summary.get("status")
     if status == "completed":

@@ -45,8 +45,36 @@ COLUMNS = (
 SCHEMA = "CREATE TABLE IF NOT EXISTS runs (run_id TEXT PRIMARY KEY, " + ", ".join(COLUMNS[1:]) + ")"
 
 
+# The files SQLite opens beside the index: each must be a plain file or absent, as the
+# index itself (a link there would have SQLite write into whatever it points at).
+SIDE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+
+
+def check_plain(root: Path) -> None:
+    """Refuse an index (or one of its side files) that is a link or not a plain file.
+
+    SQLite follows links when it opens a database: a planted `index.sqlite` link would
+    have every run write its rows, and switch to WAL, the file it points to."""
+    for suffix in SIDE_SUFFIXES:
+        path = root / f"{INDEX_NAME}{suffix}"
+        try:
+            info = path.lstat()
+        except FileNotFoundError:
+            continue
+        except OSError as e:
+            raise UserError(f"{path}: cannot be examined ({e.strerror})") from None
+        if stat.S_ISLNK(info.st_mode):
+            raise UserError(
+                f"{path}: a symbolic link; the run index must be a plain file (links are "
+                "never written through): remove the link, or choose another --out"
+            )
+        if not stat.S_ISREG(info.st_mode):
+            raise UserError(f"{path}: not a plain file; remove it, or choose another --out")
+
+
 def _connect(root: Path) -> sqlite3.Connection:
     root.mkdir(parents=True, exist_ok=True)
+    check_plain(root)
     conn = sqlite3.connect(root / INDEX_NAME, timeout=60)
     try:
         for attempt in range(50):  # switching to WAL needs a moment alone with the file
@@ -70,6 +98,12 @@ def _write_error(root: Path, e: sqlite3.DatabaseError) -> Exception:
     index is one line saying how to get going again."""
     if "full" in str(e):
         return OSError(errno.ENOSPC, f"no space left for {root / INDEX_NAME}")
+    if "readonly" in str(e) or "read-only" in str(e) or not os.access(root, os.W_OK):
+        # the index may be perfectly good: advice to delete it would destroy it
+        return UserError(
+            f"{root}: read-only here, so the run index cannot take a row ({e}); "
+            "choose a writable --out"
+        )
     return UserError(
         f"{root / INDEX_NAME} is not a usable run index ({e}); move it away or delete it "
         "(the run folders are intact and stay readable), or choose another --out"
@@ -103,6 +137,21 @@ def upsert(root: Path, row: dict[str, Any]) -> None:
         conn.close()
 
 
+def set_status(root: Path, run_id: str, status: str) -> None:
+    """One run's status, the rest of its row as it was (a run another process left)."""
+    conn = _connect(root)
+    try:
+        with conn:
+            conn.execute(
+                "UPDATE runs SET status=?, updated=? WHERE run_id=?",
+                (status, time.strftime("%Y-%m-%d %H:%M:%S"), run_id),
+            )
+    except sqlite3.DatabaseError as e:
+        raise _write_error(root, e) from None
+    finally:
+        conn.close()
+
+
 def rows(root: Path, where: str = "", params: tuple = ()) -> list[dict[str, Any]]:
     """Every row, read without writing a byte: the folder may be read-only, or full."""
     path = root / INDEX_NAME
@@ -114,6 +163,9 @@ def rows(root: Path, where: str = "", params: tuple = ()) -> list[dict[str, Any]
         raise _unreadable(path, e.strerror or "cannot be examined") from None
     if not stat.S_ISREG(info.st_mode):
         raise _unreadable(path, "not a plain file")
+    for suffix in SIDE_SUFFIXES[1:]:  # a linked -wal would be read (and -shm written)
+        if os.path.islink(f"{path}{suffix}"):
+            raise _unreadable(Path(f"{path}{suffix}"), "a symbolic link")
     if info.st_size == 0:  # created by a writer that stopped before its table: no runs yet
         return []
     query = "SELECT * FROM runs " + (f"WHERE {where} " if where else "") + "ORDER BY created"

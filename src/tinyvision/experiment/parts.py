@@ -63,7 +63,8 @@ class Hook:
         return None
 
     def on_finish(self, exp: Experiment, folder: Path, status: str) -> dict[str, Any]:
-        """At the end, whatever the status; returns entries to add to summary.json."""
+        """At the end, whatever the status; returns what summary.json keeps under
+        `hooks.<name>` (never beside the measured keys, which it cannot overwrite)."""
         return {}
 
     def state(self) -> dict[str, Any]:

@@ -7,6 +7,7 @@ data, a hook that does not apply) is found here, so bad input leaves nothing beh
 from __future__ import annotations
 
 import random
+import sys
 from dataclasses import asdict
 from pathlib import Path
 
@@ -64,6 +65,30 @@ def choose_precision(
         device,
         model_id=asdict(cfg.model),
     )
+
+
+def _as_recorded(cfg: Config, chosen: Precision, recorded: dict) -> Precision:
+    """A resumed run keeps the precision it began with: a retry on another machine (or a
+    new probe) must not switch it between bf16 and float32 mid-run. A config forcing
+    another is obeyed, and said."""
+    amp, layout = recorded.get("amp"), recorded.get("channels_last")
+    if amp not in ("bf16", "none") or not isinstance(layout, bool):
+        return chosen  # no usable record (an older run): chosen as a new run would
+    was = Precision(amp == "bf16", layout, "recorded")
+    if (was.amp, was.channels_last) == (chosen.amp, chosen.channels_last):
+        return was
+    if chosen.source == "forced" or (cfg.train.amp != "auto" and chosen.amp != was.amp):
+        print(
+            f"tinyvision: note: resuming with amp={'bf16' if chosen.amp else 'none'}, "
+            f"channels_last={chosen.channels_last} as its config forces; the run began with "
+            f"amp={amp}, channels_last={layout}",
+            file=sys.stderr,
+            flush=True,
+        )
+        return chosen
+    if chosen.source == "fixed" and was.amp and not chosen.amp:  # no bf16 on this device
+        return chosen
+    return was
 
 
 def seed_everything(seed: int) -> None:
@@ -138,20 +163,27 @@ def prepare(
     device: torch.device,
     data_dir: str | Path | None = None,
     size_to_budget: bool = True,
+    stats: dict | None = None,
+    recorded_precision: dict | None = None,
 ) -> Experiment:
     """Everything a run needs, checked. `size_to_budget`: a train.time_budget picks the
-    epoch count (a new run); off, the config's count stands (a resumed run keeps its own)."""
+    epoch count (a new run); off, the config's count stands (a resumed run keeps its own).
+    A resumed run passes what it recorded when it started: its normalization `stats` and
+    its precision, so it goes on as it began (not refitted, not probed again)."""
     validate(cfg)
     if cfg.train.logger == "tensorboard":
         tensorboard_writer_class()  # missing package: one line now, not after training
     seed_everything(cfg.train.seed)
     data = load_dataset(cfg.data, data_dir)
     hook_classes = hooks_for(cfg, data)  # may refuse the combination, before any folder
-    stats = fit_normalization(cfg.data, data.train_x)
+    if stats is None:
+        stats = fit_normalization(cfg.data, data.train_x)
     input_shape = model_input_shape(cfg, data)
     model = create_model(cfg.model, input_shape, data.num_classes)
     layers = format_table(summarize(model, input_shape), input_shape)
     chosen = choose_precision(cfg, model.to(device), input_shape, data, device)
+    if recorded_precision is not None:
+        chosen = _as_recorded(cfg, chosen, recorded_precision)
     train_loader = _loader(cfg, data, stats, True, device, chosen.channels_last)
     test_loader = _loader(cfg, data, stats, False, device, chosen.channels_last)
     learner = build_learner(cfg, model, device, len(train_loader), chosen)

@@ -27,7 +27,11 @@ from tinyvision.experiment.folder import (
     new_run_dir,
 )
 from tinyvision.experiment.interrupts import held_interrupts
-from tinyvision.experiment.normalization import save_normalization
+from tinyvision.experiment.normalization import (
+    NORMALIZATION,
+    load_normalization,
+    save_normalization,
+)
 from tinyvision.experiment.parts import Experiment, Hook
 from tinyvision.experiment.prepare import prepare, resolve_device, tensorboard_writer_class
 from tinyvision.io import save_safetensors, save_torch
@@ -212,8 +216,13 @@ def _finish(
     may be full); the run's lock being released is what marks it dead then.
     """
     try:
-        for hook in exp.hooks:
-            folder.info.update(hook.on_finish(exp, folder.path, status))
+        added = {}
+        for hook in exp.hooks:  # each under its own name: none can overwrite `status`
+            result = hook.on_finish(exp, folder.path, status)
+            if result:
+                added[hook.name] = result
+        if added:
+            folder.info["hooks"] = {**(folder.info.get("hooks") or {}), **added}
         return folder.finish(status, seconds, exp.cfg.to_dict())
     except (OSError, UserError):
         if not quietly:
@@ -244,6 +253,7 @@ def run(
     with folder.lock():
         try:
             folder.write_config(exp.cfg.to_dict())  # with the epochs a time budget chose
+            folder.write_start(exp.info)  # how it was sized and its precision, before training
             folder.write_layers(exp.layers)
             save_normalization(exp.stats, folder.path)
         except KeyboardInterrupt:  # Ctrl-C before the run is recorded: nothing was trained
@@ -279,7 +289,16 @@ def resume(
     with folder.lock():  # refuses, in one line, a run that is still going
         summary = check_resumable(run_path)  # again: it may have ended before the lock
         cfg = Config.from_dict(folder.config(), source=str(run_path / "config.json"))
-        exp = prepare(cfg, resolve_device(device), data_dir, size_to_budget=False)
+        start = folder.start() or {}
+        stats = load_normalization(run_path) if (run_path / NORMALIZATION).is_file() else None
+        exp = prepare(
+            cfg,
+            resolve_device(device),
+            data_dir,
+            size_to_budget=False,
+            stats=stats,
+            recorded_precision=summary.get("precision") or start.get("precision"),
+        )
         exp.hooks += [hook(exp) for hook in hooks]
         folder.remove_temporary_files()  # what a crash mid-write left
         prior = 0.0
@@ -290,8 +309,10 @@ def resume(
             "sweep": summary.get("sweep"),
             "resumed_from_epoch": len(folder.history),
         }
-        sized = budget.checked_record(summary.get("time_budget"))
-        if sized and "time_budget" not in exp.info:  # a run stopped before its checkpoint
+        # a run stopped before its checkpoint (kill -9: before its summary too)
+        sized = budget.checked_record(summary.get("time_budget") or start.get("time_budget"))
+        if sized and "time_budget" not in exp.info:
             exp.info["time_budget"] = sized
-        save_normalization(exp.stats, folder.path)
+        if stats is None:  # a run from before normalization.safetensors: fitted now, kept
+            save_normalization(exp.stats, folder.path)
         return folder.path, execute(exp, folder, quiet, prior)

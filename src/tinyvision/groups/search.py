@@ -21,7 +21,11 @@ however much the search fitted the test split (re-run its best.json with other s
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import re
+import sys
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -30,7 +34,8 @@ from typing import TYPE_CHECKING, Any
 from tinyvision import io
 from tinyvision.config import parse_assignment, split_values
 from tinyvision.errors import UserError
-from tinyvision.experiment.folder import read_summary
+from tinyvision.experiment import index
+from tinyvision.experiment.folder import CONFIG, read_summary
 from tinyvision.experiment.hooks import Hook
 from tinyvision.experiment.status import is_finished
 from tinyvision.groups.points import Options, Point, unsized
@@ -140,20 +145,15 @@ class TrialPruning(Hook):
     """Reports each epoch's test accuracy to the trial; ends the run when it is pruned.
 
     Runs in whatever process trains the trial (a local worker, a Ray task on another
-    machine), reading and writing the study's journal in the search folder.
+    machine), with the trial object `study.ask()` gave the driver, sent along with the
+    point: it writes into the study's journal in the search folder.
     """
 
     name = "pruning"
 
-    def __init__(self, exp: Experiment, journal: str, trial_id: int, prune: str) -> None:
+    def __init__(self, exp: Experiment, trial) -> None:
         super().__init__(exp)
-        optuna = import_optuna()
-        # The pruner is not kept in the journal: each process that judges a trial makes it.
-        storage, pruner = _storage(optuna, Path(journal)), _pruner(optuna, prune)
-        study = optuna.load_study(study_name=STUDY, storage=storage, pruner=pruner)
-        # Trial(study, id) is how Optuna's own integrations rebuild a trial in another
-        # process; the id (not the number) is what it takes, hence `_trial_id` below.
-        self.trial = optuna.trial.Trial(study, trial_id)
+        self.trial = trial
 
     def verdict(self, exp: Experiment, row: dict) -> str | None:
         self.trial.report(float(row["test_acc"]), int(row["epoch"]))
@@ -161,8 +161,62 @@ class TrialPruning(Hook):
 
 
 def trial_dir(folder: Path, number: int) -> Path:
-    """A trial's run folder: trial-000, trial-001, ..."""
+    """A trial's run folder: trial-000, trial-001, ... (trial-001-2, ... when that name is
+    taken by a run of other values: see `Search._folder_for`)."""
     return folder / f"trial-{number:03d}"
+
+
+RUN_NAME = re.compile(r"trial-\d{3,}(-\d+)?")
+
+
+def expected_config(preset: str, fixed: list[str], overrides: list[str]) -> dict | None:
+    """The config a trial of these overrides trains (None: they make no valid config)."""
+    try:
+        return Point(preset, {}, [*fixed, *overrides], 0).config().to_dict()
+    except UserError:
+        return None
+
+
+def trained(run: Path, expected: dict | None) -> bool:
+    """Whether the run folder trained exactly `expected`: its recorded config says so."""
+    from tinyvision.records_read import RecordError, read_json_object
+
+    if expected is None or run.is_symlink() or not run.is_dir():
+        return False
+    try:
+        recorded = read_json_object(run / CONFIG)
+    except RecordError:
+        return False
+    if expected.get("train", {}).get("time_budget"):  # the budget chose the epoch count
+        recorded = {**recorded, "train": {**recorded.get("train", {}), "epochs": None}}
+        expected = {**expected, "train": {**expected["train"], "epochs": None}}
+    return recorded == expected
+
+
+def trial_run(folder: Path, trial, preset: str, fixed: list[str]) -> Path | None:
+    """The run folder that stands for `trial`: the one it recorded, if that folder trained
+    exactly the trial's values. Every record that names a folder for a trial asks here."""
+    attrs = trial.user_attrs
+    name = attrs.get("run", trial_dir(folder, trial.number).name)
+    overrides = attrs.get("overrides")
+    if not (isinstance(name, str) and RUN_NAME.fullmatch(name)) or not isinstance(overrides, list):
+        return None
+    run = folder / name
+    return run if trained(run, expected_config(preset, fixed, overrides)) else None
+
+
+def check_sampler_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise UserError(f"--sampler-seed {seed}: choose a whole number from 0 to {2**32 - 1}")
+    return seed
+
+
+def sampler_seed(seed: int, number: int) -> int:
+    """The sampler's seed for trial `number`: a search started again continues the
+    sequence (a fresh sampler seeded as the first time would propose the same values)."""
+    import numpy as np
+
+    return int(np.random.SeedSequence([seed, number]).generate_state(1)[0])
 
 
 def _storage(optuna, journal: Path):
@@ -196,6 +250,7 @@ def run_search(
         raise UserError("--trials must be at least 1")
     if prune is not None and prune not in PRUNERS:
         raise UserError(f"--prune {prune}: choose {' or '.join(PRUNERS)}")
+    check_sampler_seed(seed)  # before anything is made
     optuna = import_optuna()
     spaces, fixed = parse_space(words)
     check_space(preset, spaces, fixed)
@@ -209,27 +264,68 @@ def run_search(
     }
     keys = "-".join(s.key.split(".")[-1] for s in spaces)
     folder = folder_for(options.out, "search", f"{preset}-{keys}", spec)
+    index.check_plain(options.out)  # a planted index link: one line, before any folder
+    if options.executor == "ray":  # the cluster answers, and can hold a run: else no folder
+        from tinyvision.groups.executors.ray import check_cluster
+
+        check_cluster(options)
     folder.mkdir(parents=True, exist_ok=True)
     io.write_json(folder / SPEC, spec)
-    study = open_study(optuna, folder, seed, prune)
-    Search(optuna, study, preset, spaces, fixed, folder, options, prune).run(trials)
+    study = open_study(optuna, folder, seed, prune, _warn)
+    Search(optuna, study, preset, spaces, fixed, folder, options, prune, seed).run(trials)
     return folder
 
 
-def open_study(optuna, folder: Path, seed: int, prune: str | None):
+def mend_journal(optuna, journal: Path) -> bool:
+    """Drop a torn final record (a crash while a record was appended); True if one was.
+
+    The journal is a log of records, one a line, each written whole with its newline:
+    bytes after the last newline are a record cut short, and go. A damaged line before
+    the end is not something a crash leaves: one line, and the journal is left alone."""
+    if not os.path.lexists(journal):
+        return False
+    lock = optuna.storages.journal.JournalFileSymlinkLock(str(journal))
+    lock.acquire()  # Optuna's own lock: no writer is appending while we look
+    try:
+        fd = os.open(journal, os.O_RDWR | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "r+b") as f:
+            data = f.read()
+            lines = data.split(b"\n")
+            for number, line in enumerate(lines[:-1], start=1):
+                try:
+                    json.loads(line)
+                except ValueError:  # JSONDecodeError and UnicodeDecodeError alike
+                    raise UserError(
+                        f"{journal}: record {number} of {len(lines) - 1} is damaged (not "
+                        "a torn last record a crash leaves); move the journal away to start "
+                        "the search over (its trials' run folders stay)"
+                    ) from None
+            if not lines[-1]:
+                return False
+            f.truncate(len(data) - len(lines[-1]))
+            os.fsync(f.fileno())
+            return True
+    finally:
+        lock.release()
+
+
+def open_study(optuna, folder: Path, seed: int, prune: str | None, say=print):
     """The search's study, from its journal (created on the first run).
 
     The journal is a file in a folder the user hands us: a link is refused (it could
-    point anywhere), and a journal Optuna cannot read is one line, not a traceback."""
+    point anywhere), a torn last record dropped, and a journal Optuna cannot read is one
+    line, not a traceback."""
     journal = folder / JOURNAL
     if journal.is_symlink() or (journal.exists() and not journal.is_file()):
         raise UserError(
             f"{journal}: not a plain file (a link?); remove it to start the search over"
         )
+    if mend_journal(optuna, journal):
+        say(f"{journal}: dropped its torn last record (cut short by a crash); resuming")
     try:
         study = optuna.create_study(
             study_name=STUDY,
-            storage=_storage(optuna, journal),
+            storage=_storage(optuna, journal.resolve()),  # the same file from any worker
             sampler=optuna.samplers.TPESampler(seed=seed),
             pruner=_pruner(optuna, prune),
             direction="maximize",
@@ -245,65 +341,115 @@ def open_study(optuna, folder: Path, seed: int, prune: str | None):
     return study
 
 
+def _warn(text: str) -> None:
+    print(f"tinyvision: {text}", file=sys.stderr, flush=True)
+
+
 def _space_words(spaces: list[Space], words: list[str]):
     by_key = {parse_assignment(w)[0]: w for w in words}
     return [(s, by_key[s.key]) for s in spaces]
 
 
 class Search:
-    """The driver: asks for trials, has them run, tells Optuna how they ended."""
+    """The driver: asks for trials, has them run, tells Optuna how they ended.
 
-    def __init__(self, optuna, study, preset, spaces, fixed, folder, options, prune) -> None:
+    Only Optuna's public API: `study.ask()` gives a trial object, its pruning hook gets
+    that object, and `study.tell()` ends it. A trial an interruption left running (its
+    driver is gone, and its trial object with it) is ended as failed and its values
+    enqueued: the trial that takes them continues the same run folder from its checkpoint.
+    """
+
+    def __init__(self, optuna, study, preset, spaces, fixed, folder, options, prune, seed=0):
         self.optuna, self.study, self.preset = optuna, study, preset
         self.spaces, self.fixed, self.folder = spaces, fixed, folder
-        self.options, self.prune = options, prune
+        self.options, self.prune, self.seed = options, prune, seed
         self.group = folder.relative_to(options.out).as_posix()
         self.ended = 0
+        self.live: dict[int, Any] = {}  # trial number -> the trial object study.ask() gave
         quiet = options.quiet
         self.say = (lambda text: None) if quiet else (lambda text: print(text, flush=True))
 
     def run(self, wanted: int) -> None:
         state = self.optuna.trial.TrialState
         try:
-            # What an interruption left running is resumed first, from its checkpoint.
-            left = [t for t in self.study.get_trials(deepcopy=False) if t.state == state.RUNNING]
-            left = [t for t in left if not self._already_ended(t)]
-            have = len(self.study.get_trials(deepcopy=False))
+            trials = self.study.get_trials(deepcopy=False)
+            left = [t for t in trials if t.state == state.RUNNING and not self._already_ended(t)]
             self.say(
-                f"{wanted} trials ({have} in the study, {len(left)} to resume) in {self.folder}"
+                f"{wanted} trials ({self._counted()} in the study, {len(left)} to resume) "
+                f"in {self.folder}"
             )
-            while left:
-                batch, left = left[: self.options.jobs], left[self.options.jobs :]
-                self._run([self._point(t.number, t._trial_id, t.user_attrs) for t in batch])
-            while (have := len(self.study.get_trials(deepcopy=False))) < wanted:
-                batch = [self._ask() for _ in range(min(self.options.jobs, wanted - have))]
-                self._run(batch)
+            for t in left:  # what an interruption left running is continued first
+                self._continue(t)
+            while True:
+                waiting = len(self.study.get_trials(deepcopy=False, states=(state.WAITING,)))
+                size = min(self.options.jobs, max(wanted - self._counted(), waiting))
+                if size <= 0:
+                    break
+                self._run([self._ask() for _ in range(size)])
         finally:
             write_results(
                 self.optuna, self.study, self.folder, self.preset, self.fixed, self.spaces
             )
 
+    def _counted(self) -> int:
+        """The study's trials, a continuation counting as the trial it continues."""
+        trials = self.study.get_trials(deepcopy=False)
+        return sum("continues" not in t.user_attrs for t in trials)
+
+    def _continue(self, trial) -> None:
+        """End a trial left running by a driver that is gone; enqueue its values again."""
+        attrs = {"overrides": trial.user_attrs.get("overrides"), "continues": trial.number}
+        run = trial_run(self.folder, trial, self.preset, self.fixed)
+        if run is not None:
+            attrs["run"] = run.name  # the folder its checkpoint is in
+        self.study.tell(trial.number, state=self.optuna.trial.TrialState.FAIL)
+        self.study.enqueue_trial(trial.params, user_attrs=attrs, skip_if_exists=False)
+
     def _ask(self) -> Point:
         trial = self.study.ask()
+        # TPE draws each value when it is suggested, below: seeded by the trial's number,
+        # which the journal gives once, so neither a search started again nor a second
+        # driver on the same study draws the values of a trial it already has.
+        self.study.sampler = self.optuna.samplers.TPESampler(
+            seed=sampler_seed(self.seed, trial.number)
+        )
         overrides = [f"{s.key}={s.suggest(trial)}" for s in self.spaces]
+        run = self._folder_for(trial, overrides)
         trial.set_user_attr("overrides", overrides)
-        return self._point(trial.number, trial._trial_id, {"overrides": overrides})
-
-    def _point(self, number: int, trial_id: int, attrs: dict[str, Any]) -> Point:
-        overrides = list(attrs["overrides"])
+        trial.set_user_attr("run", run.name)
+        self.live[trial.number] = trial
         values = dict(parse_assignment(o) for o in overrides)
-        hooks = []
-        if self.prune:
-            journal = str((self.folder / JOURNAL).resolve())
-            hooks = [partial(TrialPruning, journal=journal, trial_id=trial_id, prune=self.prune)]
-        point = Point(self.preset, values, [*self.fixed, *overrides], 0, hooks=hooks, trial=number)
-        point.run_dir = trial_dir(self.folder, number)
+        hooks = [partial(TrialPruning, trial=trial)] if self.prune else []
+        point = Point(
+            self.preset, values, [*self.fixed, *overrides], 0, hooks=hooks, trial=trial.number
+        )
+        point.run_dir = run
         return point
+
+    def _folder_for(self, trial, overrides: list[str]) -> Path:
+        """The trial's run folder: one that trained exactly its values (a continued run),
+        or a name no folder has. Never a folder that trained other values: after a restart
+        with the journal gone, trial-002 may hold another study's trial 2."""
+        expected = expected_config(self.preset, self.fixed, overrides)
+        base = trial_dir(self.folder, trial.number)
+        named = trial.user_attrs.get("run")
+        candidates = [base, *(base.with_name(f"{base.name}-{k}") for k in range(2, 100))]
+        if isinstance(named, str) and RUN_NAME.fullmatch(named):
+            candidates.insert(0, self.folder / named)
+        for run in candidates:
+            if trained(run, expected):
+                return run
+            if not os.path.lexists(run):
+                return run
+            if run.is_dir() and not run.is_symlink() and not os.path.lexists(run / CONFIG):
+                return run  # a start that died before its config: nothing trained there
+        raise UserError(f"{base}: every folder name for trial {trial.number} is taken")
 
     def _already_ended(self, trial) -> bool:
         """A trial whose run ended but whose end was never told (the driver died then)."""
-        summary = read_summary(trial_dir(self.folder, trial.number)) or {}
-        if is_finished(summary):
+        run = trial_run(self.folder, trial, self.preset, self.fixed)
+        summary = (read_summary(run) if run else None) or {}
+        if is_finished(summary):  # failed or interrupted: resumed
             self._tell(trial.number, summary)
             return True
         return False
@@ -312,7 +458,7 @@ class Search:
         execute_points(batch, self.options, self.group, self._ended)
 
     def _ended(self, point: Point, summary: dict) -> None:
-        self._tell(point.trial, summary)
+        self._tell(self.live.pop(point.trial, point.trial), summary)
         self.ended += 1
         final = (summary.get("final") or {}).get("test_acc")
         test = "n/a" if final is None else f"{final:.2f}%"
@@ -329,17 +475,18 @@ class Search:
         values = [t.value for t in self.study.get_trials(deepcopy=False, states=complete)]
         return max((v for v in values if v is not None), default=None)
 
-    def _tell(self, number: int, summary: dict) -> None:
+    def _tell(self, trial, summary: dict) -> None:
+        """`trial`: the trial object, or the number of one a gone driver asked for."""
         state = self.optuna.trial.TrialState
         status = summary.get("status")
         final = (summary.get("final") or {}).get("test_acc")
         if status == "pruned":
-            self.study.tell(number, state=state.PRUNED, skip_if_finished=True)
-        elif status in ("completed", "diverged") and _finite(final):
-            self.study.tell(number, float(final), skip_if_finished=True)
-        elif status in ("completed", "diverged", "failed"):
-            self.study.tell(number, state=state.FAIL, skip_if_finished=True)
-        # interrupted: left running, resumed when the search is started again
+            self.study.tell(trial, state=state.PRUNED, skip_if_finished=True)
+        elif status == "completed" and _finite(final):
+            self.study.tell(trial, float(final), skip_if_finished=True)
+        elif status in ("completed", "diverged", "failed"):  # a diverged run is no result
+            self.study.tell(trial, state=state.FAIL, skip_if_finished=True)
+        # interrupted: left running, continued when the search is started again
 
 
 def _finite(value) -> bool:
@@ -371,10 +518,14 @@ def write_results(
 
     trials = study.get_trials(deepcopy=False)
     keys = list(dict.fromkeys(k for t in trials for k in t.params))
+    continued = {t.user_attrs.get("continues"): t.number for t in trials}
+    runs = {t.number: trial_run(folder, t, preset, fixed) for t in trials}
     rows = []
     for t in trials:
-        run = trial_dir(folder, t.number)
-        s = read_summary(run) or {"status": "not run"}
+        run = runs[t.number] if t.number not in continued else None
+        s = (read_summary(run) if run else None) or {"status": "not run"}
+        if t.number in continued:  # its run goes on as that trial's, in the same folder
+            s = {"status": f"continued as trial {continued[t.number]}"}
         final = s.get("final") if isinstance(s.get("final"), dict) else {}
         train, test = final.get("train_acc"), final.get("test_acc")
         rows.append(
@@ -392,12 +543,21 @@ def write_results(
                 "gap": round(train - test, 4) if _finite(train) and _finite(test) else None,
                 "params": s.get("params"),
                 "seconds": s.get("seconds"),
-                "run": run.name if run.is_dir() else "",
+                "run": run.name if run else "",
             }
         )
     io.write_csv(folder / RESULTS, [*keys, *RESULT_COLUMNS], rows)
-    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    if not done:
+    # A result stands only with the run folder that trained its values, completed.
+    done = [
+        t
+        for t in trials
+        if t.state == optuna.trial.TrialState.COMPLETE
+        and runs[t.number] is not None
+        and (read_summary(runs[t.number]) or {}).get("status") == "completed"
+    ]
+    if not done:  # an earlier best.json may name a folder that no longer stands for it
+        if (folder / BEST).is_file() and not (folder / BEST).is_symlink():
+            (folder / BEST).unlink()
         return rows
     best = max(done, key=lambda t: t.value)
     io.write_json(
@@ -407,7 +567,7 @@ def write_results(
             "overrides": unsized([*fixed, *best.user_attrs.get("overrides", []), "train.seed=0"]),
             "trial": best.number,
             "final_test_acc": best.value,
-            "run": trial_dir(folder, best.number).name,
+            "run": runs[best.number].name,
         },
     )
     plot_history(rows, folder / "history.png", title=folder.name)
@@ -415,7 +575,7 @@ def write_results(
     importances = _importances(optuna, study) if len(done) >= 3 and len(keys) > 1 else {}
     log_keys = {s.key for s in spaces if s.kind == "log"}
     plot_parameters(rows, keys, log_keys, importances, folder / "parameters.png")
-    _plot_best_curves(folder, sorted(done, key=lambda t: -t.value)[:BEST_CURVES])
+    _plot_best_curves(runs, sorted(done, key=lambda t: -t.value)[:BEST_CURVES], folder)
     return rows
 
 
@@ -427,12 +587,12 @@ def _importances(optuna, study) -> dict[str, float]:
         return {}
 
 
-def _plot_best_curves(folder: Path, best: list) -> None:
+def _plot_best_curves(runs: dict, best: list, folder: Path) -> None:
     from tinyvision.figures import plot_comparison
 
     curves = {}
     for t in best:
-        point = Point("", {}, [], 0, run_dir=trial_dir(folder, t.number))
+        point = Point("", {}, [], 0, run_dir=runs[t.number])
         rows = metrics_rows(point)
         if rows:
             curves[f"trial {t.number} ({t.value:.2f}%)"] = [rows]

@@ -28,7 +28,8 @@ from pathlib import Path
 from tinyvision import io
 from tinyvision.config import parse_assignment, split_values
 from tinyvision.errors import UserError
-from tinyvision.experiment.folder import CONFIG, METRICS, read_summary, slug
+from tinyvision.experiment import index
+from tinyvision.experiment.folder import CONFIG, METRICS, open_lock, read_summary, slug
 from tinyvision.experiment.status import is_finished
 from tinyvision.groups.executors.local import run_in_workers
 from tinyvision.groups.points import Executor, Options, Point, PointRunner
@@ -99,8 +100,7 @@ def _place(points: list[Point], folder: Path) -> None:
 @contextlib.contextmanager
 def claim(point: Point) -> Iterator[None]:
     """Hold the point's lock: one process at a time starts, runs or resumes it."""
-    lock = point.run_dir.with_name(f".{point.run_dir.name}.lock")
-    fd = os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    fd = open_lock(point.run_dir.with_name(f".{point.run_dir.name}.lock"))
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)  # waits while another sweep runs this point
         yield
@@ -133,6 +133,11 @@ def run_points(points: list[Point], folder: Path, spec: dict, options: Options) 
     """Run every point not yet finished, then write sweep.csv and comparison.png."""
     options.check()
     _place(points, folder)
+    index.check_plain(options.out)  # a planted index link: one line, before any folder
+    if options.executor == "ray":  # the cluster answers, and can hold a run: else no folder
+        from tinyvision.groups.executors.ray import check_cluster
+
+        check_cluster(options)
     folder.mkdir(parents=True, exist_ok=True)
     io.write_json(folder / SPEC, spec)
     todo = [p for p in points if not is_finished(read_summary(p.run_dir))]

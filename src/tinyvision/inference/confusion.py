@@ -6,7 +6,7 @@ exactly as the last row of metrics.csv was measured, and the run folder gets:
 
 - `confusion.csv`: counts, one row per true class, one column per predicted class;
 - `confusion.png`: the same matrix with each row divided by its true class's count;
-- `per_class_test_acc` in summary.json: {class name: test accuracy in percent};
+- `hooks.confusion.per_class_test_acc` in summary.json: {class name: test accuracy in percent};
 - `mistakes.png` (image data only): the test images the model got wrong with the
   highest probability, up to 16, with their true and predicted classes.
 """

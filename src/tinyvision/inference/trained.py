@@ -50,7 +50,12 @@ def load_trained(
             f"{run_folder}: a run of model.name={cfg.model.name}; {command} needs {model_name}"
         )
     weights = run_folder / WEIGHTS
-    if not weights.is_file() or weights.is_symlink():
+    if weights.is_symlink():
+        raise UserError(
+            f"{weights}: a symbolic link, refused (links are never followed); put the "
+            "weights file itself there"
+        )
+    if not weights.is_file():
         raise UserError(f"{run_folder}: no {WEIGHTS} (did the run finish?)")
     stats = load_normalization(run_folder)
     data: Dataset = load_dataset(cfg.data, data_dir)

@@ -97,7 +97,11 @@ def run_blocks(run: Run, show_curves: bool = True) -> list[Block]:
             ),
         )
     )
-    svm = s.get("svm")
+    added = s.get("hooks") if isinstance(s.get("hooks"), dict) else {}
+    comparison = (
+        added.get("svm_comparison") if isinstance(added.get("svm_comparison"), dict) else {}
+    )
+    svm = comparison.get("svm", s.get("svm"))  # top level: records written before `hooks`
     svm = [r for r in svm if isinstance(r, dict)] if isinstance(svm, list) else []
     if svm:
         blocks.append(

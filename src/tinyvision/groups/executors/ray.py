@@ -22,6 +22,7 @@ import secrets
 import signal
 import socket
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +38,7 @@ INSTALL = "pip install 'tinyvision[ray]'"
 RETRIES = 3  # a task whose worker died is started again this many times, then it fails
 GRACE_SECONDS = 15.0  # for cancelled tasks to record their runs as interrupted
 CONNECT_SECONDS = 10.0  # for the cluster's address to accept a connection
+WAIT_NOTE_SECONDS = 30.0  # nothing ended for this long: say why runs wait
 CHECK_SECONDS = 120.0  # for a worker to start and read the token (a cold node is slow)
 # Settings a worker must share with the driver (`--data-dir` sets TINYVISION_DATA).
 FORWARDED = ("TINYVISION_DATA", "TINYVISION_OFFLINE")
@@ -141,6 +143,60 @@ def check_data(points: list[Point]) -> None:
             load_dataset(data)
 
 
+def check_cluster(options: Options) -> None:
+    """Before a group's folder is made: the cluster answers and can hold a run."""
+    check_resources(connect(options), options, threads_per_run(options))
+
+
+def check_resources(ray, options: Options, threads: int) -> None:
+    """Refuse, in one line, a run no node of the cluster could ever hold: Ray would queue
+    its task forever. A task needs its CPUs and GPUs on one node."""
+    cpus, gpus = threads, options.gpus_per_run
+    nodes = [n.get("Resources") or {} for n in ray.nodes() if n.get("Alive")]
+    if any(n.get("CPU", 0) >= cpus and n.get("GPU", 0) >= gpus for n in nodes):
+        return
+    largest = max(nodes, key=lambda n: (n.get("GPU", 0), n.get("CPU", 0)), default={})
+    flags = (
+        "--gpus-per-run"
+        if gpus and all(n.get("GPU", 0) < gpus for n in nodes)
+        else ("--cpus-per-run")
+    )
+    raise UserError(
+        f"each run asks for {cpus:g} CPUs and {gpus:g} GPUs on one node, and no node of the "
+        f"Ray cluster has them (the largest has {largest.get('CPU', 0):g} CPUs, "
+        f"{largest.get('GPU', 0):g} GPUs; {len(nodes)} nodes in all): lower {flags}"
+    )
+
+
+def pending_note(ray, waiting: int, cpus: float, gpus: float) -> str:
+    """Why runs wait: what each asks for, beside what the cluster has free now."""
+    free = ray.available_resources()
+    return (
+        f"{waiting} runs waiting for room: each asks for {cpus:g} CPUs and {gpus:g} GPUs; "
+        f"free now: {free.get('CPU', 0):g} CPUs, {free.get('GPU', 0):g} GPUs "
+        "(others' tasks hold the rest; `ray status` shows them)"
+    )
+
+
+def record_interrupted(points: list[Point], out: Path) -> int:
+    """Runs whose worker went down with the cluster: recorded `interrupted` in the index
+    (a rerun resumes them), unless a process still holds the run's lock."""
+    from tinyvision.experiment import index
+    from tinyvision.experiment.folder import CONFIG, is_alive
+
+    marked = 0
+    for point in points:
+        summary = read_summary(point.run_dir) or {}
+        started = (point.run_dir / CONFIG).is_file() and not point.run_dir.is_symlink()
+        if started and summary.get("status") in (None, "running") and not is_alive(point.run_dir):
+            try:
+                index.set_status(out, point.run_dir.relative_to(out).as_posix(), "interrupted")
+            except (OSError, UserError, ValueError):
+                continue
+            marked += 1
+    return marked
+
+
 def _task(run_point, point: Point, out: Path, device: str, group: str, threads: int):
     """One point, in a Ray worker. A UserError comes back as a value, not a crash."""
     import torch
@@ -169,9 +225,10 @@ def run_in_ray(
 ) -> None:
     ray = connect(options)
     out = options.out.resolve()
+    threads = threads_per_run(options)
+    check_resources(ray, options, threads)  # before anything is written or submitted
     check_shared_out(ray, out)
     check_data(todo)
-    threads = threads_per_run(options)
     env = {k: os.environ[k] for k in FORWARDED if k in os.environ}
     task = ray.remote(_task).options(
         num_cpus=threads,
@@ -183,22 +240,48 @@ def run_in_ray(
     for point in todo:  # a worker's working folder is not the driver's
         point.run_dir = point.run_dir.resolve()
     pending = {task.remote(run_point, p, out, options.device, group, threads): p for p in todo}
+    quiet_since, said = time.monotonic(), False
     try:
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+            if not done and not said and time.monotonic() - quiet_since > WAIT_NOTE_SECONDS:
+                waiting = sum(
+                    1 for p in pending.values() if not (p.run_dir / "config.json").exists()
+                )
+                if waiting and not options.quiet:
+                    print(pending_note(ray, waiting, threads, options.gpus_per_run), flush=True)
+                said = True
             for ref in done:
+                quiet_since = time.monotonic()
                 point = pending.pop(ref)
                 try:
                     outcome, message = ray.get(ref)
+                except _cluster_lost(ray):
+                    raise
                 except ray.exceptions.RayError as e:
                     reason = (str(e).strip().splitlines() or [type(e).__name__])[-1][:200]
-                    raise RuntimeError(f"{point.run_dir}: the Ray task failed ({reason})") from e
+                    raise UserError(
+                        f"{point.run_dir}: the Ray task failed after {RETRIES} retries ({reason}); "
+                        "run the same command again to resume it"
+                    ) from None
                 if outcome == "error":
                     raise UserError(message)
                 report(point, read_summary(point.run_dir) or {"status": outcome})
+    except _cluster_lost(ray) as e:
+        marked = record_interrupted(list(pending.values()), out)
+        raise UserError(
+            f"the Ray cluster went away ({type(e).__name__}); {marked} runs recorded "
+            "interrupted: run the same command again to resume them"
+        ) from None
     except BaseException:
         _cancel(ray, list(pending))
         raise
+
+
+def _cluster_lost(ray) -> tuple[type[BaseException], ...]:
+    """What Ray raises when this machine's raylet (or the cluster) is gone."""
+    names = ("LocalRayletDiedError", "RaySystemError", "RayletDiedError")
+    return tuple(getattr(ray.exceptions, n) for n in names if hasattr(ray.exceptions, n))
 
 
 def _cancel(ray, refs: list) -> None:
