@@ -96,6 +96,11 @@ def build_parser() -> Parser:
     p.add_argument("--input", default=None, help="CxHxW (default: 3x32x32 for cnn, else 1x28x28)")
     p.add_argument("--classes", type=int, default=10)
 
+    p = sub.add_parser("arithmetic", help="bag-of-words + SVM parameters against the course CNN")
+    p.add_argument("--words", type=int, default=1000, help="visual words (default 1000)")
+    p.add_argument("--descriptor", type=int, default=128, help="descriptor size (SIFT: 128)")
+    p.add_argument("--classes", type=int, default=10)
+
     p = sub.add_parser("fcconv", help="a trained course CNN with fc4/fc5 as convolutions")
     p.add_argument("run_folder", type=Path, help="a run of model.name=cnn")
     p.add_argument("--size", type=int, default=64, help="side of the larger test image")
@@ -208,6 +213,7 @@ def dispatch(args: argparse.Namespace) -> int:
         "study": commands.study,
         "search": commands.search,
         "summary": commands.summary,
+        "arithmetic": commands.arithmetic,
         "fcconv": commands.fcconv,
         "attention": commands.attention,
         "predict": commands.predict,
