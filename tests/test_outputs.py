@@ -166,3 +166,214 @@ def test_a_pca_run_saves_and_reloads_its_matrix(tmp_path):
     assert summary["status"] == "completed" and summary["final"]["test_acc"] > 50
     stats = load_normalization(path)
     assert stats["scheme"] == "pca" and stats["pca"].shape == (64, 64)
+
+
+# --- fcconv's picture -----------------------------------------------------------------
+
+
+def _inside(fig, texts) -> bool:
+    """Every text drawn whole inside the figure (a clipped title is not)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = FigureCanvasAgg(fig)  # the saved figure's canvas was let go
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    box = fig.bbox
+    for text in texts:
+        if not text.get_text():
+            continue
+        extent = text.get_window_extent(renderer)
+        if extent.x0 < box.x0 - 1 or extent.x1 > box.x1 + 1:
+            return False
+        if extent.y0 < box.y0 - 1 or extent.y1 > box.y1 + 1:
+            return False
+    return True
+
+
+def test_fcconv_labels_the_mosaic_it_drew_and_has_a_class_legend(tmp_path, idx_root, capsys):
+    """--size 64 on 28x28 images draws 2x2 whole images: a 56x56 mosaic, said so in the
+    picture and on the terminal; the class map's colours have a legend of class names."""
+    from tinyvision.cli import main
+    from tinyvision.labs import lab1cd
+    from tinyvision.presets import build_config
+    from tinyvision.runs.runner import run
+
+    path, _ = run(
+        build_config("cnn-fashion", ["data.name=mnist", "train.epochs=1"]), tmp_path, "cpu", True
+    )
+    drawn = []
+    real_save = lab1cd.save_figure
+    lab1cd.save_figure = lambda fig, p: (drawn.append(fig), real_save(fig, p))
+    try:
+        assert main(["fcconv", str(path), "--size", "64"]) == 0
+    finally:
+        lab1cd.save_figure = real_save
+    out = capsys.readouterr().out
+    assert "56x56 mosaic (--size 64: whole test images only): score map of shape (10, 4, 4)" in out
+    (fig,) = drawn
+    mosaic, class_map = fig.axes[:2]
+    assert "56x56" in mosaic.get_title() and "2x2" in mosaic.get_title()
+    assert "4x4 score map" in class_map.get_title()
+    (legend,) = fig.legends
+    labels = [t.get_text() for t in legend.get_texts()]
+    from tinyvision.data.datasets import load_dataset
+
+    classes = load_dataset(build_config("cnn-fashion", ["data.name=mnist"]).data).classes
+    winners = {int(v) for v in class_map.get_images()[0].get_array().ravel()}
+    assert labels == [str(classes[c]) for c in sorted(winners)]
+    titles = [ax.title for ax in fig.axes] + [legend.get_title(), *legend.get_texts()]
+    assert _inside(fig, titles)
+
+
+# --- the SVM's boundary for each C (1-ab) -------------------------------------------------
+
+
+def test_svm_boundary_for_each_c_with_its_accuracy_and_support_vectors(tmp_path, monkeypatch):
+    """svm_c_boundaries.png: one panel per C of the RBF SVM, titled with the accuracies
+    and the support-vector count scikit-learn gives for that C, the support vectors drawn."""
+    import numpy as np
+    from sklearn.svm import SVC
+
+    from tinyvision.config import DataConfig
+    from tinyvision.data.datasets import load_dataset
+    from tinyvision.labs import lab1ab
+    from tinyvision.models import svm
+
+    data = load_dataset(DataConfig(name="circles"))
+    drawn = {}
+    real_save = lab1ab.save_figure
+    monkeypatch.setattr(
+        lab1ab,
+        "save_figure",
+        lambda fig, path: (drawn.update({path.name: fig}), real_save(fig, path)),
+    )
+    mlp = np.full(len(lab1ab.grid_points()), 0.5)
+    lab1ab.run_svm_comparison(data, mlp, tmp_path)
+    assert (tmp_path / "svm_c_boundaries.png").is_file()
+    fig = drawn["svm_c_boundaries.png"]
+    panels = [ax for ax in fig.axes if ax.get_title()]
+    assert len(panels) == len(svm.C_VALUES)
+    train = (data.train_x.numpy(), data.train_y.numpy())
+    test = (data.test_x.numpy(), data.test_y.numpy())
+    for ax, C in zip(panels, svm.C_VALUES):
+        reference = SVC(kernel="rbf", C=C, gamma="scale").fit(*train)
+        title = ax.get_title()
+        assert title.startswith(f"rbf C={C:g}:"), title
+        assert f"test {100 * reference.score(*test):.1f}%" in title
+        assert f"train {100 * reference.score(*train):.1f}%" in title
+        assert f"{int(reference.n_support_.sum())} support vectors" in title
+        circled = [c for c in ax.collections if c.get_label() == "support vectors"]
+        assert len(circled) == 1 and len(circled[0].get_offsets()) == reference.n_support_.sum()
+
+
+# --- a search's table and parameters.png --------------------------------------------------
+
+
+def _row(trial: int, lr: float, acc: float) -> dict:
+    return {"trial": trial, "optim.lr": lr, "state": "complete", "value": acc}
+
+
+def test_parameters_png_labels_a_narrow_log_range_without_overlap():
+    """Learning rates 0.03-0.05 sit inside one decade: every minor tick was labelled and
+    the labels ran into each other. Now at most four, apart, two significant digits."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from tinyvision.runs.search_figures import plot_parameters
+
+    rows = [_row(i, lr, 80 + i) for i, lr in enumerate((0.031, 0.034, 0.0385, 0.042, 0.049))]
+    fig = plot_parameters(rows, ["optim.lr"], {"optim.lr"}, {}, None)
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    ax = fig.axes[0]
+    low, high = ax.get_xlim()
+    labels = [
+        t for t in ax.get_xticklabels(minor=False) + ax.get_xticklabels(minor=True)
+        if t.get_text() and low <= t.get_position()[0] <= high
+    ]  # fmt: skip
+    assert 2 <= len(labels) <= 4
+    boxes = sorted((t.get_window_extent(renderer) for t in labels), key=lambda b: b.x0)
+    assert all(a.x1 < b.x0 for a, b in zip(boxes, boxes[1:])), "tick labels overlap"
+    assert all(len(t.get_text()) <= 6 for t in labels), [t.get_text() for t in labels]
+
+
+def test_a_search_table_shows_short_values_and_one_status(tmp_path):
+    from tinyvision.report.blocks import setting
+    from tinyvision.report.collect import Group
+    from tinyvision.report.html import group_blocks
+
+    assert setting("0.031622776601683794") == "0.03162"
+    assert setting("128") == "128" and setting("relu") == "relu" and setting("") == ""
+    assert setting(0.001) == "0.001"
+    row = {
+        "optim.lr": "0.031622776601683794", "trial": "0", "state": "complete", "value": "80",
+        "seed": "0", "status": "completed", "epochs_done": "3", "final_test_acc": "80",
+        "best_test_acc": "81", "gap": "1", "params": "10", "seconds": "2",
+    }  # fmt: skip
+    group = Group(
+        tmp_path, {"kind": "search", "preset": "p", "space": {"optim.lr": "log:0.01:0.1"}}, [row]
+    )
+    (table,) = [b for b in group_blocks(group) if b.kind == "table"]
+    assert "state" not in table.header and table.header.count("status") == 1
+    assert table.rows[0][:2] == ("0", "0.03162")
+
+
+def test_the_lr_figure_shows_settings_that_share_a_schedule():
+    """1e-vit-vs-cnn: vit, cnn and mlp train at a constant 1e-3 (their lines were drawn
+    over one another and only the last showed); vit-tuned has its own schedule."""
+    from tinyvision.figures import plot_lr
+
+    def rows(lrs):
+        return [{"epoch": 0, "lr": lrs[0]}] + [{"epoch": i + 1, "lr": v} for i, v in enumerate(lrs)]
+
+    constant = rows([1e-3, 1e-3, 1e-3])
+    fig = plot_lr(
+        {"vit": constant, "vit-tuned": rows([1e-3, 5e-4, 1e-4]), "cnn": constant, "mlp": constant},
+        None,
+    )
+    ax = fig.axes[0]
+    assert [line.get_label() for line in ax.lines] == ["vit, cnn, mlp", "vit-tuned"]
+    assert list(ax.lines[0].get_xdata()) == [1, 2, 3]  # epoch 0 trains nothing
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["vit, cnn, mlp", "vit-tuned"]
+
+
+# --- the report's Data section ------------------------------------------------------------
+
+
+def test_a_failed_download_is_one_short_line_in_the_data_section(tmp_path, monkeypatch):
+    from tinyvision import tour
+    from tinyvision.data import sources
+    from tinyvision.report.html import data_blocks
+
+    dns = (
+        "could not download train-images-idx3-ubyte.gz (https://a.example/: [Errno -3] "
+        "Temporary failure in name resolution; https://b.example/: [Errno -3] Temporary "
+        "failure in name resolution)"
+    )
+
+    def unreachable(name, quiet=False):
+        raise sources.NotDownloaded(dns)
+
+    test_file = tmp_path / "t10k-images-idx3-ubyte.gz"
+    monkeypatch.setattr(
+        sources,
+        "find_split",
+        lambda name, split, data_dir=None: [test_file] if split == "test" else None,
+    )
+    monkeypatch.setattr(sources, "download", unreachable)
+    state, how = tour.availability("mnist")
+    assert state == "test-only"
+    assert how == f"only the test split was found ({tmp_path}); not downloaded (offline)"
+    page = data_blocks([], {"parts": {}, "missing": {"mnist": how}})
+    (line,) = [b for b in page if b.kind == "p"]
+    assert "name resolution" not in "".join(map(str, line.parts))
+    assert "not downloaded (offline)" in "".join(map(str, line.parts))
+    # a real failure that is not the network's still says what it is
+    monkeypatch.setattr(
+        sources,
+        "download",
+        lambda name, quiet=False: (_ for _ in ()).throw(
+            sources.UserError("x.gz: checksum mismatch (md5 0, expected 1); try again")
+        ),
+    )
+    assert "checksum mismatch" in tour.availability("mnist")[1]

@@ -414,10 +414,14 @@ def arithmetic(args: argparse.Namespace) -> int:
 def fcconv(args: argparse.Namespace) -> int:
     from tinyvision.labs.lab1cd import show_fc_as_conv
 
-    picture, difference, score_shape = show_fc_as_conv(args.run_folder, args.size)
-    print(f"model input size: largest difference between fc and conv outputs {difference:.2e}")
-    print(f"{args.size}x{args.size}: score map of shape {score_shape}")
-    print(f"picture: {picture}")
+    shown = show_fc_as_conv(args.run_folder, args.size)
+    print(
+        f"model input size: largest difference between fc and conv outputs {shown.difference:.2e}"
+    )
+    side = shown.mosaic
+    whole = "" if side == args.size else f" (--size {args.size}: whole test images only)"
+    print(f"{side}x{side} mosaic{whole}: score map of shape {shown.score_shape}")
+    print(f"picture: {shown.picture}")
     return 0
 
 

@@ -33,6 +33,8 @@ def availability(name: str) -> tuple[str, str]:
     try:
         sources.download(name, quiet=True)
         return "full", "downloaded into the cache"
+    except sources.NotDownloaded as e:
+        reason = e.short  # one line, not every mirror's network error
     except UserError as e:
         reason = str(e)
     if test:
