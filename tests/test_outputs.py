@@ -377,3 +377,122 @@ def test_a_failed_download_is_one_short_line_in_the_data_section(tmp_path, monke
         ),
     )
     assert "checksum mismatch" in tour.availability("mnist")[1]
+
+
+# --- augmentation preview and the train/test rotation mismatch (1-cd Q23, Q25) -----------
+
+
+def test_every_augmenting_run_writes_a_preview_and_trains_as_without_it(tmp_path, monkeypatch):
+    """augmentation.png: the first 16 training images before and after the training
+    transform, drawn from a generator of its own: the run's numbers do not change."""
+    from tinyvision.data import loader
+    from tinyvision.io import read_csv
+    from tinyvision.presets import build_config
+    from tinyvision.runs.runner import run
+
+    augmented = ["data.name=digits", "train.epochs=2", "data.crop=6", "data.flip=true",
+                 "data.rotate=20", "data.mixup=0.2", "model.dropout=0.2"]  # fmt: skip
+    from tinyvision import figures
+
+    drawn = []
+
+    real_pairs = figures.plot_image_pairs
+    monkeypatch.setattr(
+        figures, "plot_image_pairs", lambda *a, **k: drawn.append(a) or real_pairs(*a, **k)
+    )
+    path, _ = run(build_config("cnn-fashion", augmented), tmp_path / "a", "cpu", quiet=True)
+    assert (path / "augmentation.png").stat().st_size > 5_000
+    ((before, after, *_),) = drawn
+    assert before.shape == (16, 1, 8, 8) and after.shape == (16, 1, 6, 6)
+    assert 0 <= before.min() and before.max() <= 1
+    monkeypatch.setattr(loader, "augments", lambda cfg: False)
+    monkeypatch.setattr("tinyvision.runs.runner.augments", lambda cfg: False)
+    quiet, _ = run(build_config("cnn-fashion", augmented), tmp_path / "b", "cpu", quiet=True)
+    assert not (quiet / "augmentation.png").exists()
+
+    def numbers(p):
+        timing = ("epoch_seconds", "images_per_second")
+        return [
+            {k: v for k, v in r.items() if k not in timing} for r in read_csv(p / "metrics.csv")
+        ]
+
+    assert numbers(path) == numbers(quiet)
+    plain, _ = run(
+        build_config("mlp-fashion", ["data.name=digits", "train.epochs=1"]), tmp_path, "cpu", True
+    )
+    assert not (plain / "augmentation.png").exists(), "nothing augments: no preview"
+
+
+def test_test_rotate_rotates_the_test_split_the_same_way_every_time(tmp_path):
+    """data.test_rotate: the run's test split rotated (the same angles at every pass);
+    training images, epoch 0's train columns and `predict` are not."""
+    from tinyvision.config import DataConfig
+    from tinyvision.data import augment
+    from tinyvision.data.loader import FIXED_SPLIT_SEED, BatchTransform, DeviceLoader
+
+    stats = {"scheme": "none"}
+    images = torch.rand(6, 1, 8, 8)
+    labels = torch.zeros(6, dtype=torch.long)
+    cfg = DataConfig(test_rotate=45)
+    test = DeviceLoader(
+        images,
+        labels,
+        4,
+        BatchTransform(cfg, stats, False, test_split=True),
+        torch.device("cpu"),
+        False,
+    )
+    first = torch.cat([x for x, _ in test])
+    second = torch.cat([x for x, _ in test])
+    assert torch.equal(first, second)
+    g = torch.Generator().manual_seed(FIXED_SPLIT_SEED)
+    expected = torch.cat(
+        [augment.random_affine(images[:4], g, 45), augment.random_affine(images[4:], g, 45)]
+    )
+    assert torch.allclose(first, expected)
+    assert not torch.allclose(first, images, atol=1e-3)
+    as_predict = BatchTransform(cfg, stats, False)  # not the run's test split
+    assert torch.equal(as_predict(images, torch.Generator()), images)
+
+
+def test_the_rotation_study_trains_and_tests_with_and_without_rotation(tmp_path, monkeypatch):
+    import csv
+
+    from tinyvision.io import read_csv
+    from tinyvision.studies import run_study
+
+    from conftest import write_cifar_dataset
+
+    monkeypatch.setenv("TINYVISION_DATA", str(write_cifar_dataset(tmp_path / "d", 40)))
+    folder = run_study(
+        "1cd-rotation", ["train.epochs=1", "train.batch_size=50"],
+        out=tmp_path / "runs", device="cpu", quiet=True,
+    )  # fmt: skip
+    with open(folder / "sweep.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert [r["step"] for r in rows] == [
+        "train 0, test 0", "train +-30, test 0", "train +-30, test +-30", "train 0, test +-30",
+    ]  # fmt: skip
+    assert all(r["status"] == "completed" for r in rows)
+    configs = {r["step"]: read_csv_config(folder / r["run"]) for r in rows}
+    assert configs["train 0, test +-30"]["data"]["test_rotate"] == 30
+    assert configs["train +-30, test 0"]["data"]["rotate"] == 30
+    assert configs["train +-30, test 0"]["data"]["test_rotate"] == 0
+    # same seed, same training: the two "train 0" runs differ only in what they are tested on
+    same = read_csv(folder / rows[0]["run"] / "metrics.csv")
+    rotated = read_csv(folder / rows[3]["run"] / "metrics.csv")
+    assert [r["train_loss"] for r in same] == [r["train_loss"] for r in rotated]
+    assert [r["test_loss"] for r in same] != [r["test_loss"] for r in rotated]
+    # sweep.csv: the final losses, as the runs' last metrics rows say
+    for r in rows:
+        last = read_csv(folder / r["run"] / "metrics.csv")[-1]
+        assert float(r["final_train_loss"]) == pytest.approx(float(last["train_loss"]))
+        assert float(r["final_test_loss"]) == pytest.approx(float(last["test_loss"]))
+    table = (folder / "table.md").read_text()
+    assert "mult-adds/image" in table and "| 23,152,400 |" in table  # the course CNN, 32x32
+
+
+def read_csv_config(run):
+    import json
+
+    return json.loads((run / "config.json").read_text())

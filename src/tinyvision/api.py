@@ -194,7 +194,8 @@ class Run:
 
     @property
     def metrics(self):
-        """metrics.csv as a DataFrame of numbers, one row per completed epoch."""
+        """metrics.csv as a DataFrame of numbers, one row per completed epoch, after a row
+        for epoch 0 (the weights before training, evaluated on both splits)."""
         import pandas as pd
 
         if not (self.path / METRICS).is_file():

@@ -99,6 +99,9 @@ class DataConfig:
     flip: bool = False  # random horizontal flip, p = 0.5
     zca_epsilon: float = 0.1  # zca, pca: added to the covariance eigenvalues ([0, 1] pixels)
     rotate: float = 0.0  # random rotation, up to +- this many degrees
+    # the test split rotated by up to +- this many degrees (the same angles at every
+    # evaluation): a train/test transform mismatch, or its match, made measurable
+    test_rotate: float = 0.0
     translate: float = 0.0  # random affine shift, up to this fraction of the size
     scale: float = 0.0  # random affine zoom in [1 - scale, 1 + scale]
     shear: float = 0.0  # random affine shear, up to +- this many degrees
@@ -120,6 +123,7 @@ class DataConfig:
             "pad",
             "cutout",
             "rotate",
+            "test_rotate",
             "translate",
             "scale",
             "shear",

@@ -23,13 +23,20 @@ from torch import nn
 
 from tinyvision.config import Config, validate
 from tinyvision.data.datasets import Dataset, load_dataset
-from tinyvision.data.loader import BatchTransform, DeviceLoader
+from tinyvision.data.loader import (
+    PREVIEW,
+    BatchTransform,
+    DeviceLoader,
+    augments,
+    write_augmentation_preview,
+)
 from tinyvision.data.preprocess import describe, fit_normalization
 from tinyvision.errors import UserError
 from tinyvision.io import save_safetensors, save_torch
 from tinyvision.models import count_params, create_model
 from tinyvision.models.mlp_steps import STEPS
 from tinyvision.models.summary import format_table, summarize
+from tinyvision.records_read import trained_rows
 from tinyvision.runs import index
 from tinyvision.runs.folder import (
     CHECKPOINT,
@@ -43,7 +50,7 @@ from tinyvision.runs.interrupts import held_interrupts
 from tinyvision.runs.normalization import save_normalization
 from tinyvision.train import budget, precision
 from tinyvision.train.ema import WeightAverage
-from tinyvision.train.loop import Learner, fit
+from tinyvision.train.loop import Learner, fit, initial_row
 from tinyvision.train.optim import create_optimizer, create_schedule
 from tinyvision.train.precision import Precision
 from tinyvision.train.progress import EpochProgress
@@ -161,7 +168,7 @@ def tensorboard_writer_class():
 
 def _loader(cfg: Config, data: Dataset, stats: dict, train: bool, device: torch.device, nhwc: bool):
     x, y = (data.train_x, data.train_y) if train else (data.test_x, data.test_y)
-    transform = BatchTransform(cfg.data, stats, train, nhwc, data.num_classes)
+    transform = BatchTransform(cfg.data, stats, train, nhwc, data.num_classes, test_split=not train)
     if train:
         generator = torch.Generator(device=device).manual_seed(cfg.train.seed)
         return DeviceLoader(
@@ -187,7 +194,8 @@ def prepare(
     stats = fit_normalization(cfg.data, data.train_x)
     input_shape = model_input_shape(cfg, data)
     model = create_model(cfg.model, input_shape, data.num_classes)
-    layers = format_table(summarize(model, input_shape), input_shape)
+    rows = summarize(model, input_shape)
+    layers = format_table(rows, input_shape)
     chosen = choose_precision(cfg, model.to(device), input_shape, data, device)
     train_loader = _loader(cfg, data, stats, True, device, chosen.channels_last)
     test_loader = _loader(cfg, data, stats, False, device, chosen.channels_last)
@@ -203,6 +211,7 @@ def prepare(
     info = {
         "params": count_params(model),
         "tokens": getattr(model, "num_tokens", None),  # ViTs: patches (+ class token)
+        "macs": sum(r.macs for r in rows),  # multiply-adds per image, as layers.txt counts
         "input_shape": list(input_shape),
         "classes": data.num_classes,
         "device": str(device),
@@ -226,7 +235,7 @@ def _checkpoint(exp: Experiment, folder: RunFolder, seconds: float) -> dict:
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     return {
-        "epoch": len(folder.history),
+        "epoch": len(trained_rows(folder.history)),
         "model": learner.model.state_dict(),
         "optimizer": learner.optimizer.state_dict() if learner.optimizer else {},
         "scheduler": learner.scheduler.state_dict() if learner.scheduler else {},
@@ -272,8 +281,9 @@ def _load_state(exp: Experiment, folder: RunFolder, state: dict) -> None:
     if learner.ema:
         learner.ema.load_state_dict(state["ema"])
     history = list(state["history"])
-    if len(history) != int(state["epoch"]) or len(history) > exp.cfg.train.epochs:
-        raise ValueError(f"{len(history)} epochs recorded for {exp.cfg.train.epochs} planned")
+    done = len(trained_rows(history))  # epoch 0, the evaluation before training, is no epoch
+    if done != int(state["epoch"]) or done > exp.cfg.train.epochs:
+        raise ValueError(f"{done} epochs recorded for {exp.cfg.train.epochs} planned")
     torch.set_rng_state(state["rng"]["torch"].cpu())
     exp.train_loader.generator.set_state(state["rng"]["loader"].cpu())
     if "cuda" in state["rng"] and torch.cuda.is_available():
@@ -340,6 +350,26 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
             writer = tensorboard_writer_class()(log_dir=str(folder.path))
         for hook in exp.hooks:
             hook.on_start(exp, folder.path)
+        if not folder.history:  # epoch 0: the untrained weights, before the first step
+            learner, train, test = exp.learner, exp.train_loader, exp.test_loader
+            # the training images as a test split is seen (not rotated by data.test_rotate):
+            # nothing random is drawn, so the training that follows is the same without it
+            transform = BatchTransform(
+                exp.cfg.data, exp.stats, False, test.transform.channels_last, exp.data.num_classes
+            )
+            train_eval = DeviceLoader(
+                train.images, train.labels, test.batch_size, transform, learner.device, False
+            )
+            row = initial_row(learner, train_eval, test)
+            if augments(exp.cfg.data) and exp.data.train_x.ndim == 4:  # images, augmented
+                write_augmentation_preview(
+                    train.transform, train.images, folder.path / PREVIEW, exp.cfg.train.seed
+                )
+            with held_interrupts():
+                folder.history.append(row)
+                folder.write_metrics()
+            if writer is not None:
+                _log_scalars(writer, row)
         progress = EpochProgress(exp.cfg.train.epochs, quiet)
         if exp.sized is not None:
             progress.note(exp.sized.describe())
@@ -348,7 +378,7 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
             exp.train_loader,
             exp.test_loader,
             exp.cfg.train.epochs,
-            start_epoch=len(folder.history),
+            start_epoch=len(trained_rows(folder.history)),
             on_epoch_end=on_epoch_end,
             progress=progress,
         )
@@ -470,7 +500,7 @@ def resume(
         folder.info = {
             "created": summary.get("created") or time.strftime("%Y-%m-%d %H:%M:%S"),
             "sweep": summary.get("sweep"),
-            "resumed_from_epoch": len(folder.history),
+            "resumed_from_epoch": len(trained_rows(folder.history)),
         }
         sized = budget.checked_record(summary.get("time_budget"))
         if sized and "time_budget" not in exp.info:  # a run stopped before its checkpoint
