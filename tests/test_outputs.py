@@ -496,3 +496,29 @@ def read_csv_config(run):
     import json
 
     return json.loads((run / "config.json").read_text())
+
+
+def test_epoch_0_leaves_the_training_as_it_was(tmp_path, monkeypatch):
+    """The epoch-0 passes draw no random number: with them replaced by a row measured
+    without any pass, epochs 1 on give the same numbers (dropout and shuffling included)."""
+    from tinyvision.io import read_csv
+    from tinyvision.presets import build_config
+    from tinyvision.runs import runner
+
+    cfg = build_config("mlp-fashion", ["data.name=digits", "train.epochs=2", "model.dropout=0.3"])
+    measured, _ = runner.run(cfg, tmp_path / "a", "cpu", quiet=True)
+    columns = ("train_loss", "train_acc", "train_acc5", "test_loss", "test_acc", "test_acc5",
+               "lr", "epoch_seconds", "images_per_second")  # fmt: skip
+
+    def no_pass(learner, train_eval, test):
+        return {"epoch": 0, **dict.fromkeys(columns, float("nan"))}
+
+    monkeypatch.setattr(runner, "initial_row", no_pass)
+    skipped, _ = runner.run(cfg, tmp_path / "b", "cpu", quiet=True)
+    timing = ("epoch_seconds", "images_per_second")
+
+    def trained(path):
+        rows = read_csv(path / "metrics.csv")[1:]
+        return [{k: v for k, v in r.items() if k not in timing} for r in rows]
+
+    assert trained(measured) == trained(skipped) and len(trained(measured)) == 2
