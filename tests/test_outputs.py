@@ -316,6 +316,10 @@ def test_a_search_table_shows_short_values_and_one_status(tmp_path):
     (table,) = [b for b in group_blocks(group) if b.kind == "table"]
     assert "state" not in table.header and table.header.count("status") == 1
     assert table.rows[0][:2] == ("0", "0.03162")
+    assert table.rows[0][table.header.index("mult-adds/image")] == ""  # an older sweep.csv
+    row["macs"] = "480192"
+    (table,) = [b for b in group_blocks(group) if b.kind == "table"]
+    assert table.rows[0][table.header.index("mult-adds/image")] == "480,192"
 
 
 def test_the_lr_figure_shows_settings_that_share_a_schedule():

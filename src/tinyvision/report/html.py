@@ -146,6 +146,7 @@ def group_blocks(group: Group) -> list[Block]:
             "train-test gap",
             "params",
             "tokens",
+            "mult-adds/image",
             "seconds",
         )
         rows = []
@@ -162,6 +163,7 @@ def group_blocks(group: Group) -> list[Block]:
                     num(r["gap"], 2),
                     num(r["params"], 0),
                     r.get("tokens", ""),
+                    num(r.get("macs"), 0),
                     num(r["seconds"]),
                 )
             )
