@@ -526,3 +526,16 @@ def test_epoch_0_leaves_the_training_as_it_was(tmp_path, monkeypatch):
         return [{k: v for k, v in r.items() if k not in timing} for r in rows]
 
     assert trained(measured) == trained(skipped) and len(trained(measured)) == 2
+
+
+def test_a_run_prints_epoch_0_before_its_first_epoch(tmp_path, capsys):
+    import math
+
+    from tinyvision.presets import build_config
+    from tinyvision.runs.runner import run
+
+    path, _ = run(build_config("mlp-fashion", ["data.name=digits", "train.epochs=1"]), tmp_path)
+    err = capsys.readouterr().err
+    line = next(x for x in err.splitlines() if x.startswith("epoch 0 (before training):"))
+    loss = float(line.split("test loss ")[1].split(",")[0])
+    assert abs(loss - math.log(10)) < 0.5

@@ -350,6 +350,7 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
             writer = tensorboard_writer_class()(log_dir=str(folder.path))
         for hook in exp.hooks:
             hook.on_start(exp, folder.path)
+        progress = EpochProgress(exp.cfg.train.epochs, quiet)
         if not folder.history:  # epoch 0: the untrained weights, before the first step
             learner, train, test = exp.learner, exp.train_loader, exp.test_loader
             # the training images as a test split is seen (not rotated by data.test_rotate):
@@ -370,7 +371,10 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
                 folder.write_metrics()
             if writer is not None:
                 _log_scalars(writer, row)
-        progress = EpochProgress(exp.cfg.train.epochs, quiet)
+            progress.note(
+                f"epoch 0 (before training): train loss {row['train_loss']:.4f}, "
+                f"test loss {row['test_loss']:.4f}, test acc {row['test_acc']:.2f}%"
+            )
         if exp.sized is not None:
             progress.note(exp.sized.describe())
         status = fit(
