@@ -539,3 +539,28 @@ def test_a_run_prints_epoch_0_before_its_first_epoch(tmp_path, capsys):
     line = next(x for x in err.splitlines() if x.startswith("epoch 0 (before training):"))
     loss = float(line.split("test loss ")[1].split(",")[0])
     assert abs(loss - math.log(10)) < 0.5
+
+
+def test_the_time_budget_counts_the_epoch_0_pass(tmp_path, monkeypatch):
+    """Epoch 0 passes once over both splits before training: the budget sizes the run with
+    that pass taken out. On the 8x8 digits (1,437 training images, 360 test images, test
+    batches of 1,000): 2 + 1 test batches. A budget that holds three epochs and 0.5 s
+    more, but not the 0.75 s of that pass, gives two."""
+    from tinyvision.presets import build_config
+    from tinyvision.runs.runner import run
+    from tinyvision.train import budget
+
+    step_s, test_s = 0.5, 0.25
+
+    def timer(batch) -> float:
+        batch()
+        return {"train_step": step_s, "test_batch": test_s}[batch.__name__]
+
+    monkeypatch.setattr(budget, "wall_clock", timer)
+    epoch_s = step_s * 23 + test_s  # 23 training batches of 64, one test batch
+    seconds = 3 * epoch_s / (1 - budget.MARGIN) + 0.5
+    overrides = ["data.name=digits", "data.crop=8", "data.pad=1", "train.batch_size=64",
+                 "model.width=8", "train.epochs=6", f"train.time_budget={seconds}"]  # fmt: skip
+    _, summary = run(build_config("fashion-fast", overrides), tmp_path, "cpu", quiet=True)
+    assert summary["time_budget"]["epochs"] == summary["epochs_done"] == 2
+    assert budget.epochs_within(seconds, epoch_s, 6) == 3  # without the pass: three
