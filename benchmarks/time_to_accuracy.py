@@ -109,7 +109,8 @@ def read_rows(out: Path) -> list[dict]:
     for path in out.glob("*/metrics.csv"):
         try:
             with path.open(newline="") as f:
-                return [r for r in csv.DictReader(f) if r.get("test_acc")]
+                # epoch 0 is the evaluation before training, not an epoch run
+                return [r for r in csv.DictReader(f) if r.get("test_acc") and r["epoch"] != "0"]
         except (OSError, ValueError):
             return []
     return []

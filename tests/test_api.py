@@ -29,7 +29,8 @@ def test_run_returns_its_metrics_as_a_dataframe(trained):
     metrics = trained.metrics
     assert isinstance(metrics, pd.DataFrame)
     rows = read_csv(trained.path / "metrics.csv")
-    assert len(metrics) == len(rows) == 2
+    assert len(metrics) == len(rows) == 3  # epoch 0 (before training), 1, 2
+    assert metrics["epoch"].tolist() == [0, 1, 2]
     assert metrics["test_acc"].tolist() == [float(r["test_acc"]) for r in rows]
     assert trained.config["train"]["epochs"] == 2 and trained.config["data"]["name"] == "digits"
     assert trained.summary["status"] == "completed"
@@ -121,7 +122,8 @@ def test_views_escape_what_a_folder_says(trained, tmp_path):
 def test_plot_is_a_figure_of_the_curves(trained):
     fig = trained.plot()
     accuracy = fig.axes[0]
-    assert [len(line.get_xdata()) for line in accuracy.lines] == [2, 2]
+    assert [len(line.get_xdata()) for line in accuracy.lines] == [3, 3]  # epochs 0, 1, 2
+    assert list(accuracy.lines[0].get_xdata()) == [0, 1, 2]
 
 
 def test_course_pieces_by_their_names():

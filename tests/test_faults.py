@@ -95,7 +95,7 @@ def test_sigterm_ends_like_ctrl_c_and_resume_finishes(tmp_path):
     assert resumed.returncode == 0, resumed.stderr
     summary = read_summary(run)
     assert summary["status"] == "completed" and summary["resumed_from_epoch"] == done
-    assert len((run / "metrics.csv").read_text().splitlines()) == 61  # header + 60 rows
+    assert len((run / "metrics.csv").read_text().splitlines()) == 62  # header, epoch 0, 60 epochs
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
@@ -119,7 +119,7 @@ def test_a_signal_while_an_epoch_is_recorded_waits_for_its_checkpoint(
     summary = read_summary(run)
     assert summary["status"] == "interrupted" and summary["epochs_done"] == 2
     assert torch.load(run / "checkpoint.pt", weights_only=True)["epoch"] == 2
-    assert len((run / "metrics.csv").read_text().splitlines()) == 3
+    assert len((run / "metrics.csv").read_text().splitlines()) == 4  # header, epochs 0-2
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # put back
     monkeypatch.undo()
     assert main(["resume", str(run), "--quiet"]) == 0
@@ -159,7 +159,7 @@ def test_kill_9_leaves_a_dead_run_that_resume_continues(tmp_path):
     assert read_summary(run)["status"] == "completed"
     assert not list(run.glob(".*.tmp"))
     rows = (run / "metrics.csv").read_text().splitlines()[1:]
-    assert [int(r.split(",")[0]) for r in rows] == list(range(1, 61))  # no row twice
+    assert [int(r.split(",")[0]) for r in rows] == list(range(61))  # no row twice
 
 
 def test_resume_refuses_a_run_that_is_still_going(tmp_path):
@@ -213,7 +213,7 @@ def test_full_disk_mid_run_is_one_line_and_resumable(tmp_path, monkeypatch, caps
     assert main(["resume", str(run), "--quiet"]) == 0
     summary = read_summary(run)
     assert summary["status"] == "completed" and summary["resumed_from_epoch"] == 2
-    assert len((run / "metrics.csv").read_text().splitlines()) == 6
+    assert len((run / "metrics.csv").read_text().splitlines()) == 7  # header, epochs 0-5
 
 
 # --- divergence -----------------------------------------------------------------------------

@@ -237,7 +237,8 @@ def _fifo(path: Path) -> None:
 
 METRICS_HEADER = "epoch,train_loss,train_acc,test_loss,test_acc,lr,epoch_seconds\n"
 DAMAGES = {  # file, what it becomes, what the one line says
-    "metrics-cut": ("metrics.csv", None, "metrics.csv: line 2 has fewer fields"),
+    # the last line is cut: line 3, after the header and epoch 0 (before training)
+    "metrics-cut": ("metrics.csv", None, "metrics.csv: line 3 has fewer fields"),
     "metrics-binary": ("metrics.csv", bytes(range(256)) * 4, "metrics.csv: not UTF-8"),
     "metrics-nul": ("metrics.csv", b"\x00" * 50, "metrics.csv: the header lacks the columns"),
     "metrics-not-numbers": (

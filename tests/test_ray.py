@@ -87,7 +87,7 @@ def test_a_killed_worker_is_retried_from_its_checkpoint(ray_instance, tmp_path):
     assert summary["status"] == "completed"
     assert 1 <= summary["resumed_from_epoch"] < 150  # resumed, not restarted
     epochs = [int(r["epoch"]) for r in read_csv(run / "metrics.csv")]
-    assert epochs == list(range(1, 151))  # no epoch recorded twice
+    assert epochs == list(range(151))  # epoch 0 (before training), no epoch recorded twice
 
 
 def test_without_ray_the_executor_says_how_to_install_it(tmp_path, monkeypatch, capsys):

@@ -134,4 +134,5 @@ def test_two_identical_sweeps_share_the_points(tmp_path):
     assert len(runs) == 3
     for run in runs:
         assert read_summary(run)["status"] == "completed"
-        assert len((run / "metrics.csv").read_text().splitlines()) == 4  # trained once
+        # trained once: the header, epoch 0 (before training), epochs 1-3
+        assert len((run / "metrics.csv").read_text().splitlines()) == 5

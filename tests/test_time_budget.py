@@ -80,7 +80,7 @@ def test_a_budget_sizes_the_run_and_records_how(tmp_path, monkeypatch, capsys):
 
     assert summary["status"] == "completed" and summary["epochs_done"] == 3
     assert json.loads((path / "config.json").read_text())["train"]["epochs"] == 3
-    assert len(read_csv(path / "metrics.csv")) == 3
+    assert len(read_csv(path / "metrics.csv")) == 1 + 3  # epoch 0, then the three
     assert summary["time_budget"] == {
         "seconds": seconds,
         "asked_epochs": 6,

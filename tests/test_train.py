@@ -39,7 +39,8 @@ def test_run_folder_is_complete(tmp_path):
         "curves.png",
     } <= names
     rows = read_csv(path / "metrics.csv")
-    assert list(rows[0]) == list(METRIC_COLUMNS) and len(rows) == 3
+    assert list(rows[0]) == list(METRIC_COLUMNS) and len(rows) == 4
+    assert [r["epoch"] for r in rows] == ["0", "1", "2", "3"]  # epoch 0: before training
     assert summary["status"] == "completed" and summary["epochs_done"] == 3
     assert summary["final"]["test_acc"] > 85, "an MLP learns the 8x8 digits in 3 epochs"
     assert summary["params"] == 64 * 256 + 256 + 256 * 10 + 10
@@ -54,6 +55,41 @@ def test_run_folder_is_complete(tmp_path):
     assert row["status"] == "completed" and row["run_id"] == path.name
 
 
+def test_epoch_0_is_the_untrained_model_on_both_splits(tmp_path):
+    """1-cd Q17: before any step, ten classes give a loss near ln 10 and chance accuracy.
+    The row is the initial weights' own cross-entropy and accuracy (recomputed here from
+    the same seeded model) and it changes nothing that follows."""
+    import math
+
+    import torch.nn.functional as F
+
+    from tinyvision.experiment.prepare import prepare
+
+    cfg = build_config("mlp-fashion", [*TINY, "train.epochs=1", "model.dropout=0.3"])
+    exp = prepare(cfg, torch.device("cpu"))  # the same seed: the run's initial weights
+    exp.learner.model.eval()
+    with torch.no_grad():
+        x = torch.cat([b for b, _ in exp.test_loader])
+        logits = exp.learner.model(x)
+        train_logits = exp.learner.model(exp.test_loader.transform(exp.train_loader.images, None))
+    expected_test = F.cross_entropy(logits, exp.test_loader.labels).item()
+    expected_train = F.cross_entropy(train_logits, exp.train_loader.labels).item()
+    expected_acc = 100 * (logits.argmax(1) == exp.test_loader.labels).double().mean().item()
+
+    path, summary = run(cfg, tmp_path, "cpu", quiet=True)
+    zero, first = read_csv(path / "metrics.csv")
+    assert zero["epoch"] == "0" and first["epoch"] == "1"
+    assert float(zero["test_loss"]) == pytest.approx(expected_test, rel=1e-5)
+    assert float(zero["train_loss"]) == pytest.approx(expected_train, rel=1e-5)
+    assert float(zero["test_acc"]) == pytest.approx(expected_acc)
+    assert abs(float(zero["test_loss"]) - math.log(10)) < 0.25  # random weights: ~ln 10
+    assert float(zero["test_acc"]) < 30 < float(first["test_acc"])
+    assert zero["images_per_second"] == "nan" and float(zero["lr"]) == 0.05
+    # an epoch run is a trained one: the summary counts one, its best is no epoch 0
+    assert summary["epochs_done"] == 1 and summary["best_epoch"] == 1
+    assert summary["final"]["epoch"] == 1
+
+
 def test_tensorboard_logs_every_epoch_of_metrics_csv(tmp_path):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -64,7 +100,7 @@ def test_tensorboard_logs_every_epoch_of_metrics_csv(tmp_path):
     rows = read_csv(path / "metrics.csv")
     for tag, column in (("acc/test", "test_acc"), ("loss/train", "train_loss"), ("lr", "lr")):
         logged = events.Scalars(tag)
-        assert [e.step for e in logged] == [1, 2]
+        assert [e.step for e in logged] == [0, 1, 2]  # epoch 0: before training
         assert [e.value for e in logged] == pytest.approx([float(r[column]) for r in rows])
 
 

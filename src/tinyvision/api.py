@@ -324,7 +324,8 @@ class Run:
 
     @property
     def metrics(self):
-        """metrics.csv as a DataFrame of numbers, one row per completed epoch."""
+        """metrics.csv as a DataFrame of numbers, one row per completed epoch, after a row
+        for epoch 0 (the weights before training, evaluated on both splits)."""
         import pandas as pd
 
         if not (self.path / METRICS).is_file():
@@ -581,13 +582,35 @@ def model_summary(
     check_model_keys(cfg, [parse_assignment(a)[0] for a in overrides])
     cfg.validate()
     shape = shape or ((3, 32, 32) if model == "cnn" else (1, 28, 28))
-    built = create_model(cfg.model, shape, classes)
+    # The course CNN is defined for 32x32 images: its fc4 keeps that size, and another
+    # input shows where it breaks. Other models are built for the input given.
+    built_for = (shape[0], 32, 32) if model == "cnn" else shape
+    built = create_model(cfg.model, built_for, classes)
     return format_table(summarize(built, shape), shape)
 
 
-def fc_as_conv(run_folder: str | Path, size: int = 64) -> tuple[Path, float, tuple[int, ...]]:
-    """A trained course CNN with fc4/fc5 as convolutions: the picture, the largest
-    difference from the fc outputs, and the score map's shape on a size x size image."""
+def bag_of_words_parameters(words: int = 1000, descriptor: int = 128, classes: int = 10):
+    """1-cd Q12: the parameters of a bag-of-words + linear SVM classifier (`svm`: one SVM
+    per class over the word histogram; `codebook`: the words' centres) and of the course
+    CNN on 3x32x32 (`cnn`), for the same number of classes."""
+    from tinyvision.config import ModelConfig
+    from tinyvision.models import count_params, create_model
+    from tinyvision.models.arithmetic import bag_of_words_svm
+
+    for flag, value in (("--words", words), ("--descriptor", descriptor)):
+        if value < 1:
+            raise UserError(f"{flag} {value}: must be at least 1")
+    if classes < 2:
+        raise UserError(f"--classes {classes}: must be at least 2")
+    counts = bag_of_words_svm(words, descriptor, classes)
+    cnn = count_params(create_model(ModelConfig(name="cnn"), (3, 32, 32), classes))
+    return {"svm": counts["svm"], "codebook": counts["codebook"], "cnn": cnn}
+
+
+def fc_as_conv(run_folder: str | Path, size: int = 64):
+    """A trained course CNN with fc4/fc5 as convolutions (`FcConv`): the picture, the
+    largest difference from the fc outputs, the score map's shape on the mosaic of whole
+    test images that fits in size x size, and that mosaic's side."""
     from tinyvision.labs.lab1cd import show_fc_as_conv
 
     return show_fc_as_conv(Path(run_folder), size)

@@ -116,6 +116,14 @@ def _add_summary(sub) -> None:
     p.set_defaults(func=commands.summary, free_words="overrides")
 
 
+def _add_arithmetic(sub) -> None:
+    p = sub.add_parser("arithmetic", help="bag-of-words + SVM parameters against the course CNN")
+    p.add_argument("--words", type=int, default=1000, help="visual words (default 1000)")
+    p.add_argument("--descriptor", type=int, default=128, help="descriptor size (SIFT: 128)")
+    p.add_argument("--classes", type=int, default=10)
+    p.set_defaults(func=commands.arithmetic)
+
+
 def _add_fcconv(sub) -> None:
     p = sub.add_parser("fcconv", help="a trained course CNN with fc4/fc5 as convolutions")
     p.add_argument("run_folder", type=Path, help="a run of model.name=cnn")
@@ -223,6 +231,7 @@ SUBCOMMANDS = (
     _add_study,
     _add_search,
     _add_summary,
+    _add_arithmetic,
     _add_fcconv,
     _add_attention,
     _add_predict,

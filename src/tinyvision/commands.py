@@ -301,11 +301,31 @@ def summary(args: argparse.Namespace) -> int:
     return 0
 
 
+def arithmetic(args: argparse.Namespace) -> int:
+    """1-cd Q12: the bag-of-words + SVM pipeline's parameters beside the course CNN's."""
+    counts = api.bag_of_words_parameters(args.words, args.descriptor, args.classes)
+    total = counts["svm"] + counts["codebook"]
+    print(
+        f"bag of words + linear SVMs, {args.words:,} words of {args.descriptor} dimensions, "
+        f"{args.classes} classes (one SVM per class):"
+    )
+    print(f"  SVMs      {args.classes} x ({args.words:,} + 1) = {counts['svm']:,}")
+    print(f"  codebook  {args.words:,} x {args.descriptor} = {counts['codebook']:,}")
+    print(f"  total     {total:,} (learned, codebook included)")
+    cnn = counts["cnn"]
+    print(f"course CNN on 3x32x32: {cnn:,} parameters, {cnn / total:.1f}x as many")
+    return 0
+
+
 def fcconv(args: argparse.Namespace) -> int:
-    picture, difference, score_shape = api.fc_as_conv(args.run_folder, args.size)
-    print(f"model input size: largest difference between fc and conv outputs {difference:.2e}")
-    print(f"{args.size}x{args.size}: score map of shape {score_shape}")
-    print(f"picture: {picture}")
+    shown = api.fc_as_conv(args.run_folder, args.size)
+    print(
+        f"model input size: largest difference between fc and conv outputs {shown.difference:.2e}"
+    )
+    side = shown.mosaic
+    whole = "" if side == args.size else f" (--size {args.size}: whole test images only)"
+    print(f"{side}x{side} mosaic{whole}: score map of shape {shown.score_shape}")
+    print(f"picture: {shown.picture}")
     return 0
 
 

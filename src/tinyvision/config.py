@@ -38,8 +38,9 @@ SCHEDULES = (
 )
 # standardize: per channel, fitted on train; course: the course's CIFAR-10 constants;
 # gcn: global contrast normalization per image; zca: ZCA whitening fitted on train;
+# pca: PCA whitening fitted on train (the principal axes, not rotated back to pixels);
 # minmax: per channel to [0, 1] from the train range; l1, l2: per image to unit norm.
-NORMALIZATIONS = ("none", "standardize", "course", "gcn", "zca", "minmax", "l1", "l2")
+NORMALIZATIONS = ("none", "standardize", "course", "gcn", "zca", "pca", "minmax", "l1", "l2")
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
 ATTENTION_CHOICES = ("auto", "explicit", "fused")  # models/vit.py: MultiHeadSelfAttention
 TASKS = ("train", "svm")  # svm: the MLP, then scikit-learn's SVMs on the same 2-D points
@@ -96,8 +97,11 @@ class DataConfig:
     crop: int | None = None  # random crop (train) / centre crop (test) to this size, pixels
     pad: int = 0  # zero padding before the random crop, pixels (translation augmentation)
     flip: bool = False  # random horizontal flip, p = 0.5
-    zca_epsilon: float = 0.1  # zca: added to the covariance eigenvalues (on [0, 1] pixels)
+    zca_epsilon: float = 0.1  # zca, pca: added to the covariance eigenvalues ([0, 1] pixels)
     rotate: float = 0.0  # random rotation, up to +- this many degrees
+    # the test split rotated by up to +- this many degrees (the same angles at every
+    # evaluation): a train/test transform mismatch, or its match, made measurable
+    test_rotate: float = 0.0
     translate: float = 0.0  # random affine shift, up to this fraction of the size
     scale: float = 0.0  # random affine zoom in [1 - scale, 1 + scale]
     shear: float = 0.0  # random affine shear, up to +- this many degrees
@@ -119,6 +123,7 @@ class DataConfig:
             "pad",
             "cutout",
             "rotate",
+            "test_rotate",
             "translate",
             "scale",
             "shear",

@@ -62,7 +62,8 @@ def _column(rows: Sequence[dict], key: str) -> np.ndarray:
 
 
 def plot_curves(rows: Sequence[dict], path: Path | None, title: str = "") -> Figure:
-    """Accuracy and loss per epoch, train and test, side by side."""
+    """Accuracy and loss per epoch, train and test, side by side. Epoch 0, when recorded,
+    is the untrained model (chance accuracy, loss about ln of the class count)."""
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 4))
     epochs = _column(rows, "epoch")
     for split, style in (("train", "-"), ("test", "--")):
@@ -111,13 +112,55 @@ def plot_comparison(
     return fig
 
 
-def plot_lr(groups: dict[str, Sequence[dict]], path: Path, title: str = "") -> Figure:
-    """The learning rate at the start of each epoch, one line per setting."""
+def plot_lr(groups: dict[str, Sequence[dict]], path: Path | None, title: str = "") -> Figure:
+    """The learning rate at the start of each epoch, one line per schedule: settings with
+    the same schedule share a line and its label ("vit, cnn, mlp"), since one line drawn
+    over another would hide it."""
     fig, ax = plt.subplots(figsize=(7, 4))
+    schedules: dict[tuple, list[str]] = {}
     for label, rows in groups.items():
-        ax.plot(_column(rows, "epoch"), _column(rows, "lr"), marker="o", ms=2, label=label)
+        rows = [r for r in rows if float(r["epoch"]) >= 1]  # epoch 0 trains nothing
+        key = (tuple(_column(rows, "epoch")), tuple(_column(rows, "lr")))
+        schedules.setdefault(key, []).append(label)
+    for (epochs, lrs), labels in schedules.items():
+        ax.plot(epochs, lrs, marker="o", ms=2, label=", ".join(labels))
     ax.set(xlabel="epoch", ylabel="learning rate", title=title or "learning rate")
     ax.legend(fontsize="small")
     fig.tight_layout()
+    save_figure(fig, path)
+    return fig
+
+
+def _mosaic(images: np.ndarray, columns: int) -> np.ndarray:
+    """(N, C, H, W) -> one (rows * H, columns * W, C) picture, 1-pixel gaps, each image
+    stretched to [0, 1] on its own (normalized or whitened values are not pixels)."""
+    n, c, h, w = images.shape
+    rows = -(-n // columns)
+    canvas = np.full((rows * (h + 1) - 1, columns * (w + 1) - 1, c), 0.5)  # grey gaps
+    for i, image in enumerate(images):
+        low, high = image.min(), image.max()
+        image = (image - low) / (high - low) if high > low else np.zeros_like(image)
+        r, k = divmod(i, columns)
+        canvas[r * (h + 1) : r * (h + 1) + h, k * (w + 1) : k * (w + 1) + w] = image.transpose(
+            1, 2, 0
+        )
+    return canvas
+
+
+def plot_image_pairs(
+    before, after, path: Path | None, titles: tuple[str, str] = ("before", "after")
+) -> Figure:
+    """Two grids of images side by side: a batch before a transform and after it."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 5), layout="constrained")
+    columns = max(1, int(np.ceil(np.sqrt(len(before)))))
+    for ax, images, title in zip(axes, (before, after), titles):
+        picture = _mosaic(np.asarray(images, dtype=np.float64), columns)
+        grey = picture.shape[-1] == 1
+        ax.imshow(picture[..., 0] if grey else picture, cmap="gray" if grey else None)
+        size = "x".join(map(str, np.asarray(images).shape[-2:]))
+        ax.set_title(f"{title}\n{len(images)} images, {size}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.grid(False)
     save_figure(fig, path)
     return fig

@@ -180,3 +180,17 @@ def _check_picture_header(path: Path, data: bytes) -> None:
 def printable(value: Any) -> str:
     """`value` as text with control characters (terminal escapes, newlines) made visible."""
     return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+
+
+def trained_rows(rows: list[dict]) -> list[dict]:
+    """The metrics rows of trained epochs: all but epoch 0, the evaluation of the weights
+    before the first step (a row of metrics.csv, never an epoch run). A row whose epoch
+    is not a number is left out too."""
+    kept = []
+    for row in rows:
+        try:
+            if float(row["epoch"]) >= 1:
+                kept.append(row)
+        except (KeyError, TypeError, ValueError):
+            continue
+    return kept

@@ -46,7 +46,16 @@ STUDIES = {s.name: s for s in (
         "1cd-schedule", "model.dropout", ["0", "0.25", "0.5", "0.75"])),
     Study("1cd-normalization", "normalization schemes", _one_key(
         "1cd-baseline", "data.normalize",
-        ["none", "standardize", "gcn", "zca", "minmax", "l1", "l2"])),
+        ["none", "standardize", "gcn", "zca", "pca", "minmax", "l1", "l2"])),
+    # 1-cd Q25: a transform used in training and not at test (or at test only) is a mismatch
+    # between the data trained on and the data measured; data.test_rotate rotates the test
+    # split (the same angles at every evaluation)
+    Study("1cd-rotation", "rotation in training, at test, both or neither", (
+        ("train 0, test 0", "1cd-standardize", []),
+        ("train +-30, test 0", "1cd-standardize", ["data.rotate=30"]),
+        ("train +-30, test +-30", "1cd-standardize", ["data.rotate=30", "data.test_rotate=30"]),
+        ("train 0, test +-30", "1cd-standardize", ["data.test_rotate=30"]),
+    )),
     Study("1cd-augmentation", "augmentation methods, one at a time", (
         ("none", "1cd-standardize", []),
         ("crop28+flip", "1cd-standardize", ["data.crop=28", "data.flip=true"]),
@@ -144,20 +153,29 @@ def run_study(name: str, overrides: list[str], options: Options | None = None, *
     return folder
 
 
+def _count(value) -> str:
+    """A sweep.csv count with thousands separators ('' when the run did not record it)."""
+    try:
+        return f"{int(float(value)):,}"
+    except (TypeError, ValueError):
+        return ""
+
+
 def markdown_table(study: Study, rows: list[dict], overrides: list[str]) -> str:
-    """Per step: epochs, lr, final and best test accuracy, gap, params, tokens, time (seed mean)."""
+    """Per step: epochs, lr, final and best test accuracy, gap, params, tokens, multiply-adds
+    per image, time (seed mean)."""
     lines = [f"# {study.name}: {study.description}", ""]
     if overrides:
         lines += [f"Overrides for every step: `{' '.join(overrides)}`", ""]
     lines += [
         "| step | epochs | lr | final test acc | best test acc | train-test gap | params "
-        "| tokens | s/epoch | seconds |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| tokens | mult-adds/image | s/epoch | seconds |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for label, _, _ in study.steps:
         mine = [r for r in rows if r["step"] == label and r["final_test_acc"]]
         if not mine:
-            lines.append(f"| {label} | | | not run | | | | | | |")
+            lines.append(f"| {label} | | | not run | | | | | | | |")
             continue
 
         def mean(key: str, mine: list[dict] = mine) -> float:
@@ -170,6 +188,7 @@ def markdown_table(study: Study, rows: list[dict], overrides: list[str]) -> str:
             f"| {label} | {mine[0]['epochs_done']} | {float(mine[0]['lr']):g} | "
             f"{mean('final_test_acc'):.2f}%{spread} | {mean('best_test_acc'):.2f}% | "
             f"{mean('gap'):.2f} | {int(float(mine[0]['params'])):,} | {mine[0]['tokens'] or ''} | "
+            f"{_count(mine[0].get('macs'))} | "
             f"{mean('seconds') / max(int(mine[0]['epochs_done']), 1):.1f} | {mean('seconds'):.0f} |"
         )
     return "\n".join(lines) + "\n"

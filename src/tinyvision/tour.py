@@ -37,6 +37,8 @@ def availability(name: str, data_dir: Path | None = None) -> tuple[str, str]:
     try:
         sources.download(name, quiet=True)
         return "full", "downloaded into the cache"
+    except sources.NotDownloaded as e:
+        reason = e.short  # one line, not every mirror's network error
     except UserError as e:
         reason = str(e)
     if test:

@@ -16,13 +16,16 @@ from tinyvision.config import DataConfig
 from tinyvision.data import augment
 from tinyvision.data.preprocess import Normalizer, to_float
 
+FIXED_SPLIT_SEED = 0  # an unshuffled split's draws (a rotated test set) repeat every pass
+
 
 class BatchTransform:
     """uint8 batch -> augmented, normalized float batch, all on the batch's device.
 
     Order: [0, 1] floats -> colour jitter -> normalization (fitted on the full-size
     training images, which ZCA needs) -> geometric augmentation (pad, crop, flip, affine)
-    -> erasing / cutout. Test batches: floats -> normalization -> centre crop.
+    -> erasing / cutout. Test batches: floats -> normalization -> [rotation, the run's test
+    split with data.test_rotate] -> centre crop.
     Padding and erased pixels are zeros, the mean after normalization.
     """
 
@@ -33,9 +36,12 @@ class BatchTransform:
         train: bool,
         channels_last: bool = False,
         num_classes: int = 10,
+        test_split: bool = False,
     ):
         self.cfg = cfg
         self.train = train
+        # data.test_rotate rotates the run's test split only: not the images of `predict`
+        self.rotate_test = test_split and not train and cfg.test_rotate > 0
         self.normalize = Normalizer(stats)
         self.channels_last = channels_last
         self.num_classes = num_classes
@@ -63,8 +69,11 @@ class BatchTransform:
                 x = augment.random_erase(x, generator, c.erase)
             if c.cutout:
                 x = augment.cutout(x, generator, c.cutout)
-        elif images and c.crop:
-            x = augment.center_crop(x, c.crop)
+        elif images:
+            if self.rotate_test:
+                x = augment.random_affine(x, generator, c.test_rotate)
+            if c.crop:
+                x = augment.center_crop(x, c.crop)
         if self.channels_last and images:
             x = x.contiguous(memory_format=torch.channels_last)
         return x
@@ -111,8 +120,9 @@ class DeviceLoader:
         device = self.labels.device
         if self.shuffle:
             order = torch.randperm(n, device=device, generator=self.generator)
-        else:
+        else:  # a fixed split: whatever its transform draws is the same at every pass
             order = None
+            self.generator.manual_seed(FIXED_SPLIT_SEED)
         for i in range(len(self)):
             lo, hi = i * self.batch_size, min((i + 1) * self.batch_size, n)
             if order is None:
@@ -124,3 +134,42 @@ class DeviceLoader:
             if self.transform.mixes:
                 x, y = self.transform.mix(x, y, self.generator)
             yield x, y
+
+
+PREVIEW = "augmentation.png"
+PREVIEW_IMAGES = 16
+
+
+def augments(cfg: DataConfig) -> bool:
+    """Whether the training transform changes images at random (data.crop alone too: a
+    random crop in training, a centre crop at test)."""
+    return bool(
+        cfg.crop or cfg.pad or cfg.flip or cfg.rotate or cfg.translate or cfg.scale
+        or cfg.shear or cfg.jitter or cfg.erase or cfg.cutout or cfg.mixup or cfg.cutmix
+    )  # fmt: skip
+
+
+def augmentation_preview(
+    transform: BatchTransform, images: torch.Tensor, seed: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """A batch of uint8 images as [0, 1] floats (before), and as the training transform
+    gives them (after: augmented, normalized, mixed). Drawn from generators of its own:
+    the run's random streams are left as they were."""
+    with torch.random.fork_rng(devices=[]):  # mixup and cutmix draw their share from it
+        generator = torch.Generator(device=images.device).manual_seed(seed)
+        after = transform(images, generator)
+        if transform.mixes:
+            labels = torch.zeros(len(images), dtype=torch.long, device=images.device)
+            after, _ = transform.mix(after, labels, generator)
+    return to_float(images), after.contiguous()
+
+
+def write_augmentation_preview(transform: BatchTransform, images: torch.Tensor, path, seed: int):
+    """augmentation.png: the first training images before and after the training
+    transform (each image's values stretched to the full grey or colour range to be seen)."""
+    from tinyvision.figures import plot_image_pairs
+
+    before, after = augmentation_preview(transform, images[:PREVIEW_IMAGES], seed)
+    return plot_image_pairs(
+        before.cpu(), after.float().cpu(), path, ("before (as loaded)", "after (as trained on)")
+    )

@@ -11,6 +11,9 @@ floats); `normalize` applies it to a batch on the device. Schemes (data.normaliz
   std, floored at GCN_EPSILON);
 - zca: ZCA whitening, W = U (S + eps)^-1/2 U^T from the training covariance, so the
   whitened training data has (near) identity covariance;
+- pca: PCA whitening, W = U (S + eps)^-1/2: the same decorrelation, but the values are the
+  coordinates along the principal axes (largest variance first), not rotated back into
+  pixels, so an image no longer looks like one (ZCA = PCA followed by U^T);
 - minmax: per channel, (x - min) / (max - min) with the training range;
 - l1, l2: per image to unit L1 / L2 norm, times D (l1) or sqrt(D) (l2), D the number of
   values, so that pixels stay of order one.
@@ -55,8 +58,13 @@ def channel_stats(x: torch.Tensor) -> tuple[list[float], list[float]]:
     return mean.tolist(), std.tolist()
 
 
-def zca_matrix(x: torch.Tensor, epsilon: float) -> tuple[torch.Tensor, torch.Tensor]:
-    """The mean (D,) and whitening matrix (D, D) of the flattened training data."""
+def zca_matrix(
+    x: torch.Tensor, epsilon: float, rotate_back: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The mean (D,) and whitening matrix (D, D) of the flattened training data: ZCA's,
+    or with `rotate_back=False` PCA's, whose columns are the principal axes by decreasing
+    variance, each signed so that its largest entry is positive (a fixed choice: an
+    eigenvector's sign is otherwise arbitrary)."""
     d = math.prod(x.shape[1:])
     total = torch.zeros(d, dtype=torch.float64)
     for part in _chunks(x):
@@ -69,6 +77,11 @@ def zca_matrix(x: torch.Tensor, epsilon: float) -> tuple[torch.Tensor, torch.Ten
     cov /= len(x)
     eigenvalues, eigenvectors = torch.linalg.eigh(cov)
     scale = (eigenvalues.clamp_min(0) + epsilon).rsqrt()
+    if not rotate_back:
+        eigenvectors, scale = eigenvectors.flip(1), scale.flip(0)  # largest variance first
+        largest = eigenvectors.abs().argmax(0)
+        signs = eigenvectors.gather(0, largest[None]).sign()
+        return mean.float(), (eigenvectors * signs * scale).float()
     whitening = eigenvectors @ torch.diag(scale) @ eigenvectors.T
     return mean.float(), whitening.float()
 
@@ -88,6 +101,9 @@ def fit_normalization(cfg: DataConfig, train_x: torch.Tensor) -> dict:
     if scheme == "zca":
         mean, whitening = zca_matrix(train_x, cfg.zca_epsilon)
         return {"scheme": scheme, "epsilon": cfg.zca_epsilon, "zca_mean": mean, "zca": whitening}
+    if scheme == "pca":
+        mean, whitening = zca_matrix(train_x, cfg.zca_epsilon, rotate_back=False)
+        return {"scheme": scheme, "epsilon": cfg.zca_epsilon, "pca_mean": mean, "pca": whitening}
     if scheme == "minmax":
         dims = [0, 2, 3] if train_x.ndim == 4 else [0]
         low = to_float(train_x.amin(dims)).tolist()
@@ -105,7 +121,7 @@ def fit_normalization(cfg: DataConfig, train_x: torch.Tensor) -> dict:
 
 
 def describe(stats: dict) -> dict:
-    """The statistics as they go into summary.json (the ZCA matrix stays out)."""
+    """The statistics as they go into summary.json (the whitening matrices stay out)."""
     return {k: v for k, v in stats.items() if not isinstance(v, torch.Tensor)}
 
 
@@ -133,8 +149,8 @@ class Normalizer:
         if scheme in ("standardize", "course", "minmax"):
             return (x - self._tensor("mean", x)) / self._tensor("std", x)
         flat = x.reshape(len(x), -1)
-        if scheme == "zca":
-            flat = (flat - self._tensor("zca_mean", x)) @ self._tensor("zca", x)
+        if scheme in ("zca", "pca"):
+            flat = (flat - self._tensor(f"{scheme}_mean", x)) @ self._tensor(scheme, x)
         elif scheme == "gcn":
             centred = flat - flat.mean(1, keepdim=True)
             # The population std (over the image's own D values), as in the GCN formula

@@ -229,12 +229,19 @@ def _copy_with_progress(src, dst, total: int, label: str, quiet: bool) -> None:
             progress.advance(task, len(chunk))
 
 
+class NotDownloaded(UserError):
+    """A download that could not reach any mirror (no network, or downloads disabled).
+    The message has every mirror's error; `short` is what a summary says of it."""
+
+    short = "not downloaded (offline)"
+
+
 def download(name: str, quiet: bool = False) -> Path:
     """Fetch every official file of a dataset into the cache; returns the dataset folder."""
     spec = FILE_DATASETS[name]
     folder = cache_dir() / name
     if os.environ.get(ENV_OFFLINE) == "1":
-        raise UserError(f"{name}: downloads are disabled ({ENV_OFFLINE}=1)")
+        raise NotDownloaded(f"{name}: downloads are disabled ({ENV_OFFLINE}=1)")
     for remote in spec.remote:
         target = folder / remote.name
         if target.is_file() and md5sum(target) == remote.md5:
@@ -247,7 +254,7 @@ def download(name: str, quiet: bool = False) -> Path:
             except (urllib.error.URLError, OSError, TimeoutError) as e:
                 errors.append(f"{base}: {getattr(e, 'reason', e)}")
         else:
-            raise UserError(f"could not download {remote.name} ({'; '.join(errors)})")
+            raise NotDownloaded(f"could not download {remote.name} ({'; '.join(errors)})")
     if spec.archive_dir:
         _extract(folder / spec.remote[0].name, folder, spec.archive_dir)
     return folder

@@ -188,15 +188,18 @@ class RunFolder:
         io.write_csv(self.path / METRICS, METRIC_COLUMNS, self.history)
 
     def summary(self, status: str, seconds: float) -> dict[str, Any]:
+        from tinyvision.records_read import trained_rows
+
+        trained = trained_rows(self.history)  # epoch 0 (before training) is not an epoch run
         best = max(
-            (r for r in self.history if math.isfinite(r["test_acc"])),
+            (r for r in trained if math.isfinite(r["test_acc"])),
             key=lambda r: r["test_acc"],
             default=None,
         )
         computed = {
             "status": status,
-            "epochs_done": len(self.history),
-            "final": {k: _finite(v) for k, v in self.history[-1].items()} if self.history else None,
+            "epochs_done": len(trained),
+            "final": {k: _finite(v) for k, v in trained[-1].items()} if trained else None,
             "best_test_acc": best["test_acc"] if best else None,
             "best_epoch": best["epoch"] if best else None,
             "seconds": round(seconds, 3),

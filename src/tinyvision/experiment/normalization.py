@@ -1,6 +1,6 @@
 """The fitted normalization, saved with the run: the statistics are part of the model.
 
-`normalization.safetensors` holds the tensors (mean, std, the ZCA mean and matrix) and,
+`normalization.safetensors` holds the tensors (mean, std, the ZCA or PCA mean and matrix) and,
 as metadata, the scheme and its settings. Everything that uses a trained model again
 (the pictures of a trained model, loading a run) reads them from here, not refitting them
 on today's copy of the data, which may differ from the one the run was trained on.
@@ -51,5 +51,5 @@ def load_normalization(folder: Path) -> dict[str, Any]:
         raise UserError(f"{path}: no normalization scheme recorded; rerun the run")
     stats: dict[str, Any] = dict(settings)
     for key, value in tensors.items():
-        stats[key] = value if key.startswith("zca") else value.tolist()
+        stats[key] = value if key.startswith(("zca", "pca")) else value.tolist()
     return stats

@@ -149,7 +149,7 @@ def tensorboard_writer_class():
 
 def _loader(cfg: Config, data: Dataset, stats: dict, train: bool, device: torch.device, nhwc: bool):
     x, y = (data.train_x, data.train_y) if train else (data.test_x, data.test_y)
-    transform = BatchTransform(cfg.data, stats, train, nhwc, data.num_classes)
+    transform = BatchTransform(cfg.data, stats, train, nhwc, data.num_classes, test_split=not train)
     if train:
         generator = torch.Generator(device=device).manual_seed(cfg.train.seed)
         return DeviceLoader(
@@ -180,7 +180,8 @@ def prepare(
         stats = fit_normalization(cfg.data, data.train_x)
     input_shape = model_input_shape(cfg, data)
     model = create_model(cfg.model, input_shape, data.num_classes)
-    layers = format_table(summarize(model, input_shape), input_shape)
+    rows = summarize(model, input_shape)
+    layers = format_table(rows, input_shape)
     chosen = choose_precision(cfg, model.to(device), input_shape, data, device)
     if recorded_precision is not None:
         chosen = _as_recorded(cfg, chosen, recorded_precision)
@@ -198,6 +199,7 @@ def prepare(
     info = {
         "params": count_params(model),
         "tokens": getattr(model, "num_tokens", None),  # ViTs: patches (+ class token)
+        "macs": sum(r.macs for r in rows),  # multiply-adds per image, as layers.txt counts
         "input_shape": list(input_shape),
         "classes": data.num_classes,
         "device": str(device),

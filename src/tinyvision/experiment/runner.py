@@ -17,6 +17,13 @@ from pathlib import Path
 import torch
 
 from tinyvision.config import Config
+from tinyvision.data.loader import (
+    PREVIEW,
+    BatchTransform,
+    DeviceLoader,
+    augments,
+    write_augmentation_preview,
+)
 from tinyvision.errors import UserError
 from tinyvision.experiment import index
 from tinyvision.experiment.folder import (
@@ -35,8 +42,9 @@ from tinyvision.experiment.normalization import (
 from tinyvision.experiment.parts import Experiment, Hook
 from tinyvision.experiment.prepare import prepare, resolve_device, tensorboard_writer_class
 from tinyvision.io import save_safetensors, save_torch
+from tinyvision.records_read import trained_rows
 from tinyvision.train import budget
-from tinyvision.train.loop import fit
+from tinyvision.train.loop import fit, initial_row
 from tinyvision.train.progress import EpochProgress
 
 HookFactory = Callable[[Experiment], Hook]  # a hook a caller adds to one run (a search's)
@@ -48,7 +56,7 @@ def _checkpoint(exp: Experiment, folder: RunFolder, seconds: float) -> dict:
     if torch.cuda.is_available():
         rng["cuda"] = torch.cuda.get_rng_state_all()
     return {
-        "epoch": len(folder.history),
+        "epoch": len(trained_rows(folder.history)),
         "model": learner.model.state_dict(),
         "optimizer": learner.optimizer.state_dict() if learner.optimizer else {},
         "scheduler": learner.scheduler.state_dict() if learner.scheduler else {},
@@ -94,8 +102,9 @@ def _load_state(exp: Experiment, folder: RunFolder, state: dict) -> None:
     if learner.ema:
         learner.ema.load_state_dict(state["ema"])
     history = list(state["history"])
-    if len(history) != int(state["epoch"]) or len(history) > exp.cfg.train.epochs:
-        raise ValueError(f"{len(history)} epochs recorded for {exp.cfg.train.epochs} planned")
+    done = len(trained_rows(history))  # epoch 0, the evaluation before training, is no epoch
+    if done != int(state["epoch"]) or done > exp.cfg.train.epochs:
+        raise ValueError(f"{done} epochs recorded for {exp.cfg.train.epochs} planned")
     torch.set_rng_state(state["rng"]["torch"].cpu())
     exp.train_loader.generator.set_state(state["rng"]["loader"].cpu())
     if "cuda" in state["rng"] and torch.cuda.is_available():
@@ -163,6 +172,30 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
         for hook in exp.hooks:
             hook.on_start(exp, folder.path)
         progress = EpochProgress(exp.cfg.train.epochs, quiet)
+        if not folder.history:  # epoch 0: the untrained weights, before the first step
+            learner, train, test = exp.learner, exp.train_loader, exp.test_loader
+            # the training images as a test split is seen (not rotated by data.test_rotate):
+            # nothing random is drawn, so the training that follows is the same without it
+            transform = BatchTransform(
+                exp.cfg.data, exp.stats, False, test.transform.channels_last, exp.data.num_classes
+            )
+            train_eval = DeviceLoader(
+                train.images, train.labels, test.batch_size, transform, learner.device, False
+            )
+            row = initial_row(learner, train_eval, test)
+            if augments(exp.cfg.data) and exp.data.train_x.ndim == 4:  # images, augmented
+                write_augmentation_preview(
+                    train.transform, train.images, folder.path / PREVIEW, exp.cfg.train.seed
+                )
+            with held_interrupts():
+                folder.history.append(row)
+                folder.write_metrics()
+            if writer is not None:
+                _log_scalars(writer, row)
+            progress.note(
+                f"epoch 0 (before training): train loss {row['train_loss']:.4f}, "
+                f"test loss {row['test_loss']:.4f}, test acc {row['test_acc']:.2f}%"
+            )
         if exp.sized is not None:
             progress.note(exp.sized.describe())
         status = fit(
@@ -170,7 +203,7 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
             exp.train_loader,
             exp.test_loader,
             exp.cfg.train.epochs,
-            start_epoch=len(folder.history),
+            start_epoch=len(trained_rows(folder.history)),
             on_epoch_end=on_epoch_end,
             progress=progress,
         )
@@ -307,7 +340,7 @@ def resume(
         folder.info = {
             "created": summary.get("created") or time.strftime("%Y-%m-%d %H:%M:%S"),
             "sweep": summary.get("sweep"),
-            "resumed_from_epoch": len(folder.history),
+            "resumed_from_epoch": len(trained_rows(folder.history)),
         }
         # a run stopped before its checkpoint (kill -9: before its summary too)
         sized = budget.checked_record(summary.get("time_budget") or start.get("time_budget"))

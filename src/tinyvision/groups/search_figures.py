@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from matplotlib.ticker import NullLocator
 
 from tinyvision.figures import plt, save_figure
 
@@ -51,6 +52,20 @@ def plot_history(rows: Sequence[dict], path: Path | None, title: str = "") -> Fi
     return fig
 
 
+def _few_log_ticks(ax, values: Sequence[float], count: int = 4) -> None:
+    """At most `count` labelled ticks, evenly spaced on the log axis over the values tried,
+    to two significant digits. Matplotlib's own labels every minor tick of a range under
+    a decade, and "3x10^-2" and "4x10^-2" run into each other."""
+    values = [v for v in values if v > 0 and np.isfinite(v)]
+    if not values:
+        return
+    low, high = min(values), max(values)
+    ticks = sorted({float(f"{t:.2g}") for t in np.geomspace(low, high, count if high > low else 1)})
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.tick_params(axis="x", labelrotation=30)
+
+
 def plot_parameters(
     rows: Sequence[dict],
     keys: Sequence[str],
@@ -70,6 +85,7 @@ def plot_parameters(
                 ax.plot(values, accs, marker, color=colour, ls="", label=state)
         if key in log_keys:  # a log space is sampled evenly on a log axis
             ax.set_xscale("log")
+            _few_log_ticks(ax, [r[key] for r in rows if isinstance(r.get(key), (int, float))])
         ax.set(xlabel=key, ylabel="test accuracy (%)")
     axes[0][0].legend(fontsize="small")
     if importances:

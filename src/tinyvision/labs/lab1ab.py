@@ -194,6 +194,9 @@ class DecisionBoundary(Hook):
 # --- the SVM comparison -----------------------------------------------------------------
 
 TABLE_COLUMNS = ("kernel", "C", "train_acc", "test_acc", "n_support")
+# svm_c_boundaries.png: the kernel whose boundary shows the C trade-off (it can follow the
+# rings: a small C smooths it and keeps many support vectors, a large one bends it)
+C_PANELS_KERNEL = "rbf"
 
 
 class SVMComparison(Hook):
@@ -217,7 +220,8 @@ class SVMComparison(Hook):
 
 
 def run_svm_comparison(data, mlp_probability, folder: Path) -> dict:
-    """svm.csv (C = 1), svm_c_sweep.csv and .png, svm_boundaries.png (with the MLP's)."""
+    """svm.csv (C = 1), svm_c_sweep.csv and .png, svm_boundaries.png (with the MLP's),
+    svm_c_boundaries.png (the RBF SVM's boundary for each C)."""
     train = (data.train_x.numpy(), data.train_y.numpy())
     test = (data.test_x.numpy(), data.test_y.numpy())
     grid = grid_points()
@@ -234,12 +238,31 @@ def run_svm_comparison(data, mlp_probability, folder: Path) -> dict:
             }
         )
     panels.append({"prob": mlp_probability, "title": "MLP (1-ab, course defaults)"})
-    sweep = [svm.fit_score(k, C, train, test)[0] for k in svm.KERNELS for C in svm.C_VALUES]
+    sweep, c_panels = [], []
+    for kernel in svm.KERNELS:
+        for C in svm.C_VALUES:
+            row, model = svm.fit_score(kernel, C, train, test)
+            sweep.append(row)
+            if kernel == C_PANELS_KERNEL:
+                c_panels.append(_c_panel(row, model, grid))
     io.write_csv(folder / "svm.csv", TABLE_COLUMNS, table)
     io.write_csv(folder / "svm_c_sweep.csv", TABLE_COLUMNS, sweep)
     plot_panels(panels, train, test, folder / "svm_boundaries.png")
+    plot_panels(c_panels, train, test, folder / "svm_c_boundaries.png")
     _plot_c_sweep(sweep, folder / "svm_c_sweep.png")
     return {"svm": table, "svm_c_sweep": sweep}
+
+
+def _c_panel(row: dict, model, grid: np.ndarray) -> dict:
+    """One C's boundary, with its train and test accuracy and its support vectors."""
+    return {
+        "prob": svm.decision_probability(model, grid),
+        "support": getattr(model, "support_vectors_", None),
+        "title": (
+            f"{row['kernel']} C={row['C']:g}: train {row['train_acc']:.1f}%, "
+            f"test {row['test_acc']:.1f}%\n{row['n_support']} support vectors"
+        ),
+    }
 
 
 def _plot_c_sweep(rows: list[dict], path: Path) -> None:

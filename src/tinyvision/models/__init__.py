@@ -128,7 +128,14 @@ def _factory(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -
     if name == "cnn":
         from tinyvision.models.cnn import CourseCNN
 
-        return CourseCNN(input_shape[0], num_classes, cfg.activation, cfg.batchnorm, cfg.dropout)
+        return CourseCNN(
+            input_shape[0],
+            num_classes,
+            cfg.activation,
+            cfg.batchnorm,
+            cfg.dropout,
+            image_size=(input_shape[1], input_shape[2]),
+        )
     if name == "vgg":
         from tinyvision.models.cnn import VGGNet
 

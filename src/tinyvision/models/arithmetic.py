@@ -60,3 +60,10 @@ def receptive_field(layers: list[tuple[int, int]]) -> list[tuple[int, int]]:
         r, j = receptive_step(r, j, kernel, stride)
         out.append((r, j))
     return out
+
+
+def bag_of_words_svm(words: int, descriptor: int, classes: int) -> dict[str, int]:
+    """Parameters of the bag-of-words + linear SVM pipeline (1-cd Q12): the codebook holds
+    `words` centres of `descriptor` dimensions (SIFT: 128); one linear SVM per class
+    (one against all) weighs the word histogram, plus a bias."""
+    return {"svm": classes * (words + 1), "codebook": words * descriptor}

@@ -7,6 +7,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
+from tinyvision.models.arithmetic import conv_output_size
 from tinyvision.models.mlp import ACTIVATIONS
 
 
@@ -22,11 +23,21 @@ def conv_block(
     return layers
 
 
+def features_side(size: int) -> int:
+    """The side of the course CNN's last feature map for an input side: three 2x2 pools,
+    the last with ceil_mode (32 -> 16 -> 8 -> 4; 28 -> 14 -> 7 -> 4)."""
+    size = conv_output_size(conv_output_size(size, 2, 2), 2, 2)
+    return conv_output_size(size, 2, 2, ceil_mode=True)
+
+
 class CourseCNN(nn.Module):
     """conv 32 -> pool -> conv 64 -> pool -> conv 64 -> pool -> fc 1000 -> fc classes.
 
     1,191,170 parameters on 3x32x32. The last pool uses `ceil_mode=True` so that a 28x28
     input (the course's random crops, or MNIST) still gives fc4 4x4x64 = 1024 values.
+    fc4 is built for `image_size` (the course's 32x32 unless the data are other images):
+    a fully connected layer fixes the input size, and another size fails there
+    (`tinyvision fcconv` turns fc4 and fc5 into convolutions that slide over larger images).
     """
 
     def __init__(
@@ -36,6 +47,7 @@ class CourseCNN(nn.Module):
         activation: str = "relu",
         batchnorm: bool = False,
         dropout: float = 0.0,
+        image_size: tuple[int, int] = (32, 32),
     ):
         super().__init__()
         self.features = nn.Sequential(
@@ -48,7 +60,8 @@ class CourseCNN(nn.Module):
             )
         )
         self.flatten = nn.Flatten()
-        self.fc4 = nn.LazyLinear(1000)  # 1024 inputs on 28x28 and 32x32; sized on first use
+        # 64 x 4 x 4 = 1024 inputs on 28x28 and 32x32
+        self.fc4 = nn.Linear(64 * features_side(image_size[0]) * features_side(image_size[1]), 1000)
         self.act4 = ACTIVATIONS[activation]()
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         self.fc5 = nn.Linear(1000, num_classes)

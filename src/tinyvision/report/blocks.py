@@ -62,6 +62,19 @@ def num(value: Any, digits: int = 1) -> str:
         return ""
 
 
+def setting(value: Any) -> str:
+    """A swept or searched value as a reader wants it: 0.031622776601683794 as 0.0316,
+    whole numbers and words unchanged."""
+    text = text_of(value)
+    try:
+        number = float(text)
+    except (ValueError, OverflowError):
+        return text
+    if not any(c in text for c in ".eE") or number != number:  # an integer, or nan
+        return text
+    return f"{number:.4g}"
+
+
 def text_of(value: Any) -> str:
     """A record's field as one line of text, whatever type it turned out to be."""
     return printable("" if value is None else value)

@@ -26,7 +26,7 @@ from tinyvision import __version__, io
 from tinyvision.errors import UserError
 from tinyvision.experiment.folder import library_versions
 from tinyvision.records_read import printable
-from tinyvision.report.blocks import Block, Code, Link, Part, num, para, pct, text_of
+from tinyvision.report.blocks import Block, Code, Link, Part, num, para, pct, setting, text_of
 from tinyvision.report.collect import (
     PRACTICALS,
     Figure,
@@ -129,7 +129,7 @@ def group_axes(group: Group) -> list[str]:
     axes = group.spec.get("axes")
     space = group.spec.get("space")
     if group.is_search and isinstance(space, dict):
-        return ["trial", *(str(k) for k in space), "state"]
+        return ["trial", *(str(k) for k in space)]  # the run's status follows, as for sweeps
     if isinstance(axes, dict):
         return [str(k) for k, v in axes.items() if isinstance(v, list) and len(v) > 1]
     return ["step"] if "study" in group.spec else []
@@ -151,11 +151,12 @@ def group_blocks(group: Group) -> list[Block]:
             "train-test gap",
             "params",
             "tokens",
+            "mult-adds/image",
             "seconds",
         )
         rows = []
         for r in group.rows:
-            lead = tuple(r.get(k, "") for k in axes)
+            lead = tuple(setting(r.get(k, "")) for k in axes)
             rows.append(
                 (
                     *lead,
@@ -167,6 +168,7 @@ def group_blocks(group: Group) -> list[Block]:
                     num(r["gap"], 2),
                     num(r["params"], 0),
                     r.get("tokens", ""),
+                    num(r.get("macs"), 0),
                     num(r["seconds"]),
                 )
             )

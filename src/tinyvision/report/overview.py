@@ -17,7 +17,7 @@ import statistics
 from pathlib import Path
 
 from tinyvision.experiment.folder import METRICS
-from tinyvision.records_read import RecordError, read_csv_rows
+from tinyvision.records_read import RecordError, read_csv_rows, trained_rows
 from tinyvision.report.blocks import Block, para, pct, text_of
 from tinyvision.report.collect import PRACTICALS, Figure, Group, Run, group_practical, practical_of
 from tinyvision.syllabus.answers import setup_differences
@@ -275,8 +275,10 @@ def _data_note(key: str, rows: list[tuple[str, ...]], part: dict | None) -> list
 
 
 def _loss_curve(run: Run) -> list[float] | None:
+    """The training loss of each trained epoch, from 1 (epoch 0 is measured before training
+    and, from the same initial weights, is the same for every variant)."""
     try:
-        rows = read_csv_rows(run.path / METRICS, ("epoch", "train_loss"))
+        rows = trained_rows(read_csv_rows(run.path / METRICS, ("epoch", "train_loss")))
         return [float(r["train_loss"]) for r in rows]
     except (RecordError, ValueError):
         return None

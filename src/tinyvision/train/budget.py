@@ -152,7 +152,11 @@ def plan(
             batch_s = _mean_seconds(test_batch, budget_s, timer) if len(test_loader) else 0.0
     train_s = step_s * len(train_loader)
     test_s = batch_s * len(test_loader)
-    epochs = epochs_within(budget_s, train_s + test_s, asked_epochs)
+    # epoch 0, the evaluation before training, passes over the training and test images once
+    initial_s = batch_s * (
+        -(-len(train_loader.labels) // test_loader.batch_size) + len(test_loader)
+    )
+    epochs = epochs_within(max(budget_s - initial_s, 0.0), train_s + test_s, asked_epochs)
     return EpochPlan(budget_s, asked_epochs, epochs, train_s, test_s)
 
 

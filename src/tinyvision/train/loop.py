@@ -105,6 +105,27 @@ def evaluate(learner: Learner, loader) -> dict:
     return acc.read()
 
 
+def initial_row(learner: Learner, train_eval_loader, test_loader) -> dict:
+    """Epoch 0: the weights before any step, evaluated on the training and the test images
+    (both as the test split is: no augmentation, no dropout, fixed weights). With random
+    weights and k balanced classes the loss is about ln k and the accuracy about 1/k."""
+    start = time.perf_counter()
+    train = evaluate(learner, train_eval_loader)
+    test = evaluate(learner, test_loader)
+    return {
+        "epoch": 0,
+        "train_loss": train["loss"],
+        "train_acc": train["acc"],
+        "train_acc5": train["acc5"],
+        "test_loss": test["loss"],
+        "test_acc": test["acc"],
+        "test_acc5": test["acc5"],
+        "lr": learner.lr,
+        "epoch_seconds": time.perf_counter() - start,
+        "images_per_second": float("nan"),  # nothing was trained
+    }
+
+
 def epoch(
     learner: Learner, train_loader, test_loader, index: int, progress: EpochProgress | None = None
 ) -> dict:
