@@ -29,6 +29,7 @@ from typing import Any
 from tinyvision import __version__, io
 from tinyvision.errors import UserError
 from tinyvision.experiment import index
+from tinyvision.records_read import RecordError, printable, read_json_object
 
 CONFIG, METRICS, SUMMARY = "config.json", "metrics.csv", "summary.json"
 WEIGHTS, CHECKPOINT, CURVES = "model.safetensors", "checkpoint.pt", "curves.png"
@@ -149,13 +150,7 @@ class RunFolder:
                 tmp.unlink(missing_ok=True)
 
     def config(self) -> dict:
-        try:
-            data = json.loads((self.path / CONFIG).read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            raise UserError(f"{self.path / CONFIG}: cannot read the run's config ({e})") from None
-        if not isinstance(data, dict):
-            raise UserError(f"{self.path / CONFIG}: expected a JSON object")
-        return data
+        return read_json_object(self.path / CONFIG)  # a damaged file: RecordError, one line
 
     def write_metrics(self) -> None:
         io.write_csv(self.path / METRICS, METRIC_COLUMNS, self.history)
@@ -221,9 +216,9 @@ class RunFolder:
 
 def _read_holder(path: Path) -> str:
     try:
-        holder = json.loads((path / LOCK).read_text())
-        return f"pid {int(holder['pid'])} on {str(holder['host'])[:64]}"
-    except (OSError, ValueError, KeyError, TypeError):
+        holder = read_json_object(path / LOCK)
+        return f"pid {int(holder['pid'])} on {printable(holder['host'])[:64]}"
+    except (RecordError, ValueError, KeyError, TypeError):
         return "another process holds its lock"
 
 
@@ -245,10 +240,9 @@ def is_alive(path: Path) -> bool:
 def read_summary(path: Path) -> dict[str, Any] | None:
     """summary.json as a dict, or None when missing or unreadable."""
     try:
-        data = json.loads((path / SUMMARY).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return read_json_object(path / SUMMARY)
+    except RecordError:
         return None
-    return data if isinstance(data, dict) else None
 
 
 def check_resumable(run_path: Path) -> dict[str, Any]:
