@@ -442,14 +442,11 @@ def _cell(value: Any) -> str:
 
 def _html_table(title: str, rows: list[dict[str, str]]) -> str:
     """A small table; every name and value escaped (run folders are untrusted)."""
-    e = html.escape
+    from tinyvision.report.html import html_table
+
     columns = list(rows[0]) if rows else []
-    head = "".join(f"<th>{e(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{e(str(r.get(c, '')))}</td>" for c in columns) + "</tr>"
-        for r in rows
-    )
-    return f"<div><strong>{e(title)}</strong><table><tr>{head}</tr>{body}</table></div>"
+    table = html_table(columns, [[r.get(c, "") for c in columns] for r in rows])
+    return f"<div><strong>{html.escape(title)}</strong>{table}</div>"
 
 
 # What the command line shows besides runs: presets, keys, models, pictures, data, records.

@@ -11,14 +11,14 @@ import torch
 from torch import nn
 
 from tinyvision.config import ModelConfig
-from tinyvision.errors import UserError
+from tinyvision.errors import UserError, first_line
 
 # The course's pieces by their course names, for notebooks: `tv.models.ViT`,
 # `tv.models.PatchEmbed`, `tv.models.mlp_manual.backward` (the hand-written MLP).
 COURSE_NAMES = {
     **dict.fromkeys(
         ("ViT", "PatchEmbed", "ConvStem", "MLP", "SelfAttention", "MultiHeadSelfAttention",
-         "Block", "drop_path", "get_positional_embeddings"),
+         "Block", "DropPath", "get_positional_embeddings"),
         "vit",
     ),
     **dict.fromkeys(("CourseCNN", "LeNet5", "VGGNet"), "cnn"),
@@ -50,7 +50,7 @@ def create_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: in
             if _out_of_memory(e):
                 raise
             shape = "x".join(map(str, input_shape))
-            reason = str(e).strip().splitlines()[0]
+            reason = first_line(e, limit=200)
             raise UserError(f"model.name={cfg.name} does not fit {shape} input: {reason}") from None
     if out.shape != (2, num_classes):
         raise UserError(

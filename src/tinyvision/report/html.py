@@ -19,8 +19,9 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from tinyvision import __version__, io
 from tinyvision.errors import UserError
@@ -323,6 +324,14 @@ overflow-x:auto;font-size:.8em}figure{margin:.5em 0}figcaption{font-size:.8em;co
 details{margin:.4em 0 1em}summary{cursor:pointer;color:#345}nav.toc ul{margin:.2em 0}"""
 
 
+def html_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A table with every header and cell escaped (the records are untrusted)."""
+    import pandas as pd
+
+    cells = [[str(c) for c in row] for row in rows]
+    return pd.DataFrame(cells, columns=list(header)).to_html(index=False, escape=True, border=0)
+
+
 def _html_parts(parts: tuple[Part, ...]) -> str:
     return "".join(
         f"<code>{html.escape(p.text)}</code>" if isinstance(p, Code) else html.escape(p)
@@ -393,12 +402,7 @@ def render_html(blocks: list[Block]) -> str:
         elif b.kind == "pre":
             out.append(f"<pre>{html.escape(b.text)}</pre>")
         elif b.kind == "table":
-            head = "".join(f"<th>{html.escape(h)}</th>" for h in b.header)
-            body = "".join(
-                "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
-                for row in b.rows
-            )
-            out.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            out.append(html_table(b.header, b.rows))
         elif b.kind == "figure" and b.figure is not None:
             data = base64.b64encode(b.figure.data).decode()
             out.append(
