@@ -79,3 +79,40 @@ def test_channels_last_is_auto_or_a_boolean():
         data["train"]["channels_last"] = bad
         with pytest.raises(UserError, match="train.channels_last"):
             Config.from_dict(data)
+
+
+def test_each_model_reads_the_fields_declared_for_it():
+    """A model.* field is declared once with the models that read it: the keys a model
+    accepts, its class's keyword arguments and its size keys all come from there."""
+    import inspect
+
+    from tinyvision.config import MODEL_KEYS, SIZE_KEYS, ModelConfig
+    from tinyvision.models.cnn import CourseCNN, LeNet5, VGGNet
+    from tinyvision.models.mlp import TwoLayerMLP
+    from tinyvision.models.vit import ViT
+
+    data_shape = {"input_shape", "num_classes", "in_chans", "img_size", "image_size"}  # data
+    classes = {"mlp": TwoLayerMLP, "cnn": CourseCNN, "lenet": LeNet5, "vgg": VGGNet, "vit": ViT}
+    for kind, cls in classes.items():
+        arguments = ModelConfig(name=kind).arguments()
+        assert set(inspect.signature(cls).parameters) - data_shape == set(arguments), kind
+        assert set(arguments) <= set(MODEL_KEYS[kind]) and set(SIZE_KEYS[kind]) <= set(arguments)
+    assert set(MODEL_KEYS["mlp"]) - set(ModelConfig(name="mlp").arguments()) == {"variant"}
+    assert MODEL_KEYS["timm"] == ("pretrained", "pretrained_file", "timm_input")
+
+
+def test_model_settings_reach_the_model_by_name():
+    from tinyvision.config import ModelConfig
+    from tinyvision.models import create_model
+
+    cfg = ModelConfig(
+        name="vit", embed_dim=16, nb_blocks=3, num_heads=2, registers=1, drop_path=0.2
+    )
+    vit = create_model(cfg, (1, 28, 28), 10)
+    assert len(vit.blocks) == 3 and vit.pos_embed.shape == (1, 16 + 1 + 1, 16)
+    assert vit.blocks[-1].drop_path.drop_prob == pytest.approx(0.2)
+    assert vit.blocks[0].attn.num_heads == 2
+    vgg = create_model(ModelConfig(name="vgg", width=8, dropout=0.5), (3, 32, 32), 10)
+    assert sum(p.numel() for p in vgg.parameters()) < sum(
+        p.numel() for p in create_model(ModelConfig(name="vgg"), (3, 32, 32), 10).parameters()
+    )

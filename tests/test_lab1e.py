@@ -8,6 +8,7 @@ import math
 import pytest
 import timm
 import torch
+import torch.nn.functional as F
 from safetensors.torch import save_file
 
 from tinyvision.cli import main
@@ -18,11 +19,11 @@ from tinyvision.models import create_model
 from tinyvision.models.vit import (
     Block,
     ConvStem,
+    DropPath,
     MultiHeadSelfAttention,
     PatchEmbed,
     SelfAttention,
     ViT,
-    drop_path,
     get_positional_embeddings,
     load_timm_weights,
 )
@@ -120,6 +121,29 @@ def test_timm_weights_resampled_and_head_dropped():
     assert torch.equal(ours.blocks[1].attn.qkv.weight, theirs.blocks[1].attn.qkv.weight)
 
 
+def _resample_by_hand(pos: torch.Tensor, grid: int, prefix: int) -> torch.Tensor:
+    """The patches' positions as an image, resized bicubically (antialiased), the prefix
+    tokens' kept: what loading timm weights made for another grid must do."""
+    cls, patches = pos[:, :prefix], pos[:, prefix:]
+    old = math.isqrt(patches.shape[1])
+    image = patches.reshape(1, old, old, -1).permute(0, 3, 1, 2)
+    image = F.interpolate(
+        image, size=(grid, grid), mode="bicubic", align_corners=False, antialias=True
+    )
+    return torch.cat([cls, image.permute(0, 2, 3, 1).reshape(1, grid * grid, -1)], dim=1)
+
+
+@pytest.mark.parametrize("their_size", [56, 14])  # an 8x8 grid shrunk, a 2x2 one grown
+def test_timm_positional_embeddings_resampled_to_our_grid(their_size):
+    torch.manual_seed(0)
+    theirs = _timm_vit(img_size=their_size)
+    ours = ViT(32, 2, 7, 4, 4.0, 10, 1, 28, pos_embed="learned")
+    load_timm_weights(ours, theirs.state_dict())
+    expected = _resample_by_hand(theirs.pos_embed.detach(), 4, 1)
+    torch.testing.assert_close(ours.pos_embed.detach(), expected)
+    assert torch.equal(ours.pos_embed[:, 0], theirs.pos_embed[:, 0])  # the class token's
+
+
 @pytest.mark.parametrize(
     ("override", "message"),
     [
@@ -156,22 +180,31 @@ def test_conv_stem_makes_the_patch_grid_and_sees_only_near_pixels(patch):
     assert not torch.allclose(stem(near)[:, 0], tokens[:, 0])
 
 
+def _drop_path_by_hand(x: torch.Tensor, rate: float) -> torch.Tensor:
+    """Stochastic depth written out: whole samples dropped, the kept ones scaled up."""
+    keep = x.new_empty(x.shape[0], *(1,) * (x.dim() - 1)).bernoulli_(1 - rate)
+    return x * keep / (1 - rate)
+
+
 def test_drop_path_drops_whole_samples_and_keeps_the_mean():
+    x = torch.randn(20_000, 3, 5)
     torch.manual_seed(0)
-    x = torch.ones(20_000, 3, 5)
-    out = drop_path(x, 0.25, training=True)
+    out = DropPath(0.25).train()(x)
+    torch.manual_seed(0)
+    torch.testing.assert_close(out, _drop_path_by_hand(x, 0.25))  # the same draws, same values
     kept = out[:, 0, 0] != 0
     # a sample is either dropped whole or scaled by 1 / (1 - rate) whole
-    assert torch.equal(out[kept], torch.full_like(out[kept], 1 / 0.75))
+    torch.testing.assert_close(out[kept], x[kept] / 0.75)
     assert torch.equal(out[~kept], torch.zeros_like(out[~kept]))
     assert abs((~kept).float().mean().item() - 0.25) < 0.01
-    assert abs(out.mean().item() - 1.0) < 0.02
-    assert torch.equal(drop_path(x, 0.25, training=False), x)
+    assert torch.equal(DropPath(0.25).eval()(x), x)
 
 
 def test_stochastic_depth_grows_with_depth_and_is_off_in_eval():
     model = ViT(32, 4, 7, drop_path=0.3)
-    assert [b.drop_path for b in model.blocks] == pytest.approx([0.0, 0.1, 0.2, 0.3])
+    assert all(isinstance(b.drop_path, DropPath) for b in model.blocks)
+    rates = [b.drop_path.drop_prob for b in model.blocks]
+    assert rates == pytest.approx([0.0, 0.1, 0.2, 0.3])
     block = Block(32, drop_path=0.5).eval()
     x = torch.randn(4, 16, 32)
     assert torch.equal(block(x), block(x))  # eval keeps every branch: deterministic

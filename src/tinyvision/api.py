@@ -21,6 +21,7 @@ from __future__ import annotations
 import html
 import math
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import fields
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -102,12 +103,15 @@ def resume(
     return Run(folder)
 
 
-def _options(**fields: Any) -> Options:
-    """How a sweep, study or search runs its points: the one place Options are built."""
-    fields["out"] = Path(fields["out"])
-    if fields.get("data_dir") is not None:
-        fields["data_dir"] = Path(fields["data_dir"])
-    return Options(**fields)
+def _options(arguments: dict[str, Any]) -> Options:
+    """How a sweep, study or search runs its points, from the API function's own arguments
+    (its `locals()`, those named like Options' fields): the one place Options are built."""
+    names = {f.name for f in fields(Options)}
+    given = {name: value for name, value in arguments.items() if name in names}
+    given["out"] = Path(given["out"])
+    if given.get("data_dir") is not None:
+        given["data_dir"] = Path(given["data_dir"])
+    return Options(**given)
 
 
 def sweep(
@@ -130,20 +134,9 @@ def sweep(
 
     `executor="ray"` runs the points as Ray tasks (`cpus_per_run`, `gpus_per_run`,
     `address` as the CLI's --cpus-per-run, --gpus-per-run, --address)."""
+    options = _options(locals())  # first: the arguments, nothing else yet
     from tinyvision.groups.sweep import run_sweep
 
-    options = _options(
-        seeds=seeds,
-        jobs=jobs,
-        out=out,
-        device=device,
-        quiet=quiet,
-        executor=executor,
-        cpus_per_run=cpus_per_run,
-        gpus_per_run=gpus_per_run,
-        address=address,
-        data_dir=data_dir,
-    )
     return Sweep(run_sweep(preset, overrides_list(grid, **keywords), options))
 
 
@@ -164,20 +157,9 @@ def study(
     **keywords: Any,
 ) -> Sweep:
     """One of the course's studies (`tinyvision study list`), overrides applied to each step."""
+    options = _options(locals())  # first: the arguments, nothing else yet
     from tinyvision.studies import run_study
 
-    options = _options(
-        seeds=seeds,
-        jobs=jobs,
-        out=out,
-        device=device,
-        quiet=quiet,
-        executor=executor,
-        cpus_per_run=cpus_per_run,
-        gpus_per_run=gpus_per_run,
-        address=address,
-        data_dir=data_dir,
-    )
     return Sweep(run_study(name, overrides_list(overrides, **keywords), options))
 
 
@@ -202,20 +184,9 @@ def search(
     """Optuna's search over `key=log:LOW:HIGH` (float:, int:, choice:A,B) spaces of `preset`;
     `prune="median"` or `"halving"` stops trials that fall behind. Plain `key=value`
     entries apply to every trial. Started again, it continues the same search."""
+    options = _options(locals())  # first: the arguments, nothing else yet
     from tinyvision.groups.search import run_search
 
-    options = _options(
-        seeds=1,
-        jobs=jobs,
-        out=out,
-        device=device,
-        quiet=quiet,
-        executor=executor,
-        cpus_per_run=cpus_per_run,
-        gpus_per_run=gpus_per_run,
-        address=address,
-        data_dir=data_dir,
-    )
     words = overrides_list(space, **keywords)
     return Search(run_search(preset, words, trials, options, prune, sampler_seed))
 
@@ -528,14 +499,11 @@ def _cell(value: Any) -> str:
 
 def _html_table(title: str, rows: list[dict[str, str]]) -> str:
     """A small table; every name and value escaped (run folders are untrusted)."""
-    e = html.escape
+    from tinyvision.report.html import html_table
+
     columns = list(rows[0]) if rows else []
-    head = "".join(f"<th>{e(c)}</th>" for c in columns)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{e(str(r.get(c, '')))}</td>" for c in columns) + "</tr>"
-        for r in rows
-    )
-    return f"<div><strong>{e(title)}</strong><table><tr>{head}</tr>{body}</table></div>"
+    table = html_table(columns, [[r.get(c, "") for c in columns] for r in rows])
+    return f"<div><strong>{html.escape(title)}</strong>{table}</div>"
 
 
 # What the command line shows besides runs: presets, keys, models, pictures, data, records.

@@ -37,15 +37,13 @@ def list_keys(args: argparse.Namespace) -> int:
     return 0
 
 
+def _machine(args: argparse.Namespace) -> dict:
+    """Where runs train and what they print, as the API's keywords."""
+    return {"device": args.device, "quiet": args.quiet, "data_dir": args.data_dir}
+
+
 def run(args: argparse.Namespace) -> int:
-    done = api.run(
-        args.preset,
-        args.overrides,
-        out=args.out,
-        device=args.device,
-        quiet=args.quiet,
-        data_dir=args.data_dir,
-    )
+    done = api.run(args.preset, args.overrides, out=args.out, **_machine(args))
     return _ended(done.path, done.summary)
 
 
@@ -71,7 +69,7 @@ def _print_result(summary: dict) -> None:
 
 
 def resume(args: argparse.Namespace) -> int:
-    done = api.resume(args.run_folder, device=args.device, quiet=args.quiet, data_dir=args.data_dir)
+    done = api.resume(args.run_folder, **_machine(args))
     return _ended(done.path, done.summary)
 
 
@@ -102,15 +100,13 @@ def _group(args: argparse.Namespace) -> dict:
     seeds = {"seeds": args.seeds} if hasattr(args, "seeds") else {}
     return {
         **seeds,
+        **_machine(args),
         "jobs": args.jobs,
         "out": args.out,
-        "device": args.device,
-        "quiet": args.quiet,
         "executor": args.executor,
         "cpus_per_run": args.cpus_per_run,
         "gpus_per_run": args.gpus_per_run,
         "address": args.address,
-        "data_dir": args.data_dir,
     }
 
 

@@ -46,27 +46,15 @@ ATTENTION_CHOICES = ("auto", "explicit", "fused")  # models/vit.py: MultiHeadSel
 TASKS = ("train", "svm")  # svm: the MLP, then scikit-learn's SVMs on the same 2-D points
 SEED_MAX = 2**63 - 1  # torch and numpy take any seed below this
 MAX_POINTS = 10_000_000  # generated data sets (circles): beyond this, memory runs out
-# The model.* keys each kind of model reads (besides model.name); any other is refused.
-MODEL_KEYS = {
-    "mlp": ("hidden", "activation", "dropout", "variant", "init_std"),
-    "cnn": ("activation", "dropout", "batchnorm"),
-    "lenet": ("activation",),
-    "vgg": ("width", "activation", "dropout"),
-    "vit": (
-        "embed_dim",
-        "nb_blocks",
-        "patch_size",
-        "num_heads",
-        "mlp_ratio",
-        "pos_embed",
-        "pool",
-        "attention",
-        "registers",
-        "stem",
-        "drop_path",
-    ),
-    "timm": ("pretrained", "pretrained_file", "timm_input"),
-}
+MODEL_KINDS = ("mlp", "cnn", "lenet", "vgg", "vit", "timm")  # timm: every timm:<name>
+
+
+def _reads(*kinds: str, size: bool = False, argument: bool = True) -> dict[str, Any]:
+    """A model.* field's metadata: the kinds of model that read it (any other refuses it),
+    whether it sets the model's size (named when a model does not fit in memory), and
+    whether the model's class takes it as a keyword argument of the same name."""
+    assert set(kinds) <= set(MODEL_KINDS), kinds
+    return {"models": kinds, "size": size, "argument": argument}
 
 
 # --- validation helpers ---------------------------------------------------------------
@@ -148,41 +136,62 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
+    """Every model's settings, each field declared once with the kinds of model that read
+    it (`_reads`): MODEL_KEYS, SIZE_KEYS and the models' keyword arguments come from here."""
+
     name: str = "mlp"
-    hidden: int = 100  # mlp: width of the hidden layer
-    activation: str = "relu"
-    dropout: float = 0.0  # cnn: dropout rate before the last layer
-    batchnorm: bool = False  # cnn: BatchNorm2d after each convolution
-    width: int = 32  # vgg: channels of the first block (then 2x, 4x)
+    # mlp: width of the hidden layer
+    hidden: int = field(default=100, metadata=_reads("mlp", size=True))
+    activation: str = field(default="relu", metadata=_reads("mlp", "cnn", "lenet", "vgg"))
+    # cnn: dropout rate before the last layer
+    dropout: float = field(default=0.0, metadata=_reads("mlp", "cnn", "vgg"))
+    # cnn: BatchNorm2d after each convolution
+    batchnorm: bool = field(default=False, metadata=_reads("cnn"))
+    # vgg: channels of the first block (then 2x, 4x)
+    width: int = field(default=32, metadata=_reads("vgg", size=True))
     # mlp, practical 1-ab: how it is written and trained. manual: hand-written forward,
     # backward and sgd (no autograd); autograd: the same tensors with requires_grad;
     # nn: torch.nn layers, the same hand-written update; optim: torch.nn + torch.optim.
-    variant: str = "optim"
-    init_std: float | None = None  # weights and biases from N(0, init_std); None: torch's
+    variant: str = field(default="optim", metadata=_reads("mlp", argument=False))
+    # weights and biases from N(0, init_std); None: torch's
+    init_std: float | None = field(default=None, metadata=_reads("mlp"))
     # vit (practical 1-e), the course's names and defaults
-    embed_dim: int = 32
-    nb_blocks: int = 2
-    patch_size: int = 7
-    num_heads: int = 4
-    mlp_ratio: float = 4.0
-    pos_embed: str = "sinusoidal"  # or "learned"
-    pool: str = "cls"  # the class token, or "mean" of the patch tokens
-    attention: str = "auto"  # explicit (the equations), fused (SDPA); auto: fused on GPUs only
-    registers: int = 0  # extra learned tokens no pooling reads (Darcet et al., 2024)
+    embed_dim: int = field(default=32, metadata=_reads("vit", size=True))
+    nb_blocks: int = field(default=2, metadata=_reads("vit", size=True))
+    patch_size: int = field(default=7, metadata=_reads("vit", size=True))
+    num_heads: int = field(default=4, metadata=_reads("vit", size=True))
+    mlp_ratio: float = field(default=4.0, metadata=_reads("vit", size=True))
+    pos_embed: str = field(default="sinusoidal", metadata=_reads("vit"))  # or "learned"
+    # the class token, or "mean" of the patch tokens
+    pool: str = field(default="cls", metadata=_reads("vit"))
+    # explicit (the equations), fused (SDPA); auto: fused on GPUs only
+    attention: str = field(default="auto", metadata=_reads("vit"))
+    # extra learned tokens no pooling reads (Darcet et al., 2024)
+    registers: int = field(default=0, metadata=_reads("vit", size=True))
     # patch: the course's linear patch projection; conv: 3x3 stride-2 convolutions with
     # batch norm down to the patch grid, then a 1x1 projection (Xiao et al., 2021)
-    stem: str = "patch"
-    drop_path: float = 0.0  # stochastic depth: the last block's drop rate (linear from 0)
+    stem: str = field(default="patch", metadata=_reads("vit"))
+    # stochastic depth: the last block's drop rate (linear from 0)
+    drop_path: float = field(default=0.0, metadata=_reads("vit"))
     # timm:<name> models: ImageNet weights through timm, or a local weights file, and how
     # the 28x28 one-channel images meet a network made for 224x224 colour ones
-    pretrained: bool = False
-    pretrained_file: str | None = None
-    timm_input: str = "native"  # native: img_size/in_chans set; repeat: 3 channels; resize: 224
+    pretrained: bool = field(default=False, metadata=_reads("timm"))
+    pretrained_file: str | None = field(default=None, metadata=_reads("timm"))
+    # native: img_size/in_chans set; repeat: 3 channels; resize: 224
+    timm_input: str = field(default="native", metadata=_reads("timm"))
 
     @property
     def kind(self) -> str:
-        """mlp, cnn, lenet, vit or timm: which entry of MODEL_KEYS applies."""
+        """mlp, cnn, lenet, vgg, vit or timm: which entry of MODEL_KEYS applies."""
         return "timm" if self.name.startswith("timm:") else self.name
+
+    def arguments(self) -> dict[str, Any]:
+        """The keyword arguments of this kind of model's class: the fields it reads."""
+        return {
+            f.name: getattr(self, f.name)
+            for f in fields(self)
+            if self.kind in f.metadata.get("models", ()) and f.metadata["argument"]
+        }
 
     def validate(self) -> None:
         if self.kind != "timm":
@@ -416,6 +425,19 @@ class Config:
         except UserError as e:
             raise UserError(f"{source}: {e}") from None
 
+
+def _model_keys(kind: str, size_only: bool = False) -> tuple[str, ...]:
+    return tuple(
+        f.name
+        for f in fields(ModelConfig)
+        if kind in f.metadata.get("models", ()) and (f.metadata["size"] or not size_only)
+    )
+
+
+# The model.* keys each kind of model reads (besides model.name); any other is refused.
+MODEL_KEYS = {kind: _model_keys(kind) for kind in MODEL_KINDS}
+# Those that set its size: named when a model does not fit in memory.
+SIZE_KEYS = {kind: _model_keys(kind, size_only=True) for kind in MODEL_KINDS}
 
 SECTIONS = ("data", "model", "optim", "schedule", "train")
 TOP_LEVEL = ("preset", "task", *SECTIONS, "overrides")

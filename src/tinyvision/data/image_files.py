@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from tinyvision.errors import UserError
+from tinyvision.errors import UserError, first_line
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_PIXELS = 50_000_000  # a 50-megapixel photo; larger is refused before decoding
@@ -136,5 +136,5 @@ def _on_black(picture):
 
 
 def _reason(e: Exception) -> str:
-    text = str(e).strip().splitlines()[0][:120] if str(e).strip() else ""
+    text = first_line(e, limit=120, default="")
     return f"{type(e).__name__}: {text}" if text else type(e).__name__

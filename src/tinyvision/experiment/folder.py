@@ -30,6 +30,7 @@ from typing import Any
 from tinyvision import __version__, io
 from tinyvision.errors import UserError
 from tinyvision.experiment import index
+from tinyvision.records_read import RecordError, printable, read_json_object
 
 CONFIG, METRICS, SUMMARY = "config.json", "metrics.csv", "summary.json"
 WEIGHTS, CHECKPOINT, CURVES = "model.safetensors", "checkpoint.pt", "curves.png"
@@ -180,9 +181,7 @@ class RunFolder:
                 tmp.unlink(missing_ok=True)
 
     def config(self) -> dict:
-        from tinyvision.records_read import read_json_object
-
-        return read_json_object(self.path / CONFIG)
+        return read_json_object(self.path / CONFIG)  # a damaged file: RecordError, one line
 
     def write_metrics(self) -> None:
         io.write_csv(self.path / METRICS, METRIC_COLUMNS, self.history)
@@ -289,9 +288,9 @@ def check_records(run_path: Path) -> None:
 
 def _read_holder(path: Path) -> str:
     try:
-        holder = json.loads((path / LOCK).read_text())
-        return f"pid {int(holder['pid'])} on {str(holder['host'])[:64]}"
-    except (OSError, ValueError, KeyError, TypeError):
+        holder = read_json_object(path / LOCK)
+        return f"pid {int(holder['pid'])} on {printable(holder['host'])[:64]}"
+    except (RecordError, ValueError, KeyError, TypeError):
         return "another process holds its lock"
 
 

@@ -24,7 +24,7 @@ from tinyvision.data.loader import (
     augments,
     write_augmentation_preview,
 )
-from tinyvision.errors import UserError
+from tinyvision.errors import UserError, first_line
 from tinyvision.experiment import index
 from tinyvision.experiment.folder import (
     CHECKPOINT,
@@ -82,9 +82,8 @@ def _restore(exp: Experiment, folder: RunFolder) -> float:
     try:
         _load_state(exp, folder, state)
     except (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError) as e:
-        reason = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
         raise UserError(
-            f"{path} does not match the run's config.json ({reason}); restore the original "
+            f"{path} does not match the run's config.json ({first_line(e)}); restore the original "
             "config.json, or delete the checkpoint to restart from epoch 0"
         ) from None
     return float(state["seconds"])

@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from tinyvision import io
 from tinyvision.config import parse_assignment, split_values
-from tinyvision.errors import UserError
+from tinyvision.errors import UserError, first_line
 from tinyvision.experiment import index
 from tinyvision.experiment.folder import CONFIG, read_summary
 from tinyvision.experiment.hooks import Hook
@@ -333,7 +333,7 @@ def open_study(optuna, folder: Path, seed: int, prune: str | None, say=print):
         )
         study.get_trials(deepcopy=False)  # reads the whole journal now
     except Exception as e:  # damaged or foreign: Optuna raises many kinds
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        reason = first_line(e)
         raise UserError(
             f"{journal}: not a readable Optuna journal ({reason}); move it away to start the "
             "search over (its trials' run folders stay)"

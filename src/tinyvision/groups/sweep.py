@@ -31,8 +31,8 @@ from tinyvision.errors import UserError
 from tinyvision.experiment import index
 from tinyvision.experiment.folder import CONFIG, METRICS, open_lock, read_summary, slug
 from tinyvision.experiment.status import is_finished
-from tinyvision.groups.executors.local import run_in_workers
-from tinyvision.groups.points import Executor, Options, Point, PointRunner
+from tinyvision.groups.executors.local import run_locally
+from tinyvision.groups.points import Executor, Options, Point
 from tinyvision.records_read import RecordError, number, read_csv_rows, read_json_object
 
 SPEC = "sweep.json"
@@ -179,19 +179,7 @@ def executor(options: Options) -> Executor:
         from tinyvision.groups.executors.ray import run_in_ray
 
         return run_in_ray
-    return run_in_workers if options.jobs > 1 else run_here
-
-
-def run_here(
-    run_point: PointRunner,
-    todo: list[Point],
-    options: Options,
-    group: str,
-    report: Callable[[Point, dict], None],
-) -> None:
-    """One point after the other, in this process (`--jobs 1`)."""
-    for point in todo:
-        report(point, run_point(point, options.out, options.device, group))
+    return run_locally
 
 
 def run_sweep(preset: str, grid: list[str], options: Options | None = None, **fields) -> Path:

@@ -10,15 +10,15 @@ from contextlib import contextmanager
 import torch
 from torch import nn
 
-from tinyvision.config import ModelConfig
-from tinyvision.errors import UserError
+from tinyvision.config import SIZE_KEYS, ModelConfig
+from tinyvision.errors import UserError, first_line
 
 # The course's pieces by their course names, for notebooks: `tv.models.ViT`,
 # `tv.models.PatchEmbed`, `tv.models.mlp_manual.backward` (the hand-written MLP).
 COURSE_NAMES = {
     **dict.fromkeys(
         ("ViT", "PatchEmbed", "ConvStem", "MLP", "SelfAttention", "MultiHeadSelfAttention",
-         "Block", "drop_path", "get_positional_embeddings"),
+         "Block", "DropPath", "get_positional_embeddings"),
         "vit",
     ),
     **dict.fromkeys(("CourseCNN", "LeNet5", "VGGNet"), "cnn"),
@@ -50,7 +50,7 @@ def create_model(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: in
             if _out_of_memory(e):
                 raise
             shape = "x".join(map(str, input_shape))
-            reason = str(e).strip().splitlines()[0]
+            reason = first_line(e, limit=200)
             raise UserError(f"model.name={cfg.name} does not fit {shape} input: {reason}") from None
     if out.shape != (2, num_classes):
         raise UserError(
@@ -95,15 +95,8 @@ def _out_of_memory(e: BaseException) -> bool:
     return any(w in text for w in ("allocate", "out of memory", "overflow"))
 
 
-_SIZE_KEYS = {
-    "mlp": ("hidden",),
-    "vgg": ("width",),
-    "vit": ("embed_dim", "nb_blocks", "mlp_ratio", "num_heads", "patch_size", "registers"),
-}
-
-
 def _too_big(cfg: ModelConfig, e: BaseException) -> str:
-    keys = _SIZE_KEYS.get(cfg.name, ())
+    keys = SIZE_KEYS.get(cfg.kind, ())
     what = ", ".join(f"model.{k}={getattr(cfg, k)}" for k in keys) or f"model.name={cfg.name}"
     need = re.search(r"tried to allocate (\d+) bytes", str(e), re.IGNORECASE)
     size = f" (one tensor alone needs {int(need[1]) / 1e9:,.0f} GB)" if need else ""
@@ -120,9 +113,7 @@ def _factory(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -
     if name == "mlp":
         from tinyvision.models.mlp import TwoLayerMLP
 
-        return TwoLayerMLP(
-            input_shape, cfg.hidden, num_classes, cfg.activation, cfg.dropout, cfg.init_std
-        )
+        return TwoLayerMLP(input_shape, num_classes=num_classes, **cfg.arguments())
     if len(input_shape) != 3:
         raise UserError(f"model.name={name} needs images, but the data are {input_shape} vectors")
     if name == "cnn":
@@ -131,19 +122,17 @@ def _factory(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -
         return CourseCNN(
             input_shape[0],
             num_classes,
-            cfg.activation,
-            cfg.batchnorm,
-            cfg.dropout,
+            **cfg.arguments(),
             image_size=(input_shape[1], input_shape[2]),
         )
     if name == "vgg":
         from tinyvision.models.cnn import VGGNet
 
-        return VGGNet(input_shape[0], num_classes, cfg.width, cfg.activation, cfg.dropout)
+        return VGGNet(input_shape[0], num_classes, **cfg.arguments())
     if name == "lenet":
         from tinyvision.models.cnn import LeNet5
 
-        return LeNet5(input_shape[0], num_classes, cfg.activation)
+        return LeNet5(input_shape[0], num_classes, **cfg.arguments())
     if name == "vit":
         from tinyvision.models.vit import ViT
 
@@ -154,20 +143,7 @@ def _factory(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -
                 f"{input_shape[-2]}x{size} images (try 2, 4, 7, 14 or 28 on 28x28)"
             )
         return ViT(
-            cfg.embed_dim,
-            cfg.nb_blocks,
-            cfg.patch_size,
-            cfg.num_heads,
-            cfg.mlp_ratio,
-            num_classes,
-            input_shape[0],
-            size,
-            cfg.pos_embed,
-            cfg.pool,
-            cfg.attention,
-            cfg.registers,
-            cfg.stem,
-            cfg.drop_path,
+            num_classes=num_classes, in_chans=input_shape[0], img_size=size, **cfg.arguments()
         )
     if name.startswith("timm:"):
         from tinyvision.models.timm_adapter import create_timm_model

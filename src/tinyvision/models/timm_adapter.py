@@ -29,7 +29,7 @@ from torch import nn
 
 from tinyvision.config import ModelConfig
 from tinyvision.data.sources import ENV_OFFLINE
-from tinyvision.errors import UserError
+from tinyvision.errors import UserError, first_line
 
 CONNECT_TIMEOUT_S = 3.0  # to decide that there is no network before timm retries for a minute
 
@@ -114,7 +114,7 @@ def load_weights_file(path: Path, label: str) -> dict[str, torch.Tensor]:
             "torch.save(model.state_dict(), PATH))"
         ) from None
     except Exception as e:  # truncated, foreign or corrupt files raise many kinds
-        reason = (str(e).strip().splitlines() or [""])[0][:200]
+        reason = first_line(e, limit=200, default="")
         raise UserError(f"{label}: not a weights file ({type(e).__name__}: {reason})") from None
     return _tensors(state, label)
 
@@ -271,7 +271,7 @@ def _create(timm, name: str, kwargs: dict, cfg: ModelConfig) -> nn.Module:
         if not kwargs.get("pretrained"):
             raise
         where = cfg.pretrained_file or "timm's hub"
-        reason = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        reason = first_line(e, limit=200)
         raise UserError(
             f"cannot load pretrained weights for {name} from {where}: {reason}; download them "
             "where there is a network and pass model.pretrained_file=PATH"

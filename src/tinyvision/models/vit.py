@@ -16,6 +16,7 @@ import math
 
 import torch
 import torch.nn.functional as F
+from timm.layers import DropPath, resample_abs_pos_embed
 from torch import nn
 
 from tinyvision.config import ATTENTION_CHOICES
@@ -144,18 +145,6 @@ class MultiHeadSelfAttention(nn.Module):
         return self.attention_impl == "fused"
 
 
-def drop_path(x: torch.Tensor, rate: float, training: bool) -> torch.Tensor:
-    """Stochastic depth: drop a residual branch for whole samples, with probability `rate`.
-
-    The kept samples are scaled by 1 / (1 - rate), so the expected output is unchanged and
-    evaluation (which keeps every branch) needs no correction.
-    """
-    if rate == 0 or not training:
-        return x
-    keep = x.new_empty(x.shape[0], *(1,) * (x.dim() - 1)).bernoulli_(1 - rate)
-    return x * keep / (1 - rate)
-
-
 class Block(nn.Module):
     """Pre-norm transformer block: x + attn(LN(x)), then x + mlp(LN(x))."""
 
@@ -172,11 +161,14 @@ class Block(nn.Module):
         self.attn = MultiHeadSelfAttention(embed_dim, num_heads, attention)
         self.norm2 = nn.LayerNorm(embed_dim, eps=LN_EPS)
         self.mlp = MLP(embed_dim, int(embed_dim * mlp_ratio))
-        self.drop_path = drop_path
+        # Stochastic depth (timm's): in training, each residual branch is dropped for whole
+        # samples with probability `drop_path`, the kept ones scaled by 1 / (1 - drop_path)
+        # so that the expected output is unchanged and evaluation keeps every branch.
+        self.drop_path = DropPath(drop_path)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + drop_path(self.attn(self.norm1(x)), self.drop_path, self.training)
-        return x + drop_path(self.mlp(self.norm2(x)), self.drop_path, self.training)
+        x = x + self.drop_path(self.attn(self.norm1(x)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
 def get_positional_embeddings(sequence_length: int, d: int) -> torch.Tensor:
@@ -259,17 +251,6 @@ class ViT(nn.Module):
             block.attn.keep_attention = keep
 
 
-def resample_pos_embed(pos_embed: torch.Tensor, grid: int, prefix: int = 1) -> torch.Tensor:
-    """(1, prefix + g*g, D) -> (1, prefix + grid*grid, D): the patches resized bicubically."""
-    cls, patches = pos_embed[:, :prefix], pos_embed[:, prefix:]
-    old = int(math.isqrt(patches.shape[1]))
-    if old == grid:
-        return pos_embed
-    image = patches.reshape(1, old, old, -1).permute(0, 3, 1, 2)
-    image = F.interpolate(image, size=(grid, grid), mode="bicubic", align_corners=False)
-    return torch.cat([cls, image.permute(0, 2, 3, 1).reshape(1, grid * grid, -1)], dim=1)
-
-
 def load_timm_weights(model: ViT, state: dict[str, torch.Tensor]) -> list[str]:
     """Load a timm VisionTransformer state dict; returns the keys left out (head, extras).
 
@@ -288,7 +269,11 @@ def load_timm_weights(model: ViT, state: dict[str, torch.Tensor]) -> list[str]:
     for key in skipped:
         state.pop(key)
     if "pos_embed" in state:
-        state["pos_embed"] = resample_pos_embed(state["pos_embed"], model.grid, model.num_prefix)
+        # (1, prefix + g*g, D) -> (1, prefix + grid*grid, D): the patches resized bicubically
+        # (antialiased when the grid shrinks), the prefix tokens' positions kept
+        state["pos_embed"] = resample_abs_pos_embed(
+            state["pos_embed"], [model.grid, model.grid], num_prefix_tokens=model.num_prefix
+        )
     if "head.weight" in state and state["head.weight"].shape != ours["head.weight"].shape:
         skipped += ["head.weight", "head.bias"]
         state.pop("head.weight")

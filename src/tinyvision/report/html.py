@@ -19,8 +19,9 @@ import re
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from tinyvision import __version__, io
 from tinyvision.errors import UserError
@@ -331,6 +332,14 @@ img{max-width:100%;border:1px solid #ddd;margin:.4em 0}pre{background:#f7f7f7;pa
 overflow-x:auto;font-size:.8em}figure{margin:.5em 0}figcaption{font-size:.8em;color:#666}
 details{margin:.4em 0 1em}summary{cursor:pointer;color:#345}nav.toc ul{margin:.2em 0}
 table.prose td,table.prose th{text-align:left;vertical-align:top}"""
+
+
+def html_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A table with every header and cell escaped (the records are untrusted)."""
+    import pandas as pd
+
+    cells = [[str(c) for c in row] for row in rows]
+    return pd.DataFrame(cells, columns=list(header)).to_html(index=False, escape=True, border=0)
 
 
 def _html_part(p: Part, links: dict[str, str]) -> str:

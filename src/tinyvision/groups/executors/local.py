@@ -92,13 +92,19 @@ def _tell(conn, outcome: str, message: str = "") -> None:
         conn.send((outcome, message))
 
 
-def run_in_workers(
+def run_locally(
     run_point: PointRunner,
     todo: list[Point],
     options: Options,
     group: str,
     report: Callable[[Point, dict], None],
 ) -> None:
+    """The `local` executor: `--jobs 1` in this process, one point after the other; more
+    in that many worker processes."""
+    if options.jobs == 1:
+        for point in todo:
+            report(point, run_point(point, options.out, options.device, group))
+        return
     ctx = get_context("spawn")
     threads = max(1, (os.cpu_count() or 1) // options.jobs)
     queue = list(todo)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tinyvision import io
-from tinyvision.errors import UserError
+from tinyvision.errors import UserError, first_line
 from tinyvision.experiment.folder import read_summary
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def connect(options: Options):
             ray.init(include_dashboard=False, log_to_driver=False, configure_logging=False)
     except (ConnectionError, RuntimeError, ValueError, TimeoutError) as e:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+        reason = first_line(e)
         raise UserError(
             f"cannot join {where} ({reason}); check `ray status` there, or leave out --address"
         ) from None
