@@ -41,7 +41,7 @@ from tinyvision.runs.folder import (
 from tinyvision.runs.hooks import Hook, hooks_for
 from tinyvision.runs.interrupts import held_interrupts
 from tinyvision.runs.normalization import save_normalization
-from tinyvision.train import budget, precision
+from tinyvision.train import budget, precision, threads
 from tinyvision.train.ema import WeightAverage
 from tinyvision.train.loop import Learner, fit
 from tinyvision.train.optim import create_optimizer, create_schedule
@@ -86,6 +86,28 @@ def choose_precision(
         data.num_classes,
         device,
         model_id=asdict(cfg.model),
+    )
+
+
+def choose_threads(
+    cfg: Config,
+    model: nn.Module,
+    shape: tuple[int, ...],
+    data: Dataset,
+    device: torch.device,
+    resumed: int | None,
+) -> threads.Threads:
+    """Resolve train.threads: 0 times a few steps at 1 and at all threads (CPU only)."""
+    hand_written = cfg.model.variant in STEPS
+    return threads.choose(
+        cfg.train.threads,
+        model,
+        None if hand_written else lambda params: create_optimizer(cfg.optim, params),
+        shape,
+        min(cfg.train.batch_size, len(data.train_y)),
+        data.num_classes,
+        device,
+        resumed=resumed,
     )
 
 
@@ -175,9 +197,11 @@ def prepare(
     device: torch.device,
     data_dir: str | Path | None = None,
     size_to_budget: bool = True,
+    resumed_threads: int | None = None,
 ) -> Experiment:
     """Everything a run needs, checked. `size_to_budget`: a train.time_budget picks the
-    epoch count (a new run); off, the config's count stands (a resumed run keeps its own)."""
+    epoch count (a new run); off, the config's count stands (a resumed run keeps its own).
+    `resumed_threads`: the thread count a resumed run started with, kept."""
     validate(cfg)
     if cfg.train.logger == "tensorboard":
         tensorboard_writer_class()  # missing package: one line now, not after training
@@ -188,6 +212,8 @@ def prepare(
     input_shape = model_input_shape(cfg, data)
     model = create_model(cfg.model, input_shape, data.num_classes)
     layers = format_table(summarize(model, input_shape), input_shape)
+    # threads first: the precision's timings (and their cache) are for that thread count
+    thread_choice = choose_threads(cfg, model, input_shape, data, device, resumed_threads)
     chosen = choose_precision(cfg, model.to(device), input_shape, data, device)
     train_loader = _loader(cfg, data, stats, True, device, chosen.channels_last)
     test_loader = _loader(cfg, data, stats, False, device, chosen.channels_last)
@@ -207,6 +233,7 @@ def prepare(
         "classes": data.num_classes,
         "device": str(device),
         "threads": torch.get_num_threads(),
+        "thread_choice": thread_choice.record(),  # and the timings it was chosen from
         "amp": "bf16" if learner.amp else "none",
         "precision": chosen.record(),  # and the timings it was chosen from
         "data": {**data.provenance, "normalization": describe(stats)},
@@ -343,6 +370,9 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
         progress = EpochProgress(exp.cfg.train.epochs, quiet)
         if exp.sized is not None:
             progress.note(exp.sized.describe())
+        fewer_threads = threads.describe(exp.info.get("thread_choice") or {})
+        if fewer_threads:
+            progress.note(fewer_threads)
         status = fit(
             exp.learner,
             exp.train_loader,
@@ -461,7 +491,15 @@ def resume(
     with folder.lock():  # refuses, in one line, a run that is still going
         summary = check_resumable(run_path)  # again: it may have ended before the lock
         cfg = Config.from_dict(folder.config(), source=str(run_path / "config.json"))
-        exp = prepare(cfg, resolve_device(device), data_dir, size_to_budget=False)
+        started = summary.get("threads")
+        kept = started if isinstance(started, int) and not isinstance(started, bool) else None
+        exp = prepare(
+            cfg,
+            resolve_device(device),
+            data_dir,
+            size_to_budget=False,
+            resumed_threads=kept if kept and 0 < kept <= 1024 else None,
+        )
         exp.hooks += [hook(exp) for hook in hooks]
         folder.remove_temporary_files()  # what a crash mid-write left
         prior = 0.0
