@@ -204,3 +204,21 @@ def test_a_damaged_or_linked_journal_is_one_line(tmp_path, capsys, damage):
     err = capsys.readouterr().err
     assert code == 2 and "optuna.journal" in err and "Traceback" not in err, err
     assert not (tmp_path / "elsewhere.journal").exists()
+
+
+def test_a_trial_that_ran_all_its_epochs_is_complete_not_pruned():
+    """The pruner may say "prune" after the last epoch: nothing is left to save, and the
+    trial's value is a finished run's, so it ends complete."""
+    from types import SimpleNamespace
+
+    from tinyvision.runs.search import TrialPruning
+
+    reported: list[tuple[float, int]] = []
+    trial = SimpleNamespace(report=lambda v, step: reported.append((v, step)))
+    trial.should_prune = lambda: True
+    hook = object.__new__(TrialPruning)
+    hook.trial = trial
+    exp = SimpleNamespace(cfg=SimpleNamespace(train=SimpleNamespace(epochs=3)))
+    assert hook.verdict(exp, {"epoch": 2, "test_acc": 50.0}) == "pruned"
+    assert hook.verdict(exp, {"epoch": 3, "test_acc": 60.0}) is None
+    assert reported == [(50.0, 2), (60.0, 3)]  # the last epoch is still reported

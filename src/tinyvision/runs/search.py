@@ -163,6 +163,8 @@ class TrialPruning(Hook):
 
     def verdict(self, exp: Experiment, row: dict) -> str | None:
         self.trial.report(float(row["test_acc"]), int(row["epoch"]))
+        if int(row["epoch"]) >= exp.cfg.train.epochs:  # all its epochs ran: it is complete
+            return None
         return "pruned" if self.trial.should_prune() else None
 
 
