@@ -46,7 +46,12 @@ def test_a_sweep_on_ray_gives_the_local_numbers_and_reruns_nothing(
     assert len(rows) == 4 and {r["status"] for r in rows} == {"completed"}
     assert len(index.rows(tmp_path / "ray")) == 4
     assert (folder / "comparison.png").is_file()
-    assert "[4/4]" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "[4/4]" in out
+    for lr in ("0.02", "0.1"):  # a line as each Ray task starts, before the one as it ends
+        for seed in (0, 1):
+            name = f"lr={lr} seed {seed}"
+            assert out.index(f"  started {name} (") < out.index(f"] {name}: completed")
 
     stamps = {p: p.stat().st_mtime_ns for p in folder.glob("*/metrics.csv")}
     run_sweep("mlp-fashion", GRID, on_ray)

@@ -32,6 +32,10 @@ def _journal_trials(folder: Path) -> list:
 
 def test_a_pruned_search_writes_its_table_figures_and_a_runnable_best(tmp_path, capsys):
     folder = run_search("1ab-circles-optim", SPACE, 6, prune="median", out=tmp_path, device="cpu")
+    out = capsys.readouterr().out
+    for n in range(6):  # each trial's start, then its end, on lines of their own
+        start, end = out.index(f"  started trial {n} ("), out.index(f"  trial {n} [")
+        assert start < end
     rows = read_csv(folder / "search.csv")
     assert [int(r["trial"]) for r in rows] == list(range(6))
     pruned = [r for r in rows if r["state"] == "pruned"]

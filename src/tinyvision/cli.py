@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -180,6 +181,20 @@ def _terminate(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def interrupted_hint(argv: list[str] | None) -> str:
+    """How to go on after Ctrl-C: a group (sweep, study, search) is continued by its own
+    command, which skips the completed runs and resumes the interrupted ones."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    command = next((w for w in words if not w.startswith("-")), "")
+    if command in ("sweep", "study", "search"):
+        again = shlex.join(["tinyvision", *words])
+        return (
+            f"interrupted; rerun `{again}` to continue the {command} (its completed runs "
+            "are kept, its interrupted ones resumed)"
+        )
+    return "interrupted; `tinyvision resume RUN` continues a run"
+
+
 def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -189,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tinyvision: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("tinyvision: interrupted; `tinyvision resume RUN` continues a run", file=sys.stderr)
+        print(f"tinyvision: {interrupted_hint(argv)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)

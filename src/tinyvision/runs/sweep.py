@@ -28,6 +28,7 @@ from pathlib import Path
 from tinyvision import io
 from tinyvision.config import parse_assignment, split_values
 from tinyvision.errors import UserError
+from tinyvision.group_progress import GroupProgress
 from tinyvision.presets import build_config
 from tinyvision.runs.folder import CONFIG, METRICS, read_summary, slug
 from tinyvision.runs.workers import run_in_workers
@@ -200,19 +201,23 @@ def run_points(points: list[Point], folder: Path, spec: dict, options: Options) 
     say(f"{len(points)} runs ({len(points) - len(todo)} already done) in {folder}")
     group = folder.relative_to(options.out).as_posix()
     finished = 0
+    names = {f"{p.label} seed {p.seed}": p.run_dir for p in todo}
+    progress = GroupProgress(names, options.quiet)
 
     def report(point: Point, summary: dict) -> None:
         nonlocal finished
         finished += 1
         final = (summary.get("final") or {}).get("test_acc")
         test = "n/a" if final is None else f"{final:.2f}%"
-        say(
+        line = (
             f"  [{finished}/{len(todo)}] {point.label} seed {point.seed}: "
             f"{summary.get('status')}, test {test} ({summary.get('seconds') or 0:.0f}s)"
         )
+        progress.ended(f"{point.label} seed {point.seed}", line, str(summary.get("status")))
 
     try:
-        execute_points(todo, options, group, report)
+        with progress:
+            execute_points(todo, options, group, report)
     finally:
         write_results(folder, points)
     return folder
