@@ -76,3 +76,23 @@ def test_ctrl_c_on_a_sweep_says_to_rerun_the_sweep(monkeypatch, capsys):
     monkeypatch.setattr(commands, "run", interrupted)
     assert main(["run", "mlp-fashion"]) == 130
     assert "`tinyvision resume RUN` continues a run" in capsys.readouterr().err
+
+
+def test_the_tours_bar_on_a_terminal_and_its_estimate():
+    from tinyvision.tour_progress import Step, TourProgress
+
+    now = iter([0.0, 30.0, 60.0, 90.0])
+    screen = Terminal()
+    steps = [Step("1-cd", "baseline", 1.0), Step("1-cd", "+ standardize", 1.0)]
+    steps.append(Step("report", "the lab report", 2.0))
+    with TourProgress(steps, stream=screen, clock=lambda: next(now)) as progress:
+        progress.start("1-cd", "baseline")
+        progress.start("1-cd", "+ standardize")  # 30 s for 1 of 4: 90 s left
+        assert "about 1m30s left" in screen.getvalue()
+        progress.study_names[("report", "x")] = "the lab report"
+        progress.study_step("report", "step=x seed 0")
+        progress.finish()
+    shown = screen.getvalue()
+    for line in ("1-cd step 1/2: baseline", "1-cd step 2/2: + standardize"):
+        assert line in shown
+    assert "report step 1/1: the lab report" in shown and "done in" in shown

@@ -10,14 +10,30 @@ log file, a notebook's captured output, a CI job) the plain lines only.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from tinyvision.runs.folder import is_alive
 
 POLL_SECONDS = 0.5
+
+# Who else wants to know when a run starts (the tour's progress): called with the run's
+# name, in the process that drives the group, quiet or not.
+_listeners: list[Callable[[str], None]] = []
+
+
+@contextlib.contextmanager
+def listening(callback: Callable[[str], None]) -> Iterator[None]:
+    """Call `callback(name)` as each run of the groups run meanwhile starts."""
+    _listeners.append(callback)
+    try:
+        yield
+    finally:
+        _listeners.remove(callback)
 
 
 class GroupProgress:
@@ -37,9 +53,9 @@ class GroupProgress:
     # --- lifecycle -----------------------------------------------------------------------
 
     def __enter__(self) -> GroupProgress:
-        if self.quiet or not self.runs:
+        if (self.quiet and not _listeners) or not self.runs:
             return self
-        if self.stream.isatty():
+        if not self.quiet and self.stream.isatty():
             from rich.console import Console
             from rich.live import Live
 
@@ -66,6 +82,8 @@ class GroupProgress:
             self.started_at[name] = time.monotonic()
             running = sum(s == "running" for s in self.state.values())
             self._say(f"  started {name} ({running} running, {self._queued()} queued)")
+        for listener in list(_listeners):
+            listener(name)
 
     def ended(self, name: str, line: str, status: str) -> None:
         """`line`: what the caller says of the run's end (its status, test accuracy)."""
