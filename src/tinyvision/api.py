@@ -173,6 +173,15 @@ def load(path: str | Path) -> Run | Sweep:
     raise UserError(f"{path}: neither a run folder (config.json) nor a sweep folder (sweep.json)")
 
 
+class ImageGuesses(list):
+    """One image's (class name, probability) pairs, the most probable first, with what
+    `Run.predict` found about the picture: `inverted`, `note`, `warning`."""
+
+    inverted: bool = False
+    note: str = ""
+    warning: str = ""
+
+
 class Run:
     """A run folder: its config, summary and metrics, its trained model and pictures."""
 
@@ -219,17 +228,22 @@ class Run:
 
         return plot_curves(self.metrics.to_dict("records"), None, title=self.path.name)
 
-    def predict(self, images: Any, top: int = 5) -> list[list[tuple[str, float]]]:
+    def predict(
+        self, images: Any, top: int = 5, invert: bool = True
+    ) -> list[list[tuple[str, float]]]:
         """The `top` most probable (class name, probability) pairs of each image.
 
         `images`: file paths (PNG or JPEG, any size or colour, converted as
         `tinyvision predict` does), or uint8 arrays/tensors shaped like the run's data
-        (N, C, H, W) or (N, H, W).
+        (N, C, H, W) or (N, H, W). A picture whose background is the inverse of the run's
+        images' (dark on white for MNIST's light on black) is inverted first unless
+        `invert=False`; each image's list has `.inverted`, `.note` and `.warning` (a
+        picture unlike any training image), and the notes and warnings are printed.
         """
         import torch
 
         from tinyvision.data.image_files import read_image
-        from tinyvision.runs.predict import image_shape, probabilities, top_classes
+        from tinyvision.runs.predict import examine, image_shape, probabilities, top_classes
 
         if top < 1:
             raise UserError(f"top={top}: ask for at least 1 class")
@@ -249,9 +263,18 @@ class Run:
                     f"images: expected uint8 of shape (N, {', '.join(map(str, shape))}), got "
                     f"{batch.dtype} {tuple(batch.shape)}; or pass PNG/JPEG file paths"
                 )
+        batch, looks = examine(self._trained, batch, invert, "invert=False keeps it")
         probs = probabilities(self._trained, batch)
         guesses = top_classes(probs, self._trained.data.classes, top)
-        return [[(g.name, g.probability) for g in row] for row in guesses]
+        answers = []
+        for i, (row, look) in enumerate(zip(guesses, looks)):
+            answer = ImageGuesses((g.name, g.probability) for g in row)
+            answer.inverted, answer.note, answer.warning = look.inverted, look.note, look.warning
+            for kind, text in (("note", look.note), ("warning", look.warning)):
+                if text:
+                    print(f"image {i}: {kind}: {text}")
+            answers.append(answer)
+        return answers
 
     def _facts(self) -> dict[str, str]:
         s = self.summary

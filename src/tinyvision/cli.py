@@ -110,6 +110,11 @@ def build_parser() -> Parser:
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="PNG or JPEG files")
     p.add_argument("--top", type=int, default=5, help="classes shown per image (default 5)")
     p.add_argument("--json", action="store_true", help="print JSON instead of lines")
+    p.add_argument(
+        "--no-invert",
+        action="store_true",
+        help="keep a picture whose background is the inverse of the run's images as it is",
+    )
     p.add_argument("--data-dir", help=f"dataset folder (default ${'TINYVISION_DATA'})")
 
     p = sub.add_parser("report", help="one HTML report (and its Markdown twin) of runs and studies")

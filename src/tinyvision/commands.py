@@ -408,7 +408,8 @@ def predict(args: argparse.Namespace) -> int:
 
     if args.top < 1:
         raise UserError(f"--top {args.top}: show at least 1 class")
-    predictions = classify(args.run_folder, args.images, args.top)
+    invert = not getattr(args, "no_invert", False)
+    predictions = classify(args.run_folder, args.images, args.top, invert=invert)
     if args.json:
         shown = [
             {
@@ -416,6 +417,9 @@ def predict(args: argparse.Namespace) -> int:
                 "top": [
                     {"class": g.name, "index": g.index, "probability": g.probability} for g in p.top
                 ],
+                "inverted": p.inverted,
+                "note": p.note or None,
+                "warning": p.warning or None,
             }
             for p in predictions
         ]
@@ -423,6 +427,10 @@ def predict(args: argparse.Namespace) -> int:
         return 0
     for p in predictions:
         print(p.image)
+        if p.note:
+            print(f"  note: {p.note}")
+        if p.warning:
+            print(f"  warning: {p.warning}")
         width = max(len(g.name) for g in p.top)
         for g in p.top:
             print(f"  {g.name:<{width}}  {100 * g.probability:6.2f}%")
