@@ -75,15 +75,22 @@ def _kill_after_first_epoch(out: Path, killed: list[int]) -> None:
         time.sleep(0.02)
 
 
-def test_a_killed_worker_is_retried_from_its_checkpoint(ray_instance, tmp_path):
+def test_a_killed_worker_is_retried_from_its_checkpoint(ray_instance, tmp_path, capsys):
     killed: list[int] = []
     watcher = threading.Thread(target=_kill_after_first_epoch, args=(tmp_path, killed))
     watcher.start()
     grid = ["optim.lr=0.02", "data.name=digits", "model.hidden=32", "train.epochs=150"]
-    options = Options(out=tmp_path, device="cpu", executor="ray", cpus_per_run=1, quiet=True)
+    options = Options(out=tmp_path, device="cpu", executor="ray", cpus_per_run=1)
     folder = run_sweep("mlp-fashion", grid, options)
     watcher.join()
     assert killed, "the worker was never killed"
+    out = capsys.readouterr().out
+    retried = [line for line in out.splitlines() if "its Ray worker died" in line]
+    assert retried == [
+        "  all seed 0: its Ray worker died; Ray starts it again (retry 1 of 3), from its "
+        "last checkpoint"
+    ], out
+    assert (folder / "ray.log").is_file()  # Ray's own messages, not the terminal's
     (run,) = [p for p in folder.iterdir() if p.is_dir()]
     summary = read_summary(run)
     assert summary["status"] == "completed"
