@@ -2,7 +2,8 @@
 
 Layers, bottom to top (a module may import its own layer and the ones below):
   errors, io, records_read, figures, config, presets  ->  data, models  ->  train  ->  runs
-  ->  labs, report, studies  ->  tour  ->  commands, cli, the package itself.
+  (and group_progress)  ->  labs, report, studies  ->  tour (and tour_progress)  ->
+  commands, cli, the package itself.
 Imports inside functions count too: a lazy import is still a dependency.
 """
 
@@ -19,12 +20,12 @@ LAYERS = [
     {"errors", "io", "records_read", "figures", "config", "presets"},
     {"data", "models"},
     {"train"},
-    {"runs"},
+    {"runs", "group_progress"},
     {"labs", "report", "studies"},
-    {"tour"},
+    {"tour", "tour_progress"},
     {"commands", "cli", "api", "__init__", "__main__"},
 ]
-ENGINE = ("data", "models", "train", "runs")
+ENGINE = ("data", "models", "train", "runs", "group_progress")
 PRACTICAL_WORDS = ("1-ab", "1ab", "1-cd", "1cd", "1-e ", "1e-", "lab1", "svm", "circles", "fcconv")
 # as patterns: `1e-` names a practical (1e-vit) but is also how 0.001 is written (1e-3)
 PRACTICAL_PATTERNS = [re.escape(w) if w != "1e-" else r"1e-[a-z]" for w in PRACTICAL_WORDS]
