@@ -18,7 +18,8 @@ Each figure is images per second: the median of the timed steps after two warm-u
 Beside the table: the machine (CPU, the flags that decide speed, cores, torch) and the
 load average before each phase.
 
-Run: `python benchmarks/threads.py [--seconds S] [--load N]` (about a minute on 2 cores).
+Run: `python benchmarks/threads.py [--seconds S] [--load N] [--models mlp,cnn]` (a few minutes
+on 2 cores: the slowest steps, the CNN on two threads under load, take seconds each).
 """
 
 from __future__ import annotations

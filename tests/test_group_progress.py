@@ -96,3 +96,20 @@ def test_the_tours_bar_on_a_terminal_and_its_estimate():
     for line in ("1-cd step 1/2: baseline", "1-cd step 2/2: + standardize"):
         assert line in shown
     assert "report step 1/1: the lab report" in shown and "done in" in shown
+
+
+def test_a_large_group_shows_its_running_and_latest_runs(tmp_path):
+    from tinyvision.group_progress import MAX_ROWS
+
+    screen = Terminal()
+    names = [f"step {i} seed 0" for i in range(MAX_ROWS + 8)]
+    with GroupProgress({n: tmp_path / n for n in names}, stream=screen) as progress:
+        for name in names[: MAX_ROWS + 2]:
+            progress.ended(name, f"  {name}: completed", "completed")
+        progress.started(names[MAX_ROWS + 2])
+        table = progress._table()
+    assert table.row_count == MAX_ROWS + 1  # the rows shown, and the count of the others
+    shown = [cell for cell in table.columns[0]._cells]
+    assert names[MAX_ROWS + 2] in shown  # the running one
+    assert names[0] not in shown and names[MAX_ROWS + 1] in shown  # the latest ended
+    assert shown[-1] == "... 8 more (5 queued)"  # 3 ended earlier, 5 queued

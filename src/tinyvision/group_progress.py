@@ -20,6 +20,7 @@ from pathlib import Path
 from tinyvision.runs.folder import is_alive
 
 POLL_SECONDS = 0.5
+MAX_ROWS = 12  # rows of the live table; a larger group shows its running and latest runs
 
 # Who else wants to know when a run starts (the tour's progress): called with the run's
 # name, in the process that drives the group, quiet or not.
@@ -120,8 +121,16 @@ class GroupProgress:
         table.add_column("state")
         table.add_column("for", justify="right")
         now = time.monotonic()
-        for name, state in self.state.items():
+        shown = list(self.state.items())
+        if len(shown) > MAX_ROWS:  # the running first, then the latest ended, then a count
+            running = [(n, s) for n, s in shown if s == "running"]
+            ended = [(n, s) for n, s in shown if s not in ("running", "queued")]
+            shown = running + ended[-max(0, MAX_ROWS - len(running)) :]
+        for name, state in shown:
             since = self.started_at.get(name)
             took = f"{now - since:.0f}s" if state == "running" and since else ""
             table.add_row(name, state, took)
+        hidden = len(self.state) - len(shown)
+        if hidden:
+            table.add_row(f"... {hidden} more ({self._queued()} queued)", "", "")
         return table
