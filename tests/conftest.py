@@ -74,6 +74,20 @@ def pytest_configure(config) -> None:
     config.addinivalue_line(
         "markers", "own_probe_cache: the test times the precision probe in a cache of its own"
     )
+    config.addinivalue_line(
+        "markers", "thread_probe: the test times train.threads=0's probe (not pinned)"
+    )
+
+
+@pytest.fixture(autouse=True)
+def _threads_not_timed(request, monkeypatch):
+    """train.threads=0 keeps all of torch's threads here, untimed: two runs of a test then
+    train on the same count whatever the load (the probe is tested in test_threads.py)."""
+    if request.node.get_closest_marker("thread_probe"):
+        return
+    from tinyvision.train import threads
+
+    monkeypatch.setattr(threads, "time_counts", lambda *a, **k: {n: float(n) for n in a[5]})
 
 
 @pytest.fixture(scope="session")

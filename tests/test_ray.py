@@ -49,7 +49,12 @@ def test_a_sweep_on_ray_gives_the_local_numbers_and_reruns_nothing(
     assert len(rows) == 4 and {r["status"] for r in rows} == {"completed"}
     assert len(index.rows(tmp_path / "ray")) == 4
     assert (folder / "comparison.png").is_file()
-    assert "[4/4]" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "[4/4]" in out
+    for lr in ("0.02", "0.1"):  # a line as each Ray task starts, before the one as it ends
+        for seed in (0, 1):
+            name = f"lr={lr} seed {seed}"
+            assert out.index(f"  started {name} (") < out.index(f"] {name}: completed")
 
     stamps = {p: p.stat().st_mtime_ns for p in folder.glob("*/metrics.csv")}
     run_sweep("mlp-fashion", GRID, on_ray)
@@ -73,15 +78,22 @@ def _kill_after_first_epoch(out: Path, killed: list[int]) -> None:
         time.sleep(0.02)
 
 
-def test_a_killed_worker_is_retried_from_its_checkpoint(ray_instance, tmp_path):
+def test_a_killed_worker_is_retried_from_its_checkpoint(ray_instance, tmp_path, capsys):
     killed: list[int] = []
     watcher = threading.Thread(target=_kill_after_first_epoch, args=(tmp_path, killed))
     watcher.start()
     grid = ["optim.lr=0.02", "data.name=digits", "model.hidden=32", "train.epochs=150"]
-    options = Options(out=tmp_path, device="cpu", executor="ray", cpus_per_run=1, quiet=True)
+    options = Options(out=tmp_path, device="cpu", executor="ray", cpus_per_run=1)
     folder = run_sweep("mlp-fashion", grid, options)
     watcher.join()
     assert killed, "the worker was never killed"
+    out = capsys.readouterr().out
+    retried = [line for line in out.splitlines() if "its Ray worker died" in line]
+    assert retried == [
+        "  all seed 0: its Ray worker died; Ray starts it again (retry 1 of 3), from its "
+        "last checkpoint"
+    ], out
+    assert (folder / "ray.log").is_file()  # Ray's own messages, not the terminal's
     (run,) = [p for p in folder.iterdir() if p.is_dir()]
     summary = read_summary(run)
     assert summary["status"] == "completed"

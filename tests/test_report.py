@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -204,8 +205,35 @@ def test_quick_tour_offline_on_builtin_data(tmp_path, monkeypatch, capsys):
         tour.BUDGETS, "quick", {"train": 300, "test": 100, "epochs": 1, "vit_epochs": 2}
     )
     assert main(["tour", "--quick", "--out", str(tmp_path), "--device", "cpu"]) == 0
-    last = capsys.readouterr().out.strip().splitlines()[-1]
+    printed = capsys.readouterr().out.strip().splitlines()
+    last = printed[-1]
     assert last.startswith("report: ")
+    # each step named as it starts, with its place in its practical and the tour's time left
+    steps = [line for line in printed if " step " in line and "(tour: " in line]
+    assert [line.split("  (tour: ")[0] for line in steps] == [
+        "1-ab step 1/6: circles: the MLP by hand",
+        "1-ab step 2/6: circles: the MLP with autograd",
+        "1-ab step 3/6: circles: the MLP with torch.nn",
+        "1-ab step 4/6: circles: the MLP with torch.optim",
+        "1-ab step 5/6: circles: the SVM kernels",
+        "1-ab step 6/6: the MLP on digits",
+        "1-cd step 1/6: baseline",
+        "1-cd step 2/6: + standardize",
+        "1-cd step 3/6: + augment",
+        "1-cd step 4/6: + schedule",
+        "1-cd step 5/6: + dropout",
+        "1-cd step 6/6: + batchnorm",
+        "1-e step 1/4: the course's ViT",
+        "1-e step 2/4: a tuned ViT",
+        "1-e step 3/4: the course CNN",
+        "1-e step 4/4: an MLP",
+        "report step 1/1: the lab report",
+    ]
+    assert steps[0].endswith("(tour: 0/17 steps done, time left: estimated after the first step)")
+    assert all(
+        re.search(r"\(tour: \d+/17 steps done, about \d+(m\d\d)?s left\)$", s) for s in steps[1:]
+    )
+    assert printed[-2].startswith("tour: done in ")
     html = Path(last.removeprefix("report: ")).read_text()
     for text in (
         "Practical 1-ab",
@@ -220,6 +248,22 @@ def test_quick_tour_offline_on_builtin_data(tmp_path, monkeypatch, capsys):
         "1e-vit-vs-cnn: vit-tuned",  # the tuned ViT's row in the overview
     ):
         assert text in html, text
+    # runs named by their step, in the course's order, the folder as a detail
+    ablation = html[html.index("<h3 id='1cd-ablation") :]
+    steps = ("baseline: ", "standardize: ", "augment: ", "schedule: ", "dropout: ", "batchnorm: ")
+    folded = ablation[ablation.index("<details>") :]
+    places = [folded.find(f"<figcaption>{step}") for step in steps]
+    assert all(p >= 0 for p in places) and places == sorted(places), places
+    assert "(folder step=baseline_seed0)" in ablation
+    # the key figure of each practical open, the others folded
+    opening = ablation[: ablation.index("<details>")]
+    assert "<figcaption>batchnorm: confusion.png (folder step=batchnorm_seed0)" in opening
+    vit = html[html.index("<h3 id='1e-vit-vs-cnn") :]
+    assert "<figcaption>vit: attention_maps.png" in vit[: vit.index("<details>")]
+    svm = html[html.index("<h3 id='1ab-svm") :]
+    assert "svm_boundaries.png" in svm[: svm.index("<details>")]
+    if _chromium() is not None:
+        _check_the_caveat_in_a_browser(Path(last.removeprefix("report: ")))
     # the attention pictures are the course ViT's (class token), not the tuned one's
     (study,) = (tmp_path / "tour-quick").glob("study-1e-vit-vs-cnn-*")
     assert (study / "step=vit_seed0" / "attention_maps.png").is_file()
@@ -294,3 +338,51 @@ def test_questions_text_from_the_records_is_never_markup(tmp_path):
     md = render_markdown(blocks, tmp_path)
     md_questions = md[md.index("### Questions") : md.index("## Contents")]
     assert "<img" not in md_questions and "\\|x" in md_questions
+
+
+def _check_the_caveat_in_a_browser(report: Path) -> None:
+    """A quick tour's overview says, at its top and per conclusion, that a conclusion not
+    reproduced is expected at this budget and that `tinyvision tour` is where they hold."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu"]
+        )
+        page = browser.new_page(viewport={"width": 1200, "height": 900})
+        page.goto(report.as_uri())
+        caveat = page.locator("#overview ~ p", has_text="The quick tour is a smoke test").first
+        assert caveat.is_visible()
+        first_table = page.locator("#overview ~ table").first
+        assert caveat.bounding_box()["y"] < first_table.bounding_box()["y"]
+        assert "tinyvision tour" in caveat.inner_text()
+        for key, what in (
+            ("1-cd", "each improvement of the CNN at least as good as the one before"),
+            ("1-e", "the tuned ViT competitive with the CNN"),
+        ):
+            line = page.locator("p", has_text=f"{key}, {what}: ").first
+            assert line.is_visible()
+            assert line.bounding_box()["y"] < first_table.bounding_box()["y"]
+            said = line.inner_text()
+            assert "reproduced, even at this budget" in said or (
+                "not reproduced at this budget, as expected" in said
+                and "tinyvision tour is where this conclusion holds" in said
+            ), said
+        browser.close()
+
+
+def test_the_budget_caveat_is_the_quick_tours_alone():
+    from tinyvision.report.overview import budget_caveat
+
+    verdicts = [("1-cd", "Each step ...: not reproduced here, step=dropout is 1.00 points below")]
+    verdicts.append(("1-e", "The tuned ViT (97.50%) is competitive with the CNN (97.80%)"))
+    assert budget_caveat({"summary": "The full tour: ...", "mode": "full"}, verdicts) == []
+    assert budget_caveat(None, verdicts) == []
+    quick = budget_caveat({"summary": "The quick tour: ...", "mode": "quick"}, verdicts)
+    said = ["".join(str(getattr(p, "text", p)) for p in b.parts) for b in quick]
+    assert said[0].startswith("The quick tour is a smoke test")
+    assert said[1].startswith("1-cd, each improvement of the CNN at least as good as the one")
+    assert "not reproduced at this budget, as expected" in said[1]
+    assert (
+        said[2] == "1-e, the tuned ViT competitive with the CNN: reproduced, even at this budget."
+    )

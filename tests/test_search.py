@@ -32,6 +32,10 @@ def _journal_trials(folder: Path) -> list:
 
 def test_a_pruned_search_writes_its_table_figures_and_a_runnable_best(tmp_path, capsys):
     folder = run_search("1ab-circles-optim", SPACE, 6, prune="median", out=tmp_path, device="cpu")
+    out = capsys.readouterr().out
+    for n in range(6):  # each trial's start, then its end, on lines of their own
+        start, end = out.index(f"  started trial {n} ("), out.index(f"  trial {n} [")
+        assert start < end
     rows = read_csv(folder / "search.csv")
     assert [int(r["trial"]) for r in rows] == list(range(6))
     pruned = [r for r in rows if r["state"] == "pruned"]
@@ -211,3 +215,21 @@ def test_a_damaged_or_linked_journal_is_one_line(tmp_path, capsys, damage):
     err = capsys.readouterr().err
     assert code == 2 and "optuna.journal" in err and "Traceback" not in err, err
     assert not (tmp_path / "elsewhere.journal").exists()
+
+
+def test_a_trial_that_ran_all_its_epochs_is_complete_not_pruned():
+    """The pruner may say "prune" after the last epoch: nothing is left to save, and the
+    trial's value is a finished run's, so it ends complete."""
+    from types import SimpleNamespace
+
+    from tinyvision.groups.search import TrialPruning
+
+    reported: list[tuple[float, int]] = []
+    trial = SimpleNamespace(report=lambda v, step: reported.append((v, step)))
+    trial.should_prune = lambda: True
+    hook = object.__new__(TrialPruning)
+    hook.trial = trial
+    exp = SimpleNamespace(cfg=SimpleNamespace(train=SimpleNamespace(epochs=3)))
+    assert hook.verdict(exp, {"epoch": 2, "test_acc": 50.0}) == "pruned"
+    assert hook.verdict(exp, {"epoch": 3, "test_acc": 60.0}) is None
+    assert reported == [(50.0, 2), (60.0, 3)]  # the last epoch is still reported

@@ -8,7 +8,15 @@ so the command line's `--help` stays fast.
 from __future__ import annotations
 
 import importlib
+import os
 from typing import Any
+
+# OpenMP threads that wait at a barrier spin by default; on a machine shared with other
+# work a spinning thread takes the core its sibling needs, and two threads trained the MLP
+# 50x slower than one (benchmarks/threads.py). Passive threads sleep instead. OpenMP reads
+# this once, when torch loads it: this takes effect where tinyvision is imported first
+# (the command line, its workers); OMP_WAIT_POLICY=ACTIVE in the environment keeps spinning.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
 

@@ -274,6 +274,15 @@ def _image_batch(images: Any, shape: tuple[int, ...], read_image) -> Any:
     return batch
 
 
+class ImageGuesses(list):
+    """One image's (class name, probability) pairs, the most probable first, with what
+    `Run.predict` found about the picture: `inverted`, `note`, `warning`."""
+
+    inverted: bool = False
+    note: str = ""
+    warning: str = ""
+
+
 class Run:
     """A run folder: its config, summary and metrics, its trained model and pictures."""
 
@@ -321,24 +330,43 @@ class Run:
 
         return plot_curves(self.metrics.to_dict("records"), None, title=self.path.name)
 
-    def predict(self, images: Any, top: int = 5) -> list[list[tuple[str, float]]]:
+    def predict(
+        self, images: Any, top: int = 5, invert: bool = True
+    ) -> list[list[tuple[str, float]]]:
         """The `top` most probable (class name, probability) pairs of each image.
 
         `images`: file paths (PNG or JPEG, any size or colour, converted as
         `tinyvision predict` does), PIL images (converted the same way), or uint8
         arrays/tensors shaped like the run's data: (N, C, H, W) or (N, H, W), or a list
-        of single images (C, H, W) / (H, W).
+        of single images (C, H, W) / (H, W). A picture whose background is the inverse of
+        the run's images' (dark on white for MNIST's light on black) is inverted first
+        unless `invert=False`; each image's list has `.inverted`, `.note` and `.warning`
+        (a picture unlike any training image), and the notes and warnings are printed.
         """
         from tinyvision.data.image_files import read_image
-        from tinyvision.inference.predict import image_shape, probabilities, top_classes
+        from tinyvision.inference.predict import (
+            examine,
+            image_shape,
+            probabilities,
+            top_classes,
+        )
 
         if isinstance(top, bool) or not isinstance(top, int) or top < 1:
             raise UserError(f"top={top!r}: a whole number of classes, at least 1")
         shape = image_shape(self._trained)
         batch = _image_batch(images, shape, read_image)
+        batch, looks = examine(self._trained, batch, invert, "invert=False keeps it")
         probs = probabilities(self._trained, batch)
         guesses = top_classes(probs, self._trained.data.classes, top)
-        return [[(g.name, g.probability) for g in row] for row in guesses]
+        answers = []
+        for i, (row, look) in enumerate(zip(guesses, looks)):
+            answer = ImageGuesses((g.name, g.probability) for g in row)
+            answer.inverted, answer.note, answer.warning = look.inverted, look.note, look.warning
+            for kind, text in (("note", look.note), ("warning", look.warning)):
+                if text:
+                    print(f"image {i}: {kind}: {text}")
+            answers.append(answer)
+        return answers
 
     def _facts(self) -> dict[str, str]:
         s = self.summary
@@ -598,13 +626,16 @@ def predict(
     images: Sequence[str | Path],
     top: int = 5,
     data_dir: str | Path | None = None,
+    invert: bool = True,
 ):
-    """The `top` classes of each image file, as `tinyvision.inference.predict.Prediction`s."""
+    """The `top` classes of each image file, as `tinyvision.inference.predict.Prediction`s.
+    `invert`: a picture whose background is the inverse of the run's images' is inverted
+    first (and its Prediction says so)."""
     from tinyvision.inference.predict import predict as classify
 
     if top < 1:
         raise UserError(f"--top {top}: show at least 1 class")
-    return classify(Path(run_folder), [Path(i) for i in images], top, data_dir)
+    return classify(Path(run_folder), [Path(i) for i in images], top, data_dir, invert)
 
 
 def report(paths: Sequence[str | Path] = (), out: str | Path = "runs") -> Path:

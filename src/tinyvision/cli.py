@@ -8,6 +8,7 @@ interrupted (Ctrl-C or SIGTERM), 1 a bug.
 from __future__ import annotations
 
 import argparse
+import shlex
 import signal
 import sys
 from pathlib import Path
@@ -144,6 +145,11 @@ def _add_predict(sub) -> None:
     p.add_argument("images", nargs="+", type=Path, metavar="IMAGE", help="PNG or JPEG files")
     p.add_argument("--top", type=int, default=5, help="classes shown per image (default 5)")
     p.add_argument("--json", action="store_true", help="print JSON instead of lines")
+    p.add_argument(
+        "--no-invert",
+        action="store_true",
+        help="keep a picture whose background is the inverse of the run's images as it is",
+    )
     _data_dir(p)
     p.set_defaults(func=commands.predict)
 
@@ -275,6 +281,20 @@ def _terminate(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
+def interrupted_hint(argv: list[str] | None) -> str:
+    """How to go on after Ctrl-C: a group (sweep, study, search) is continued by its own
+    command, which skips the completed runs and resumes the interrupted ones."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    command = next((w for w in words if not w.startswith("-")), "")
+    if command in ("sweep", "study", "search"):
+        again = shlex.join(["tinyvision", *words])
+        return (
+            f"interrupted; rerun `{again}` to continue the {command} (its completed runs "
+            "are kept, its interrupted ones resumed)"
+        )
+    return "interrupted; `tinyvision resume RUN` continues a run"
+
+
 def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGTERM, _terminate)
     try:
@@ -284,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tinyvision: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
-        print("tinyvision: interrupted; `tinyvision resume RUN` continues a run", file=sys.stderr)
+        print(f"tinyvision: {interrupted_hint(argv)}", file=sys.stderr)
         return commands.EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -332,7 +332,8 @@ def attention(args: argparse.Namespace) -> int:
 
 
 def predict(args: argparse.Namespace) -> int:
-    predictions = api.predict(args.run_folder, args.images, args.top, args.data_dir)
+    invert = not getattr(args, "no_invert", False)
+    predictions = api.predict(args.run_folder, args.images, args.top, args.data_dir, invert)
     if args.json:
         shown = [
             {
@@ -340,6 +341,9 @@ def predict(args: argparse.Namespace) -> int:
                 "top": [
                     {"class": g.name, "index": g.index, "probability": g.probability} for g in p.top
                 ],
+                "inverted": p.inverted,
+                "note": p.note or None,
+                "warning": p.warning or None,
             }
             for p in predictions
         ]
@@ -349,6 +353,10 @@ def predict(args: argparse.Namespace) -> int:
 
     for p in predictions:
         print(printable(p.image))  # a file name may hold terminal escapes or newlines
+        if p.note:
+            print(f"  note: {printable(p.note)}")
+        if p.warning:
+            print(f"  warning: {printable(p.warning)}")
         width = max(len(printable(g.name)) for g in p.top)
         for g in p.top:
             print(f"  {printable(g.name):<{width}}  {100 * g.probability:6.2f}%")

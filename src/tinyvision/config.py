@@ -316,6 +316,9 @@ class TrainConfig:
     # Seconds the run may train: as many of train.epochs as fit, timed on this machine
     # before the first step (tinyvision.train.budget); 0 = train all of them.
     time_budget: float = 0.0
+    # CPU threads torch trains with: 0 = timed at 1 and at all of them before training
+    # (tinyvision.train.threads; on a busy machine one thread can be the faster), N forces N.
+    threads: int = 0
     logger: str = "none"  # "tensorboard": event files in the run folder (pip extra [tensorboard])
 
     def validate(self) -> None:
@@ -330,6 +333,10 @@ class TrainConfig:
         _require(
             self.time_budget >= 0,
             f"train.time_budget is seconds (0 = off), got {self.time_budget}",
+        )
+        _require(
+            self.threads >= 0,
+            f"train.threads is a count of CPU threads (0 = chosen by timing), got {self.threads}",
         )
         _one_of("train.amp", self.amp, ("auto", "none", "bf16"))
         _require(

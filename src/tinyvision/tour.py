@@ -16,6 +16,9 @@ from pathlib import Path
 from tinyvision import io
 from tinyvision.data import sources
 from tinyvision.errors import UserError
+from tinyvision.groups.progress import listening
+from tinyvision.studies import CNN_STACK, get_study
+from tinyvision.tour_progress import Step, TourProgress
 
 # Images per training split, test images, epochs; vit_epochs for the ViT against the
 # CNN: a transformer needs more steps than a CNN before it is competitive (on the MNIST
@@ -60,6 +63,43 @@ def _choose(preferences: list[str], found: dict[str, tuple[str, str]]) -> tuple[
     return "digits", ["data.name=digits"]
 
 
+# Seconds per training image and epoch on 2 CPU cores, roughly: only their ratios matter,
+# to share the tour's bar between its steps (tinyvision.tour_progress).
+COST_PER_IMAGE = {"mlp": 1 / 50_000, "cnn": 1 / 800, "vit": 1 / 600}
+CIRCLES_SECONDS, REPORT_SECONDS = 1.0, 10.0
+CNN_STEP_NAMES = {step: step if step == "baseline" else f"+ {step}" for step in CNN_STACK}
+VIT_STEP_NAMES = {
+    "vit": "the course's ViT",
+    "vit-tuned": "a tuned ViT",
+    "cnn": "the course CNN",
+    "mlp": "an MLP",
+}
+
+
+def plan(budget: dict[str, int], mlp_data: str, quick: bool) -> list[Step]:
+    """The tour's steps in order, each with its estimated share of the work."""
+    images = budget["train"]
+    steps = [
+        Step("1-ab", f"circles: the MLP {how}", CIRCLES_SECONDS)
+        for how in ("by hand", "with autograd", "with torch.nn", "with torch.optim")
+    ]
+    steps.append(Step("1-ab", "circles: the SVM kernels", 2 * CIRCLES_SECONDS))
+    mlp_work = images * (budget["epochs"] + 1) * COST_PER_IMAGE["mlp"]
+    steps.append(Step("1-ab", f"the MLP on {mlp_data}", mlp_work))
+    cnn_work = images * budget["epochs"] * COST_PER_IMAGE["cnn"]
+    steps += [Step("1-cd", name, cnn_work) for name in CNN_STEP_NAMES.values()]
+    vit_epochs = budget["vit_epochs"]
+    for label, name in VIT_STEP_NAMES.items():
+        model = label.split("-")[0]
+        steps.append(Step("1-e", name, images * vit_epochs * COST_PER_IMAGE[model]))
+    if not quick:
+        heads = get_study("1e-heads").steps
+        work = images * budget["epochs"] * COST_PER_IMAGE["vit"]
+        steps += [Step("1-e heads", label, work) for label, _, _ in heads]
+    steps.append(Step("report", "the lab report", REPORT_SECONDS))
+    return steps
+
+
 def run_tour(out: Path, quick: bool, device: str = "auto", data_dir: Path | None = None) -> Path:
     from tinyvision.experiment.runner import run
     from tinyvision.groups.points import Options
@@ -74,72 +114,88 @@ def run_tour(out: Path, quick: bool, device: str = "auto", data_dir: Path | None
     found = {n: availability(n, data_dir) for n in ("mnist", "fashion-mnist", "cifar10")}
     subsets = [f"data.train_subset={budget['train']}", f"data.test_subset={budget['test']}"]
     sized = [*subsets, f"train.epochs={budget['epochs']}"]
-
-    def say(text: str) -> None:
-        print(f"tour: {text}", flush=True)
-
-    parts = {}
-    say("1-ab: the MLP four ways and the SVMs on circles")
-    for variant in ("manual", "autograd", "nn", "optim"):
-        run(build_config(f"1ab-circles-{variant}"), root, device, quiet=True, data_dir=data_dir)
-    run(build_config("1ab-svm"), root, device, quiet=True, data_dir=data_dir)
     mlp_data, mlp_overrides = _choose(["mnist", "fashion-mnist"], found)
-    run(
-        build_config("1ab-mnist", [*mlp_overrides, f"train.epochs={budget['epochs'] + 1}"]),
-        root,
-        device,
-        quiet=True,
-        data_dir=data_dir,
-    )
-    parts["1-ab"] = {
-        "dataset": f"circles (generated); {mlp_data}",
-        "why": "circles is the course's data; the MLP on images uses " + mlp_data,
-    }
+    progress = TourProgress(plan(budget, mlp_data, quick))
+    progress.study_names.update({("1-cd", k): v for k, v in CNN_STEP_NAMES.items()})
+    progress.study_names.update({("1-e", k): v for k, v in VIT_STEP_NAMES.items()})
+    with progress:
 
-    cnn_data, cnn_overrides = _choose(["cifar10", "fashion-mnist", "mnist"], found)
-    if cnn_data == "digits":  # 8x8 images: the course's 28-pixel crops become 6-pixel ones
-        cnn_overrides.append("data.crop=6")
-    say(f"1-cd: the CNN ablation on {cnn_data}")
-    options = Options(out=root, device=device, quiet=True, data_dir=data_dir)
-    study = run_study("1cd-ablation", [*cnn_overrides, *sized], options)
-    baseline = next(p for p in sorted(study.iterdir()) if p.name.startswith("step=baseline"))
-    if cnn_data != "digits":  # fc4 as a 4x4 convolution needs the course's 28 or 32 pixels
-        show_fc_as_conv(baseline, 56)
-    parts["1-cd"] = {
-        "dataset": cnn_data,
-        "why": "CIFAR-10 is the course's data"
-        + ("" if cnn_data == "cifar10" else f"; it is missing, so {cnn_data} stands in"),
-    }
+        def say(text: str) -> None:
+            print(f"tour: {text}", flush=True)
 
-    vit_data, vit_overrides = _choose(["mnist", "fashion-mnist"], found)
-    if vit_data == "digits":  # 8x8 images: 4-pixel patches, the tuned ViT's crop too
-        vit_overrides += ["model.patch_size=4", "data.crop=8"]
-    say(f"1-e: the ViT against the CNN and the MLP on {vit_data}")
-    vit_sized = [*subsets, f"train.epochs={budget['vit_epochs']}"]
-    study = run_study("1e-vit-vs-cnn", [*vit_overrides, *vit_sized], options)
-    # the pictures of the course's ViT (class token, sinusoidal positions), not the tuned one
-    vit_run = next(p for p in sorted(study.iterdir()) if p.name.startswith("step=vit_"))
-    draw_vit_pictures(vit_run, 3)
-    if not quick:
-        say(f"1-e: the number of heads on {vit_data}")
-        run_study("1e-heads", [*vit_overrides, *sized], options)
-    parts["1-e"] = {
-        "dataset": vit_data,
-        "why": "MNIST is the course's data"
-        + (
-            ""
-            if vit_data == "mnist" and found["mnist"][0] == "full"
-            else f"; {vit_data} as available"
-        ),
-    }
+        parts = {}
+        say("1-ab: the MLP four ways and the SVMs on circles")
+        circles = progress.steps[:4]
+        for variant, step in zip(("manual", "autograd", "nn", "optim"), circles):
+            progress.start("1-ab", step.name)
+            run(build_config(f"1ab-circles-{variant}"), root, device, quiet=True, data_dir=data_dir)
+        progress.start("1-ab", "circles: the SVM kernels")
+        run(build_config("1ab-svm"), root, device, quiet=True, data_dir=data_dir)
+        progress.start("1-ab", f"the MLP on {mlp_data}")
+        run(
+            build_config("1ab-mnist", [*mlp_overrides, f"train.epochs={budget['epochs'] + 1}"]),
+            root,
+            device,
+            quiet=True,
+            data_dir=data_dir,
+        )
+        parts["1-ab"] = {
+            "dataset": f"circles (generated); {mlp_data}",
+            "why": "circles is the course's data; the MLP on images uses " + mlp_data,
+        }
 
-    missing = {n: how for n, (state, how) in found.items() if state != "full"}
-    mode = "quick" if quick else "full"
-    summary = (
-        f"The {mode} tour: each practical at a reduced budget ({budget['train']:,} "
-        f"training images at most, {budget['epochs']} epochs for the CNN ablation, "
-        f"{budget['vit_epochs']} for the ViT against the CNN)."
-    )
-    io.write_json(root / "tour.json", {"summary": summary, "parts": parts, "missing": missing})
-    say("writing the report")
-    return write_report([root], root)
+        cnn_data, cnn_overrides = _choose(["cifar10", "fashion-mnist", "mnist"], found)
+        if cnn_data == "digits":  # 8x8 images: the course's 28-pixel crops become 6-pixel ones
+            cnn_overrides.append("data.crop=6")
+        say(f"1-cd: the CNN ablation on {cnn_data}")
+        options = Options(out=root, device=device, quiet=True, data_dir=data_dir)
+        with listening(lambda name: progress.study_step("1-cd", name)):
+            study = run_study("1cd-ablation", [*cnn_overrides, *sized], options)
+        baseline = next(p for p in sorted(study.iterdir()) if p.name.startswith("step=baseline"))
+        if cnn_data != "digits":  # fc4 as a 4x4 convolution needs the course's 28 or 32 pixels
+            show_fc_as_conv(baseline, 56)
+        parts["1-cd"] = {
+            "dataset": cnn_data,
+            "why": "CIFAR-10 is the course's data"
+            + ("" if cnn_data == "cifar10" else f"; it is missing, so {cnn_data} stands in"),
+        }
+
+        vit_data, vit_overrides = _choose(["mnist", "fashion-mnist"], found)
+        if vit_data == "digits":  # 8x8 images: 4-pixel patches, the tuned ViT's crop too
+            vit_overrides += ["model.patch_size=4", "data.crop=8"]
+        say(f"1-e: the ViT against the CNN and the MLP on {vit_data}")
+        vit_sized = [*subsets, f"train.epochs={budget['vit_epochs']}"]
+        with listening(lambda name: progress.study_step("1-e", name)):
+            study = run_study("1e-vit-vs-cnn", [*vit_overrides, *vit_sized], options)
+        # the pictures of the course's ViT (class token, sinusoidal positions), not the tuned one
+        vit_run = next(p for p in sorted(study.iterdir()) if p.name.startswith("step=vit_"))
+        draw_vit_pictures(vit_run, 3)
+        if not quick:
+            say(f"1-e: the number of heads on {vit_data}")
+            with listening(lambda name: progress.study_step("1-e heads", name)):
+                run_study("1e-heads", [*vit_overrides, *sized], options)
+        parts["1-e"] = {
+            "dataset": vit_data,
+            "why": "MNIST is the course's data"
+            + (
+                ""
+                if vit_data == "mnist" and found["mnist"][0] == "full"
+                else f"; {vit_data} as available"
+            ),
+        }
+
+        missing = {n: how for n, (state, how) in found.items() if state != "full"}
+        mode = "quick" if quick else "full"
+        summary = (
+            f"The {mode} tour: each practical at a reduced budget ({budget['train']:,} "
+            f"training images at most, {budget['epochs']} epochs for the CNN ablation, "
+            f"{budget['vit_epochs']} for the ViT against the CNN)."
+        )
+        io.write_json(
+            root / "tour.json",
+            {"summary": summary, "mode": mode, "parts": parts, "missing": missing},
+        )
+        progress.start("report", "the lab report")
+        report = write_report([root], root)
+        progress.finish()
+        return report

@@ -25,7 +25,7 @@ from tinyvision.experiment.parts import Experiment
 from tinyvision.models import count_params, create_model
 from tinyvision.models.mlp_steps import STEPS
 from tinyvision.models.summary import format_table, summarize
-from tinyvision.train import budget, precision
+from tinyvision.train import budget, precision, threads
 from tinyvision.train.ema import WeightAverage
 from tinyvision.train.loop import Learner
 from tinyvision.train.optim import create_optimizer, create_schedule
@@ -64,6 +64,28 @@ def choose_precision(
         data.num_classes,
         device,
         model_id=asdict(cfg.model),
+    )
+
+
+def choose_threads(
+    cfg: Config,
+    model: nn.Module,
+    shape: tuple[int, ...],
+    data: Dataset,
+    device: torch.device,
+    resumed: int | None,
+) -> threads.Threads:
+    """Resolve train.threads: 0 times a few steps at 1 and at all threads (CPU only)."""
+    hand_written = cfg.model.variant in STEPS
+    return threads.choose(
+        cfg.train.threads,
+        model,
+        None if hand_written else lambda params: create_optimizer(cfg.optim, params),
+        shape,
+        min(cfg.train.batch_size, len(data.train_y)),
+        data.num_classes,
+        device,
+        resumed=resumed,
     )
 
 
@@ -165,11 +187,13 @@ def prepare(
     size_to_budget: bool = True,
     stats: dict | None = None,
     recorded_precision: dict | None = None,
+    resumed_threads: int | None = None,
 ) -> Experiment:
     """Everything a run needs, checked. `size_to_budget`: a train.time_budget picks the
     epoch count (a new run); off, the config's count stands (a resumed run keeps its own).
     A resumed run passes what it recorded when it started: its normalization `stats` and
-    its precision, so it goes on as it began (not refitted, not probed again)."""
+    its precision, so it goes on as it began (not refitted, not probed again);
+    `resumed_threads`: the thread count it started with, kept."""
     validate(cfg)
     if cfg.train.logger == "tensorboard":
         tensorboard_writer_class()  # missing package: one line now, not after training
@@ -182,6 +206,8 @@ def prepare(
     model = create_model(cfg.model, input_shape, data.num_classes)
     rows = summarize(model, input_shape)
     layers = format_table(rows, input_shape)
+    # threads first: the precision's timings (and their cache) are for that thread count
+    thread_choice = choose_threads(cfg, model, input_shape, data, device, resumed_threads)
     chosen = choose_precision(cfg, model.to(device), input_shape, data, device)
     if recorded_precision is not None:
         chosen = _as_recorded(cfg, chosen, recorded_precision)
@@ -204,6 +230,7 @@ def prepare(
         "classes": data.num_classes,
         "device": str(device),
         "threads": torch.get_num_threads(),
+        "thread_choice": thread_choice.record(),  # and the timings it was chosen from
         "amp": "bf16" if learner.amp else "none",
         "precision": chosen.record(),  # and the timings it was chosen from
         "data": {**data.provenance, "normalization": describe(stats)},

@@ -43,7 +43,7 @@ from tinyvision.experiment.parts import Experiment, Hook
 from tinyvision.experiment.prepare import prepare, resolve_device, tensorboard_writer_class
 from tinyvision.io import save_safetensors, save_torch
 from tinyvision.records_read import trained_rows
-from tinyvision.train import budget
+from tinyvision.train import budget, threads
 from tinyvision.train.loop import fit, initial_row
 from tinyvision.train.progress import EpochProgress
 
@@ -197,6 +197,9 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
             )
         if exp.sized is not None:
             progress.note(exp.sized.describe())
+        fewer_threads = threads.describe(exp.info.get("thread_choice") or {})
+        if fewer_threads:
+            progress.note(fewer_threads)
         status = fit(
             exp.learner,
             exp.train_loader,
@@ -323,6 +326,8 @@ def resume(
         cfg = Config.from_dict(folder.config(), source=str(run_path / "config.json"))
         start = folder.start() or {}
         stats = load_normalization(run_path) if (run_path / NORMALIZATION).is_file() else None
+        started = summary.get("threads")
+        kept = started if isinstance(started, int) and not isinstance(started, bool) else None
         exp = prepare(
             cfg,
             resolve_device(device),
@@ -330,6 +335,7 @@ def resume(
             size_to_budget=False,
             stats=stats,
             recorded_precision=summary.get("precision") or start.get("precision"),
+            resumed_threads=kept if kept and 0 < kept <= 1024 else None,
         )
         exp.hooks += [hook(exp) for hook in hooks]
         folder.remove_temporary_files()  # what a crash mid-write left

@@ -157,6 +157,8 @@ class TrialPruning(Hook):
 
     def verdict(self, exp: Experiment, row: dict) -> str | None:
         self.trial.report(float(row["test_acc"]), int(row["epoch"]))
+        if int(row["epoch"]) >= exp.cfg.train.epochs:  # all its epochs ran: it is complete
+            return None
         return "pruned" if self.trial.should_prune() else None
 
 
@@ -455,7 +457,12 @@ class Search:
         return False
 
     def _run(self, batch: list[Point]) -> None:
-        execute_points(batch, self.options, self.group, self._ended)
+        from tinyvision.groups.progress import GroupProgress
+
+        names = {f"trial {p.trial} ({p.label})": p.run_dir for p in batch}
+        self.progress = GroupProgress(names, self.options.quiet)
+        with self.progress:
+            execute_points(batch, self.options, self.group, self._ended)
 
     def _ended(self, point: Point, summary: dict) -> None:
         self._tell(self.live.pop(point.trial, point.trial), summary)
@@ -463,10 +470,12 @@ class Search:
         final = (summary.get("final") or {}).get("test_acc")
         test = "n/a" if final is None else f"{final:.2f}%"
         best = self._best_value()
-        self.say(
+        self.progress.ended(
+            f"trial {point.trial} ({point.label})",
             f"  trial {point.trial} [{self.ended}] {point.label}: {summary.get('status')} "
             f"after {summary.get('epochs_done')} epochs, test {test} "
-            f"(best so far {'n/a' if best is None else f'{best:.2f}%'})"
+            f"(best so far {'n/a' if best is None else f'{best:.2f}%'})",
+            str(summary.get("status")),
         )
 
     def _best_value(self) -> float | None:

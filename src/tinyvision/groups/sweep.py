@@ -33,6 +33,7 @@ from tinyvision.experiment.folder import CONFIG, METRICS, open_lock, read_summar
 from tinyvision.experiment.status import is_finished
 from tinyvision.groups.executors.local import run_locally
 from tinyvision.groups.points import Executor, Options, Point
+from tinyvision.groups.progress import GroupProgress
 from tinyvision.records_read import RecordError, number, read_csv_rows, read_json_object
 
 SPEC = "sweep.json"
@@ -148,19 +149,23 @@ def run_points(points: list[Point], folder: Path, spec: dict, options: Options) 
     say(f"{len(points)} runs ({len(points) - len(todo)} already done) in {folder}")
     group = folder.relative_to(options.out).as_posix()
     finished = 0
+    names = {f"{p.label} seed {p.seed}": p.run_dir for p in todo}
+    progress = GroupProgress(names, options.quiet)
 
     def report(point: Point, summary: dict) -> None:
         nonlocal finished
         finished += 1
         final = (summary.get("final") or {}).get("test_acc")
         test = "n/a" if final is None else f"{final:.2f}%"
-        say(
+        line = (
             f"  [{finished}/{len(todo)}] {point.label} seed {point.seed}: "
             f"{summary.get('status')}, test {test} ({summary.get('seconds') or 0:.0f}s)"
         )
+        progress.ended(f"{point.label} seed {point.seed}", line, str(summary.get("status")))
 
     try:
-        execute_points(todo, options, group, report)
+        with progress:
+            execute_points(todo, options, group, report)
     finally:
         write_results(folder, points)
     return folder

@@ -17,6 +17,7 @@ import torch
 
 from tinyvision.data.image_files import read_image
 from tinyvision.data.loader import BatchTransform
+from tinyvision.data.polarity import Look, Reference
 from tinyvision.errors import UserError
 from tinyvision.inference.trained import TrainedRun, load_trained
 
@@ -34,6 +35,9 @@ class Guess:
 class Prediction:
     image: Path
     top: list[Guess]  # the most probable first
+    inverted: bool = False  # its background was the run's data's inverse: it was inverted
+    note: str = ""  # what was found about its background, and done
+    warning: str = ""  # unlike any training image: the answer may mean little
 
 
 def image_shape(trained: TrainedRun) -> tuple[int, int, int]:
@@ -84,13 +88,31 @@ def top_classes(probs: torch.Tensor, classes: Sequence[str], k: int) -> list[lis
     ]
 
 
+def examine(
+    trained: TrainedRun, batch: torch.Tensor, invert: bool, how_to_keep: str
+) -> tuple[torch.Tensor, list[Look]]:
+    """The pictures as the model should see them: inverted where their background is the
+    run's data's inverse (light on black, say, drawn dark on white) and `invert`."""
+    return Reference(trained.data.train_x).examine(batch, invert, how_to_keep)
+
+
 def predict(
-    run_folder: Path, images: Sequence[Path], top: int = 5, data_dir: Path | None = None
+    run_folder: Path,
+    images: Sequence[Path],
+    top: int = 5,
+    data_dir: Path | None = None,
+    invert: bool = True,
 ) -> list[Prediction]:
-    """The `top` most probable classes of each image (all classes when there are fewer)."""
+    """The `top` most probable classes of each image (all classes when there are fewer).
+    `invert`: a picture whose background is the inverse of the run's images' is inverted
+    first (and its Prediction says so)."""
     if top < 1:
         raise UserError(f"top={top}: ask for at least 1 class")
     trained = load_trained(run_folder, None, "predict", data_dir)
     batch = load_images(images, image_shape(trained))
+    batch, looks = examine(trained, batch, invert, "--no-invert keeps it")
     guesses = top_classes(probabilities(trained, batch), trained.data.classes, top)
-    return [Prediction(Path(path), best) for path, best in zip(images, guesses)]
+    return [
+        Prediction(Path(path), best, look.inverted, look.note, look.warning)
+        for path, best, look in zip(images, guesses, looks)
+    ]

@@ -41,20 +41,54 @@ from tinyvision.report.collect import (
 from tinyvision.report.overview import overview_blocks, variant_runs, variants_blocks
 from tinyvision.report.questions import questions_blocks
 
+# Each practical's key pictures, most telling first: a run or group shows the first it has
+# open, the rest folded. A picture a group's runs all have comes from its last run in the
+# course's order (the ablation's full stack).
+KEY_FIGURES = (
+    "attention_maps.png",
+    "svm_boundaries.png",
+    "confusion.png",
+    "fc_as_conv.png",
+    "decision_boundary.gif",
+)
+
+
+def course_order(runs: list[Run]) -> list[Run]:
+    """Runs in the order of the course's presets (1-ab's circles first, ...), then by folder."""
+    from tinyvision.presets import PRESETS
+
+    place = {p.name: i for i, p in enumerate(PRESETS)}
+    return sorted(runs, key=lambda r: (place.get(r.preset, len(place)), r.path.name))
+
+
+def key_figure(named: list[tuple[str, Run]]) -> tuple[str, Run, Figure] | None:
+    """The most telling picture among (name, run) pairs in the course's order, or None."""
+    for wanted in KEY_FIGURES:
+        found = [(n, r, f) for n, r in named for f in r.figures if f.name == wanted]
+        if found:
+            return found[-1]
+    return None
+
 
 def run_blocks(run: Run, show_curves: bool = True) -> list[Block]:
-    """A run: its heading, its result in a line, its curves; the rest folded."""
+    """A run: its heading (its preset; the folder as a detail), its result in a line, its
+    curves and key picture; the rest folded."""
     s, c = run.summary, run.config
     final = s.get("final") or {}
-    blocks = [Block("h3", run.path.name, key=f"run:{run.path}")]
+    blocks = [Block("h3", run.preset or run.path.name, key=f"run:{run.path}")]
     blocks.append(
         para(
             Code(run.preset),
             f" on {text_of(c['data']['name'])}: {text_of(s.get('status'))}, final test accuracy "
-            f"{pct(final.get('test_acc')) or 'n/a'} after {text_of(s.get('epochs_done'))} epochs.",
+            f"{pct(final.get('test_acc')) or 'n/a'} after {text_of(s.get('epochs_done'))} "
+            "epochs. Folder ",
+            Code(run.path.name),
+            ".",
         )
     )
     curves = [f for f in run.figures if f.name == "curves.png" and show_curves]
+    key = key_figure([(run.preset, run)]) if show_curves else None
+    curves += [key[2]] if key else []
     blocks += [Block("figure", figure=f, text=f.name) for f in curves]
     blocks.append(Block("details", "settings, numbers and every picture of this run"))
     changed = " ".join(c.get("overrides") or [])
@@ -175,14 +209,41 @@ def group_blocks(group: Group) -> list[Block]:
             )
         blocks.append(Block("table", header=header, rows=tuple(rows)))
     blocks += [Block("figure", figure=f, text=f.name) for f in group.figures]
+    named = named_runs(group)
+    key = key_figure(named)
+    if key:
+        name, run, figure = key
+        caption = f"{name}: {figure.name} (folder {run.path.name})"
+        blocks.append(Block("figure", figure=figure, text=caption))
     pictures = [  # pictures a run got besides its curves (attention maps, ...)
-        Block("figure", figure=figure, text=f"{run.path.name}: {figure.name}")
-        for run in group.runs
+        Block("figure", figure=figure, text=f"{name}: {figure.name} (folder {run.path.name})")
+        for name, run in named
         for figure in run.figures
+        if key is None or figure is not key[2]
     ]
     if pictures:
         blocks += [Block("details", "the runs' own pictures"), *pictures, Block("/details")]
     return blocks
+
+
+def named_runs(group: Group) -> list[tuple[str, Run]]:
+    """A group's runs in its own order (a study's steps as the course takes them, a sweep's
+    grid), each named by its step or setting, seed added where there are several."""
+    axes = [a for a in group_axes(group) if a not in ("trial", "state")] or ["trial"]
+    by_folder = {run.path.name: run for run in group.runs}
+    seeds = len({r.get("seed") for r in group.rows}) > 1
+    named, seen = [], set()
+    for row in group.rows:
+        run = by_folder.get(text_of(row.get("run")))
+        if run is None or run.path.name in seen:
+            continue
+        seen.add(run.path.name)
+        name = ", ".join(
+            text_of(row.get(a)) if a == "step" else f"{a}={text_of(row.get(a))}" for a in axes
+        )
+        named.append((name + (f" seed {text_of(row.get('seed'))}" if seeds else ""), run))
+    named += [(run.path.name, run) for run in group.runs if run.path.name not in seen]
+    return named
 
 
 def model_blocks(runs: list[Run], skipped: list[str]) -> list[Block]:
@@ -310,7 +371,7 @@ def build(records: Records) -> list[Block]:
         variants = variant_runs(mine)
         if len(variants) > 1:  # they must agree: one comparison, then each one's details
             blocks += variants_blocks(variants)
-        for run in mine:
+        for run in course_order(mine):
             blocks += run_blocks(run, show_curves=run not in variants)
         for group in my_groups:
             blocks += group_blocks(group)

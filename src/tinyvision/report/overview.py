@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tinyvision.experiment.folder import METRICS
 from tinyvision.records_read import RecordError, read_csv_rows, trained_rows
-from tinyvision.report.blocks import Block, para, pct, text_of
+from tinyvision.report.blocks import Block, Code, para, pct, text_of
 from tinyvision.report.collect import PRACTICALS, Figure, Group, Run, group_practical, practical_of
 from tinyvision.syllabus.answers import setup_differences
 from tinyvision.syllabus.lookup import references_for
@@ -208,6 +208,7 @@ def overview_blocks(
     """The Overview section: per practical, a results table, the data note, the verdicts."""
     blocks = [Block("h2", "Overview")]
     parts = (tour or {}).get("parts", {})
+    conclusions: list[tuple[str, str]] = []  # (practical, verdict), for the caveat on top
     for key, title in PRACTICALS.items():
         mine = [r for r in loose if practical_of(r.preset, r.model) == key]
         my_groups = [g for g in groups if group_practical(g) == key]
@@ -251,12 +252,61 @@ def overview_blocks(
             rows += group_rows
             differs += group_differs
             notes += group_notes
+            conclusions += [(key, note) for note in group_notes]
         blocks.append(Block("h3", f"Overview: {title}"))
         header = ("experiment", "data", "epochs", "final test accuracy", "the course reports")
         blocks.append(Block("table", header=header, rows=tuple(rows)))
         blocks += _data_note(key, rows, parts.get(key))
         blocks += _setup_note(differs)
         blocks += [para(note) for note in notes]
+    blocks[1:1] = budget_caveat(tour, conclusions)
+    return blocks
+
+
+# The course's conclusions the overview checks, in the course's words, by practical.
+CONCLUSIONS = {
+    "1-cd": "each improvement of the CNN at least as good as the one before",
+    "1-e": "the tuned ViT competitive with the CNN",
+}
+
+
+def held(verdict: str) -> bool:
+    """Whether a verdict of ablation_verdict or vit_verdict says the conclusion holds."""
+    return "not reproduced" not in verdict and "does not reproduce" not in verdict
+
+
+def is_quick_tour(tour: dict | None) -> bool:
+    if not isinstance(tour, dict):
+        return False
+    return tour.get("mode") == "quick" or text_of(tour.get("summary")).startswith("The quick")
+
+
+def budget_caveat(tour: dict | None, conclusions: list[tuple[str, str]]) -> list[Block]:
+    """At the top of a quick tour's overview, per conclusion: whether it held, and that
+    one not reproduced is expected at this smoke-test budget (`tinyvision tour` trains
+    long enough for the course's conclusions to hold)."""
+    if not is_quick_tour(tour) or not conclusions:
+        return []
+    blocks = [
+        para(
+            "The quick tour is a smoke test: every practical runs, at a budget too small "
+            "for the course's conclusions to be expected. Not reproduced here is expected; ",
+            Code("tinyvision tour"),
+            " (the full tour) is where they hold.",
+        )
+    ]
+    for key, verdict in conclusions:
+        what = CONCLUSIONS.get(key, "the course's conclusion")
+        if held(verdict):
+            blocks.append(para(f"{key}, {what}: reproduced, even at this budget."))
+        else:
+            blocks.append(
+                para(
+                    f"{key}, {what}: not reproduced at this budget, as expected of a smoke test; ",
+                    Code("tinyvision tour"),
+                    " is where this conclusion holds.",
+                )
+            )
     return blocks
 
 

@@ -17,19 +17,22 @@ Run folders are written by the workers, so `--out` must be one folder every node
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import secrets
 import signal
 import socket
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tinyvision import io
 from tinyvision.errors import UserError, first_line
-from tinyvision.experiment.folder import read_summary
+from tinyvision.experiment.folder import LOCK, read_summary
 
 if TYPE_CHECKING:
     from tinyvision.groups.points import Options, Point
@@ -216,7 +219,80 @@ def threads_per_run(options: Options) -> int:
     return options.cpus_per_run or max(1, (os.cpu_count() or 1) // options.jobs)
 
 
+RAY_LOG = "ray.log"
+# How often the driver looks at its runs' locks: a retried worker takes its run's lock
+# again within a few seconds of the death (a new process importing torch).
+WATCH_SECONDS = 0.25
+
+
+@contextlib.contextmanager
+def ray_output_in(path: Path) -> Iterator[None]:
+    """Ray's own messages (its notices, a dead worker's traceback) go to a file in the
+    group's folder, not the terminal: this process's stderr points there while Ray works.
+    tinyvision's own lines are on stdout, and its errors are printed after Ray is done."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW, 0o644)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        os.dup2(fd, 2)
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(fd)
+
+
+def _holder(run_dir: Path) -> int | None:
+    """The pid that last took a run's lock (alive or not, as the lock file says), or None."""
+    try:
+        return int(json.loads((run_dir / LOCK).read_text())["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+class RetryWatch:
+    """A line when Ray starts a point again because its worker died: the run's lock was
+    taken by another process while the run was unfinished (no final summary). The holder
+    an earlier sweep left is noted first, so a resumed run's first start is not a retry."""
+
+    def __init__(self, points: list[Point], say: Callable[[str], None]) -> None:
+        self.say = say
+        self.holders = {p.run_dir: _holder(p.run_dir) for p in points}
+        self.started: set[Path] = set()
+        self.retries: dict[Path, int] = {}
+
+    def look(self, points: list[Point]) -> None:
+        for point in points:
+            now, before = _holder(point.run_dir), self.holders.get(point.run_dir)
+            if now is None or now == before:
+                continue
+            self.holders[point.run_dir] = now
+            if point.run_dir not in self.started:
+                self.started.add(point.run_dir)
+                continue
+            if (read_summary(point.run_dir) or {}).get("status") not in (None, "running"):
+                continue
+            self.retries[point.run_dir] = count = self.retries.get(point.run_dir, 0) + 1
+            self.say(
+                f"  {point.label} seed {point.seed}: its Ray worker died; Ray starts it "
+                f"again (retry {count} of {RETRIES}), from its last checkpoint"
+            )
+
+
 def run_in_ray(
+    run_point: Callable,
+    todo: list[Point],
+    options: Options,
+    group: str,
+    report: Callable[[Point, dict], None],
+) -> None:
+    with ray_output_in(options.out.resolve() / group / RAY_LOG):
+        _run_in_ray(run_point, todo, options, group, report)
+
+
+def _run_in_ray(
     run_point: Callable,
     todo: list[Point],
     options: Options,
@@ -241,9 +317,13 @@ def run_in_ray(
         point.run_dir = point.run_dir.resolve()
     pending = {task.remote(run_point, p, out, options.device, group, threads): p for p in todo}
     quiet_since, said = time.monotonic(), False
+    watch = RetryWatch(
+        todo, (lambda line: None) if options.quiet else (lambda line: print(line, flush=True))
+    )
     try:
         while pending:
-            done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=WATCH_SECONDS)
+            watch.look(list(pending.values()))
             if not done and not said and time.monotonic() - quiet_since > WAIT_NOTE_SECONDS:
                 waiting = sum(
                     1 for p in pending.values() if not (p.run_dir / "config.json").exists()
