@@ -382,29 +382,35 @@ MLP = [
         first minimum it meets. One example per step is cheap but very noisy (the noise
         can help escape poor minima, but the loss never settles). Mini-batches are the
         usual compromise: a gradient estimate good enough, steps cheap enough, and
-        vectorized. The sweep trains the course network (summed gradients, SGD 0.03) with
-        batches of 1, 10 and 200 (= all the training points):
+        vectorized. One sweep answers this question, 1ab.Q11 and the batch-size and
+        learning-rate part of 1ab.B1: the hand-written MLP (gradients summed over the
+        batch, as the course's) at four learning rates and batches of 1, 10 and 200 (= all
+        the training points). At the course's $\\eta = 0.03$:
         """,
     ),
     code(
         """
-        batches = tv.sweep("1ab-circles-optim", {"train.batch_size": "1,10,200"}, out=OUT,
-                           quiet=True, train__epochs=EPOCHS)
-        rows = []
-        for run, size in zip(batches.runs, batches.table["train.batch_size"]):
-            loss = run.metrics["train_loss"]
-            rows.append({"batch": int(size), "steps per epoch": math.ceil(200 / size),
-                         "final test acc": run.summary["final"]["test_acc"],
-                         "best epoch": run.summary["best_epoch"],
-                         # epoch-to-epoch jitter of the train loss over the last half
-                         "train-loss jitter": float(loss.diff().abs()[len(loss) // 2:].mean()),
-                         "seconds": run.summary["seconds"]})
-        pd.DataFrame(rows)
-        """
-    ),
-    code(
-        """
-        batches.plot()
+        grid = tv.sweep("1ab-circles-manual",
+                        {"optim.lr": "0.001,0.03,0.3,1", "train.batch_size": "1,10,200"},
+                        out=OUT, quiet=True, train__epochs=EPOCHS)
+        table = grid.table.drop(columns="lr")  # the learning rate each run recorded: the same
+        points = table.rename(columns={"optim.lr": "lr", "train.batch_size": "batch"})
+        points["curves"] = [tv.load(grid.path / name).metrics for name in points["run"]]
+
+
+        def jitter(curves):  # the train loss's change from epoch to epoch, over the last half
+            loss = curves["train_loss"]
+            return float(loss.diff().abs()[len(loss) // 2:].mean())
+
+
+        at_course_lr = points[points["lr"] == 0.03].assign(
+            steps_per_epoch=lambda t: [math.ceil(200 / b) for b in t["batch"]],
+            jitter=lambda t: [jitter(c) for c in t["curves"]])
+        display(at_course_lr[["batch", "steps_per_epoch", "final_test_acc", "best_test_acc",
+                              "jitter", "seconds"]])
+        pd.DataFrame({f"batch {int(b)}": c["test_acc"] for b, c in
+                      zip(at_course_lr["batch"], at_course_lr["curves"])}).plot(
+            title="test accuracy at lr 0.03", xlabel="epoch");
         """
     ),
     question(
@@ -418,26 +424,22 @@ MLP = [
         budget); too large and the steps overshoot: the loss oscillates or diverges. A
         common remedy is to start large and decay $\\eta$ (1-cd Q26), or an adaptive
         method such as Adam; $\\eta$ must also match the batch size (summed gradients grow
-        with it). The hand-written MLP at five learning rates:
+        with it). The sweep of 1ab.Q10 at batches of 10:
         """,
     ),
     code(
         """
-        rates = tv.sweep("1ab-circles-manual", {"optim.lr": "0.0001,0.001,0.03,0.3,1"},
-                         out=OUT, quiet=True, train__epochs=EPOCHS)
-        rates.table[["optim.lr", "status", "final_train_acc", "final_test_acc", "best_test_acc"]]
-        """
-    ),
-    code(
-        """
-        done = rates.table[rates.table["status"] == "completed"]
+        at_batch_10 = points[points["batch"] == 10]
+        display(at_batch_10[["lr", "status", "final_train_acc", "final_test_acc",
+                             "best_test_acc"]])
+        done = at_batch_10.dropna(subset=["final_test_acc"])
         best = done.loc[done["final_test_acc"].idxmax()]
-        print(f"best learning rate here: {best['optim.lr']:g} ({best['final_test_acc']:.1f}% test)")
-        for _, row in done.iterrows():
-            print(f"  lr {row['optim.lr']:g}: final test {row['final_test_acc']:.1f}%")
+        print(f"best learning rate here: {best['lr']:g} ({best['final_test_acc']:.1f}% test)")
         print("the course's reports (150 epochs, batch 10): lr 0.1 -> 94% (loss 0.18); "
               "lr 0.0001 -> 64% (loss 0.69); lr 1 -> 65% (loss 1.88)")
-        rates.plot()
+        pd.DataFrame({f"lr {lr:g}": c["train_loss"] for lr, c in
+                      zip(at_batch_10["lr"], at_batch_10["curves"])}).plot(
+            title="train loss at batch 10", xlabel="epoch", logy=True);
         """
     ),
     question(
@@ -690,8 +692,22 @@ MLP = [
     ),
     md(
         """
-        The batch size and the learning rate were swept in 1ab.Q10 and 1ab.Q11. The course
-        also compares gradients averaged over the batch with gradients summed: summed, a
+        The batch size and the learning rate together, from the sweep of 1ab.Q10: the final
+        test accuracy of each pair. With gradients summed over the batch, a step grows with
+        the batch, so the larger the batch, the smaller the learning rate it takes.
+        """
+    ),
+    code(
+        """
+        display(points.pivot(index="lr", columns="batch", values="final_test_acc"))
+        for batch, rows in points.dropna(subset=["final_test_acc"]).groupby("batch"):
+            top = rows.loc[rows["final_test_acc"].idxmax()]
+            print(f"batch {int(batch)}: best lr {top['lr']:g} ({top['final_test_acc']:.1f}%)")
+        """
+    ),
+    md(
+        """
+        The course also compares gradients averaged over the batch with gradients summed: summed, a
         batch of 10 steps 10 times as far, so it gets to its best sooner, less steadily.
         The boundary the run drew, epoch by epoch, is in its folder
         (`decision_boundary.gif`); its last state:
