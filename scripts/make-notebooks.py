@@ -109,7 +109,8 @@ MLP = [
         course asks you to write (`forward`, `loss_accuracy`, `backward`, `sgd`) are written
         here and checked against tinyvision's own (`tv.models.mlp_manual`); the experiments
         run through the Python API (`tv.run`, `tv.sweep`), so every number below is read
-        from a run's records.
+        from a run's records. `tinyvision course 1ab` lists the same questions with the
+        command that answers each.
 
         Budgets: the circles runs train 150 epochs (the course's), MNIST the preset's 10.
         `TINYVISION_NOTEBOOK_QUICK=1` makes them tiny (10 epochs, 1,000 MNIST images), to
@@ -126,7 +127,7 @@ MLP = [
         base
         """
     ),
-    md("## Part 1-a: theory\n\n#### The supervised data set"),
+    md("## Part 1-a: theory\n\n**The supervised data set**"),
     question(
         "1ab.Q1",
         "Training, validation and test sets",
@@ -187,7 +188,7 @@ MLP = [
               f"N = {int(small['data.n_train'])}")
         """
     ),
-    md("#### The network's architecture"),
+    md("**The network's architecture**"),
     question(
         "1ab.Q3",
         "Why a non-linearity",
@@ -326,7 +327,7 @@ MLP = [
         print("forward agrees with tinyvision's on every output:", ", ".join(our_outputs))
         """,
     ),
-    md("#### The loss function"),
+    md("**The loss function**"),
     question(
         "1ab.Q8",
         "Which way ŷ must move",
@@ -369,7 +370,7 @@ MLP = [
         its gradient fades as an output saturates, even a wrong one.
         """,
     ),
-    md("#### The optimization algorithm"),
+    md("**The optimization algorithm**"),
     question(
         "1ab.Q10",
         "Full batch, mini-batch or one example at a time",
@@ -422,7 +423,7 @@ MLP = [
         *Answer.* Each step is $w \\leftarrow w - \\eta\\, \\partial L / \\partial w$. Too small
         an $\\eta$ and training crawls (and may stop far from a minimum within its
         budget); too large and the steps overshoot: the loss oscillates or diverges. A
-        common remedy is to start large and decay $\\eta$ (1-cd Q26), or an adaptive
+        common remedy is to start large and decay $\\eta$ (1cd.Q26), or an adaptive
         method such as Adam; $\\eta$ must also match the batch size (summed gradients grow
         with it). The sweep of 1ab.Q10 at batches of 10:
         """,
@@ -491,7 +492,7 @@ MLP = [
         print("d sign(x)/dx =", grad_step.numpy(), "  d tanh(x)/dx =", grad_tanh.numpy().round(3))
         """
     ),
-    md("#### Derivations: the gradients of the loss"),
+    md("**Derivations: the gradients of the loss**"),
     question(
         "1ab.Q14",
         "Cross-entropy on a SoftMax",
@@ -903,7 +904,8 @@ CNN = [
         part 1-d, training it (`1cd.Q8` to `1cd.Q18`); part 3, improving it
         (`1cd.Q19` to `1cd.Q34`). The functions the course asks for (`conv_output_size`,
         `receptive_field`, the network, `standardize`, `zca`, `random_crop`) are written
-        here and checked against tinyvision's own.
+        here and checked against tinyvision's own. `tinyvision course 1cd` lists the same
+        questions with the command that answers each.
 
         CIFAR-10 is used where its files are on the machine; otherwise the experiments run
         on Fashion-MNIST (1×28×28 images, 10 classes) with the same network, and the
@@ -1179,7 +1181,7 @@ CNN = [
         print("two 5x5 convolutions without the pool:", receptive_field([(5, 1), (5, 1)])[-1][0])
         """,
     ),
-    md("## Part 1-d: training from scratch\n\n#### The network's architecture"),
+    md("## Part 1-d: training from scratch\n\n**The network's architecture**"),
     question(
         "1cd.Q8",
         "A convolution that keeps the size",
@@ -1335,7 +1337,7 @@ CNN = [
               f"the CNN has {total / svms:,.0f}x / {total / with_codebook:,.1f}x as many")
         """
     ),
-    md("#### Training the network"),
+    md("**Training the network**"),
     question(
         "1cd.Q13",
         "The training script",
@@ -1458,8 +1460,9 @@ CNN = [
         *Answer.* Random weights give outputs that carry no information about the class:
         about one answer in ten is right (90% error, chance for 10 classes), and the
         SoftMax is close to uniform, so the cross-entropy is close to
-        $-\\log(1/10) = \\ln 10$. Measured on an untrained course network, on the
-        baseline's test images and inputs:
+        $-\\log(1/10) = \\ln 10$. A run's records hold this evaluation before training
+        as the epoch-0 row of its metrics; here it is measured directly, on an untrained
+        course network, with the baseline's test images and inputs:
         """,
     ),
     code(
@@ -1504,7 +1507,7 @@ CNN = [
         baseline.plot()
         """
     ),
-    md("## Part 3: improving the results\n\n#### Normalization"),
+    md("## Part 3: improving the results\n\n**Normalization**"),
     question(
         "1cd.Q19",
         "Standardized inputs",
@@ -1606,8 +1609,9 @@ CNN = [
         unit variance (up to $\epsilon$, which keeps the noise directions from blowing up),
         then rotates back, so whitened images still look like images (their edges
         stand out): $x \mapsto (x - \mu) W$. PCA whitening stops before rotating back
-        ($\Lambda^{-1/2} U^\top$); tinyvision's other options are per-image global
-        contrast normalization (`gcn`), min-max scaling, and per-image L1 and L2 norms.
+        ($\Lambda^{-1/2} U^\top$: `data.normalize=pca`); the study also tries per-image
+        global contrast normalization (`gcn`), min-max scaling, and per-image L1 and L2
+        norms.
         """,
     ),
     piece(
@@ -1669,7 +1673,7 @@ CNN = [
               "9x slower, in one; very poor and unstable in another")
         """
     ),
-    md("#### Data augmentation"),
+    md("**Data augmentation**"),
     question(
         "1cd.Q22",
         "Random crops and horizontal flips",
@@ -1786,7 +1790,7 @@ CNN = [
             print("best:", best_step(augmentation))
         """
     ),
-    md("#### Optimizers and learning-rate schedules"),
+    md("**Optimizers and learning-rate schedules**"),
     question(
         "1cd.Q26",
         "SGD with a decaying learning rate",
@@ -1850,7 +1854,7 @@ CNN = [
             show(schedules.path / "lr.png")
         """
     ),
-    md("#### Dropout"),
+    md("**Dropout**"),
     question(
         "1cd.Q29",
         "Dropout",
@@ -1933,7 +1937,7 @@ CNN = [
         print("evaluation: identity =", torch.equal(drop.eval()(ones), ones))
         """
     ),
-    md("#### Batch normalization"),
+    md("**Batch normalization**"),
     question(
         "1cd.Q34",
         "Batch normalization",
@@ -2041,7 +2045,8 @@ VIT = [
         (one-head and multi-head self-attention, the block, the patch embedding, the
         positional embedding, the ViT) are written here; each is checked against
         tinyvision's (`tv.models`) by loading the same weights into both and comparing
-        their outputs.
+        their outputs. `tinyvision course 1e` lists the same questions with the command
+        that answers each.
 
         Budgets: the course ViT trains the preset's 10 epochs; each step of a
         hyperparameter study 5 epochs. `TINYVISION_NOTEBOOK_QUICK=1` makes every run one
