@@ -144,3 +144,22 @@ def test_import_and_help_stay_torch_free():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.stdout.strip() == "False", result.stderr
+
+
+def test_examples_are_the_runs_own_data_and_labels(trained):
+    run = tv.load(trained.path)
+    data = run._trained.data
+    x, y = run.examples("test", count=5)
+    assert x.dtype == torch.uint8 and torch.equal(x, data.test_x[:5])
+    assert torch.equal(y, data.test_y[:5])
+    train_x, train_y = run.examples("train")
+    assert torch.equal(train_x, data.train_x) and torch.equal(train_y, data.train_y)
+    assert run.classes == list(data.classes) and len(run.classes) == 10
+    # What the run says it scored on its test split, these examples score.
+    guesses = run.predict(run.examples("test")[0], top=1)
+    right = [g[0][0] == run.classes[int(label)] for g, label in zip(guesses, data.test_y)]
+    assert 100 * np.mean(right) == pytest.approx(run.summary["final"]["test_acc"], abs=1e-6)
+    with pytest.raises(UserError, match="choose 'train' or 'test'"):
+        run.examples("validation")
+    with pytest.raises(UserError, match="at least 1"):
+        run.examples(count=0)

@@ -87,7 +87,7 @@ def filled(name: str, tmp_path: Path) -> str:
 
 def check_lines(nb: nbformat.NotebookNode) -> list[str]:
     return [
-        "".join(o.get("text", "") for o in cell.outputs)
+        "".join(o.get("text", "") for o in cell.outputs if o.get("name") != "stderr")
         for cell in nb.cells
         if cell.get("metadata", {}).get("tinyvision", {}).get("check")
     ]
@@ -112,15 +112,17 @@ def assert_checks(blank, done, count: int) -> None:
 def test_mlp_exercise(tmp_path):
     blank, done = run_both("1ab-mlp.ipynb", tmp_path)
     assert_checks(blank, done, 5)
-    for nb in (blank, done):
-        assert "the MLP above on the circles' test points" in outputs(nb)
+    for nb in (blank, done):  # the pieces, the student's or the references, train the MLP
+        assert "the notebook's MLP after" in outputs(nb)
 
 
 @needs_fashion
 def test_cnn_exercise(tmp_path, real_data):
     blank, done = run_both("1cd-cnn.ipynb", tmp_path)
     assert_checks(blank, done, 6)
-    assert "final_test_acc" in outputs(blank) and "final_test_acc" in outputs(done)
+    assert "epoch 1: train accuracy" in outputs(blank) and "epoch 1: train accuracy" in outputs(
+        done
+    )
 
 
 @needs_fashion
@@ -128,4 +130,5 @@ def test_cnn_exercise(tmp_path, real_data):
 def test_vit_exercise(tmp_path, real_data):
     blank, done = run_both("1e-vit.ipynb", tmp_path)
     assert_checks(blank, done, 6)
-    assert "(16 patches of 32)" in outputs(blank) and "(16 patches of 32)" in outputs(done)
+    for nb in (blank, done):  # the pieces, the student's or the references, train a ViT
+        assert "the notebook's ViT after one epoch" in outputs(nb)

@@ -82,3 +82,27 @@ def test_loader_visits_every_example_once_per_epoch():
     assert not torch.equal(first, second), "a new order every epoch"
     x, y = next(iter(loader))
     assert x.dtype == torch.float32 and torch.allclose(x[:, 0, 0, 0] * 255, y.float())
+
+
+def test_padding_without_a_crop_shifts_within_the_images_size():
+    """data.pad alone (the 1cd-augmentation study's translation) pads, then crops a window
+    of the image's own size: a random shift, never a larger image than the model takes."""
+    x = _batch(n=64, c=1, size=8)
+    cfg = DataConfig(normalize="none", pad=2)
+    stats = fit_normalization(cfg, x)
+    out = BatchTransform(cfg, stats, train=True)(x, torch.Generator().manual_seed(0))
+    assert out.shape == x.shape
+    padded = augment.pad(x.float() / 255, 2)
+    shifts = set()
+    for image, window in zip(padded, out):
+        found = [
+            (t, l)
+            for t in range(5)
+            for l in range(5)
+            if torch.equal(image[:, t : t + 8, l : l + 8], window)
+        ]
+        assert found, "each output is a window of its padded image"
+        shifts.add(found[0])
+    assert len(shifts) > 5  # shifted differently per image
+    test = BatchTransform(cfg, stats, train=False)(x, torch.Generator().manual_seed(0))
+    assert torch.equal(test, x.float() / 255)  # test images are not shifted

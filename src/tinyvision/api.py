@@ -324,6 +324,23 @@ class Run:
         """The trained model (the run's final weights), in eval mode, on the CPU."""
         return self._trained.model
 
+    @property
+    def classes(self) -> list[str]:
+        """The class names of the run's data set, in label order."""
+        return list(self._trained.data.classes)
+
+    def examples(self, split: str = "test", count: int | None = None):
+        """The run's own data: (inputs, labels) of its `split` ("train" or "test"), the first
+        `count` of them (all when None), as the run loaded them (subsets and hold-outs
+        applied): images uint8 (N, C, H, W) before normalization, points float (N, D)."""
+        if split not in ("train", "test"):
+            raise UserError(f"split={split!r}: choose 'train' or 'test'")
+        if count is not None and count < 1:
+            raise UserError(f"count={count}: ask for at least 1 example")
+        data = self._trained.data
+        x, y = (data.train_x, data.train_y) if split == "train" else (data.test_x, data.test_y)
+        return x[:count], y[:count]
+
     def plot(self):
         """The loss and accuracy curves, as a matplotlib Figure (shown inline in Jupyter)."""
         from tinyvision.figures import plot_curves

@@ -58,9 +58,10 @@ class BatchTransform:
             x = augment.color_jitter(x, generator, c.jitter)
         x = self.normalize(x)
         if images and self.train:
+            size = c.crop or x.shape[-1]  # padding alone: shifts back to the image's size
             x = augment.pad(x, c.pad)
-            if c.crop:
-                x = augment.random_crop(x, c.crop, generator)
+            if c.crop or c.pad:
+                x = augment.random_crop(x, size, generator)
             if c.flip:
                 x = augment.random_flip(x, generator)
             if c.rotate or c.translate or c.scale or c.shear:
