@@ -329,3 +329,27 @@ def test_the_svm_question_reads_the_svms(tmp_path, capsys):
     assert main(["course", "1ab.B6", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "SVM linear C=1.0: test 65.00%" in out and "SVM rbf C=1.0: test 95.50%" in out
+
+
+def test_the_error_before_training_is_read_from_epoch_0(tmp_path, capsys):
+    """1-cd Q17: the run's epoch-0 row (its untrained weights), ten classes near ln 10."""
+    import math
+
+    from tinyvision.experiment.runner import run
+    from tinyvision.io import read_csv
+
+    path, _ = run(
+        build_config("1cd-baseline", ["data.name=digits", "train.epochs=1"]),
+        tmp_path,
+        "cpu",
+        quiet=True,
+    )
+    first = read_csv(path / "metrics.csv")[0]
+    assert first["epoch"] == "0" and abs(float(first["test_loss"]) - math.log(10)) < 0.2
+    assert main(["course", "1cd.Q17", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    loss, acc = float(first["test_loss"]), float(first["test_acc"])
+    assert (
+        f"before training (epoch 0) test loss {loss:.4f} (ln 10 = 2.3026), accuracy {acc:.2f}%"
+        in out
+    ), out

@@ -13,7 +13,9 @@ import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tinyvision.experiment.folder import METRICS
 from tinyvision.presets import all_presets
+from tinyvision.records_read import RecordError, read_csv_rows
 from tinyvision.report.collect import Collector, Figure, Group, Records, Run
 from tinyvision.syllabus.table import Answer, Question, Reference
 
@@ -138,6 +140,9 @@ def _run_found(answer: Answer, run: Run) -> Found:
         if isinstance(fit, dict):
             name = f"SVM {fit.get('kernel')} C={fit.get('C')}:"
             results.append((name, f"test {_pct(_number(fit.get('test_acc')))}"))
+    before = _before_training(run.path)
+    if before:
+        results.append(("before training (epoch 0)", before))
     status = str(s.get("status") or "?")
     if status != "completed":
         results.append(("status", status))
@@ -149,6 +154,20 @@ def _run_found(answer: Answer, run: Run) -> Found:
         run.model,
         results,
     )
+
+
+def _before_training(path: Path) -> str:
+    """The epoch-0 row of a run's metrics (its untrained weights on the test split): the
+    error before training, 1-cd Q17 ("" for a run without one)."""
+    try:
+        rows = read_csv_rows(path / METRICS, ("epoch", "test_loss", "test_acc"))
+    except RecordError:
+        return ""
+    first = rows[0] if rows and rows[0].get("epoch") == "0" else None
+    loss, acc = (_number(first.get(k)) for k in ("test_loss", "test_acc")) if first else (None,) * 2
+    if loss is None or acc is None:
+        return ""
+    return f"test loss {loss:.4f} (ln 10 = {math.log(10):.4f}), accuracy {_pct(acc)}"
 
 
 def _loose(records: Records) -> list[Run]:
