@@ -276,7 +276,7 @@ QUESTIONS = (
               R("50,000 training images", "CIFAR-10's training split"))),
     Question("1cd.Q12", "1-d the architecture", "Against bag-of-words and an SVM",
              "The CNN's parameter count against the bag-of-words + SVM pipeline's.",
-             ("number", "comparison"), (command(SUMMARY_CNN, "params"),),
+             ("number", "comparison"), (command("tinyvision arithmetic"), command(SUMMARY_CNN, "params")),
              (R("10,010", "(1000 + 1) x 10: a 1000-word vocabulary, 10 linear SVMs"),
               R("138,010", "the same plus the 1000 x 128 SIFT codebook"))),
     Question("1cd.Q13", "1-d learning", "Run the training code",
