@@ -50,7 +50,7 @@ MODEL_KEYS = {
     "mlp": ("hidden", "activation", "dropout", "variant", "init_std"),
     "cnn": ("activation", "dropout", "batchnorm"),
     "lenet": ("activation",),
-    "vgg": ("width", "activation", "dropout"),
+    "vgg": ("width", "activation", "dropout", "whiten"),
     "vit": (
         "embed_dim",
         "nb_blocks",
@@ -149,6 +149,9 @@ class ModelConfig:
     dropout: float = 0.0  # cnn: dropout rate before the last layer
     batchnorm: bool = False  # cnn: BatchNorm2d after each convolution
     width: int = 32  # vgg: channels of the first block (then 2x, 4x)
+    # vgg: the first convolution fixed to the whitening of the training set's 3x3 patches
+    # (fitted on the first training batch, never trained; models/whiten.py)
+    whiten: bool = False
     # mlp, practical 1-ab: how it is written and trained. manual: hand-written forward,
     # backward and sgd (no autograd); autograd: the same tensors with requires_grad;
     # nn: torch.nn layers, the same hand-written update; optim: torch.nn + torch.optim.
@@ -299,6 +302,9 @@ class TrainConfig:
     # this decay per step; 0 = off. Its horizon is about 1 / (1 - ema) steps.
     ema: float = 0.0
     tta: bool = False  # test-time augmentation: average the logits of x and its mirror image
+    # test-time shifts: also average over x moved this many pixels diagonally each way
+    # (x itself weighing as much as the two moved copies); 0 = off
+    tta_shift: int = 0
     # Seconds the run may train: as many of train.epochs as fit, timed on this machine
     # before the first step (tinyvision.train.budget); 0 = train all of them.
     time_budget: float = 0.0
@@ -312,6 +318,10 @@ class TrainConfig:
             0 <= self.seed <= SEED_MAX, f"train.seed must be in 0..{SEED_MAX}, got {self.seed}"
         )
         _require(0 <= self.label_smoothing < 1, "train.label_smoothing must be in [0, 1)")
+        _require(
+            0 <= self.tta_shift <= 4,
+            f"train.tta_shift must be in 0..4 pixels, got {self.tta_shift}",
+        )
         _require(0 <= self.ema < 1, f"train.ema must be in [0, 1) (0 = off), got {self.ema}")
         _require(
             self.time_budget >= 0,
@@ -363,6 +373,10 @@ class Config:
         _require(
             not t.tta or d.name != "circles",
             "train.tta mirrors images; data.name=circles holds 2-D points",
+        )
+        _require(
+            not t.tta_shift or d.name != "circles",
+            "train.tta_shift moves images; data.name=circles holds 2-D points",
         )
         _require(
             t.ema == 0 or m.variant == "optim",

@@ -132,7 +132,9 @@ def _factory(cfg: ModelConfig, input_shape: tuple[int, ...], num_classes: int) -
     if name == "vgg":
         from tinyvision.models.cnn import VGGNet
 
-        return VGGNet(input_shape[0], num_classes, cfg.width, cfg.activation, cfg.dropout)
+        return VGGNet(
+            input_shape[0], num_classes, cfg.width, cfg.activation, cfg.dropout, cfg.whiten
+        )
     if name == "lenet":
         from tinyvision.models.cnn import LeNet5
 
