@@ -24,6 +24,7 @@ from tinyvision.presets import build_config
 from tinyvision.runs.predict import probabilities
 from tinyvision.runs.runner import resume, run
 from tinyvision.runs.trained import load_trained
+from tinyvision.studies import STUDIES
 from tinyvision.train.ema import WeightAverage
 from tinyvision.train.loop import Learner
 
@@ -246,3 +247,19 @@ def test_fashion_fast_at_two_epochs(tmp_path, real_data):
     assert summary["final"]["test_acc"] >= 73.0
     recorded = json.loads((next(tmp_path.glob("fashion-fast-*")) / "config.json").read_text())
     assert recorded["train"]["tta"] is True and recorded["train"]["ema"] == 0.99
+
+
+def test_ablation_steps_each_change_what_they_name():
+    """Every step of the fast recipe's ablation builds, and differs from the full recipe in
+    exactly the keys it sets (so a renamed or mistyped key cannot silently do nothing)."""
+    full = build_config("fashion-fast").to_dict()
+    for label, preset, overrides in STUDIES["fashion-fast-ablation"].steps:
+        cfg = build_config(preset, overrides).to_dict()
+        changed = {
+            f"{section}.{key}"
+            for section, values in cfg.items()
+            if isinstance(values, dict)
+            for key, value in values.items()
+            if full[section][key] != value
+        }
+        assert changed == {o.split("=")[0] for o in overrides}, label
