@@ -1,4 +1,5 @@
-"""The fast recipe's ingredients: the VGG-like net, the weight average, test-time flips."""
+"""The fast recipe's ingredients: the VGG-like net, the weight average, test-time flips and
+shifts, the whitened first layer."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ import json
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+import torchvision.transforms.v2.functional as TF
 from safetensors.torch import load_file
 from torch import nn
 
+from tinyvision.data.augment import translate
 from tinyvision.errors import UserError
 from tinyvision.experiment.runner import resume, run
 from tinyvision.inference.predict import probabilities
@@ -18,7 +22,9 @@ from tinyvision.inference.trained import load_trained
 from tinyvision.io import read_csv
 from tinyvision.models.cnn import VGGNet
 from tinyvision.models.summary import summarize
+from tinyvision.models.whiten import PatchWhitening, whitening_filters
 from tinyvision.presets import build_config
+from tinyvision.studies import STUDIES
 from tinyvision.train.ema import WeightAverage
 from tinyvision.train.loop import Learner
 
@@ -96,11 +102,81 @@ def test_tta_averages_the_logits_of_the_mirror_image():
         torch.testing.assert_close(plain.infer(x), model(x))
 
 
-def test_interrupted_fast_recipe_resumes_exactly(tmp_path, monkeypatch):
-    """The weight average is in the checkpoint: resume gives the uninterrupted numbers."""
+def test_translate_matches_torchvision():
+    x = torch.randn(3, 2, 7, 9)
+    for dy, dx in ((1, 1), (-1, -1), (2, 0), (0, -3)):
+        expected = TF.affine(x, angle=0.0, translate=[dx, dy], scale=1.0, shear=[0.0, 0.0])
+        torch.testing.assert_close(translate(x, dy, dx), expected)
+
+
+def test_tta_shift_averages_the_moved_images():
+    torch.manual_seed(0)
+    model = VGGNet(1, 10, width=4).eval()
+    x = torch.randn(5, 1, 8, 8)
+    shifted = Learner(model, None, tta=True, tta_shift=2)
+    only_shifts = Learner(model, None, tta_shift=1)
+
+    def flips(v):
+        return (model(v) + model(v.flip(-1))) / 2
+
+    def moved(v, s):  # torchvision's translation, (x, y) = (s, s)
+        return TF.affine(v, angle=0.0, translate=[s, s], scale=1.0, shear=[0.0, 0.0])
+
+    with torch.no_grad():
+        expected = (2 * flips(x) + flips(moved(x, 2)) + flips(moved(x, -2))) / 4
+        torch.testing.assert_close(shifted.infer(x), expected)
+        expected = (2 * model(x) + model(moved(x, 1)) + model(moved(x, -1))) / 4
+        torch.testing.assert_close(only_shifts.infer(x), expected)
+
+
+def test_whitening_filters_decorrelate_the_patches():
+    """Against numpy's covariance and eigendecomposition: the filtered patches have the
+    identity covariance, the eigenvalues / (eigenvalues + eps) with eps."""
+    rng = np.random.default_rng(0)
+    mixing = rng.normal(size=(9, 9))
+    patches = rng.normal(size=(5000, 9)) @ mixing + 3.0
+    cov = np.cov(patches, rowvar=False)
+    eigenvalues = np.linalg.eigvalsh(cov)[::-1]
+    for eps, expected in ((0.0, np.ones(9)), (0.5, eigenvalues / (eigenvalues + 0.5))):
+        rows = whitening_filters(torch.tensor(patches), eps).double().numpy()
+        np.testing.assert_allclose(rows @ cov @ rows.T, np.diag(expected), atol=1e-5)
+
+
+def test_whitening_layer_is_fitted_once_and_never_trained():
+    torch.manual_seed(0)
+    model = VGGNet(1, 10, width=8, whiten=True)
+    layer = model.features.block1.conv1
+    assert isinstance(layer, PatchWhitening) and not layer.fitted
+    assert layer.out_channels == 18 and model.features.block1.conv2.in_channels == 18
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+    # smooth images: their neighbouring pixels are strongly correlated
+    images = [F.avg_pool2d(torch.randn(32, 1, 28, 28), 3, 1, 1) for _ in range(3)]
+    for i, x in enumerate(images):
+        loss = F.cross_entropy(model(x), torch.randint(0, 10, (32,)))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if i == 0:
+            fitted = layer.weight.clone()
+    assert layer.fitted and layer.weight.grad is None
+    torch.testing.assert_close(layer.weight, fitted)  # not refitted, not moved by the steps
+    # the first batch's patches, away from the zero-padded border, come out whitened
+    half = F.conv2d(images[0], layer.weight[:9])  # no padding: interior patches only
+    out = half.transpose(0, 1).reshape(9, -1)
+    torch.testing.assert_close(torch.cov(out), torch.eye(9), atol=0.15, rtol=0)
+    torch.testing.assert_close(layer.weight[9:], -layer.weight[:9])
+    # fewer multiply-adds than the plain net: the first block's second conv reads 18 maps
+    macs = sum(r.macs for r in summarize(VGGNet(1, 10, 32, whiten=True), (1, 28, 28)))
+    assert macs < sum(r.macs for r in summarize(VGGNet(1, 10, 32), (1, 28, 28)))
+
+
+@pytest.mark.parametrize("new", [[], ["model.whiten=true", "train.tta_shift=1"]])
+def test_interrupted_fast_recipe_resumes_exactly(tmp_path, monkeypatch, new):
+    """The weight average (and the whitening's fit) is in the checkpoint: resume gives the
+    uninterrupted numbers."""
     from tinyvision.train import loop
 
-    overrides = [*TINY, "train.epochs=4", "model.width=8", "train.ema=0.9"]
+    overrides = [*TINY, "train.epochs=4", "model.width=8", "train.ema=0.9", *new]
     full, _ = run(build_config("fashion-fast", overrides), tmp_path / "a", "cpu", quiet=True)
 
     real_epoch = interrupt_at_epoch(monkeypatch, at=3)
@@ -125,6 +201,7 @@ def test_confusion_and_predict_see_what_the_run_measured(tmp_path):
     # float32 throughout: `predict` runs in float32, and `train.amp=auto` may pick bf16 on
     # one machine and not another (it times both), which can move an image across a border.
     overrides = [*TINY, "model.width=8", "train.ema=0.9", "train.amp=none"]
+    overrides += ["train.tta_shift=1"]
     path, summary = run(build_config("fashion-fast", overrides), tmp_path, "cpu", quiet=True)
     final = summary["final"]["test_acc"]
     with (path / "confusion.csv").open(newline="") as f:
@@ -147,6 +224,9 @@ def test_confusion_and_predict_see_what_the_run_measured(tmp_path):
         ("fashion-fast", ["train.ema=1.0"], r"train.ema must be in \[0, 1\)"),
         ("fashion-fast", ["model.width=0"], "model.width must be positive"),
         ("cnn-fashion", ["model.width=16"], "model.width does nothing for model.name=cnn"),
+        ("cnn-fashion", ["model.whiten=true"], "model.whiten does nothing for model.name=cnn"),
+        ("fashion-fast", ["train.tta_shift=5"], r"train.tta_shift must be in 0..4"),
+        ("1ab-circles", ["train.tta_shift=1"], "circles holds 2-D points"),
     ],
 )
 def test_bad_combinations_are_one_line(preset, overrides, message):
@@ -167,3 +247,19 @@ def test_fashion_fast_at_two_epochs(tmp_path, real_data):
     assert summary["final"]["test_acc"] >= 73.0
     recorded = json.loads((next(tmp_path.glob("fashion-fast-*")) / "config.json").read_text())
     assert recorded["train"]["tta"] is True and recorded["train"]["ema"] == 0.99
+
+
+def test_ablation_steps_each_change_what_they_name():
+    """Every step of the fast recipe's ablation builds, and differs from the full recipe in
+    exactly the keys it sets (so a renamed or mistyped key cannot silently do nothing)."""
+    full = build_config("fashion-fast").to_dict()
+    for label, preset, overrides in STUDIES["fashion-fast-ablation"].steps:
+        cfg = build_config(preset, overrides).to_dict()
+        changed = {
+            f"{section}.{key}"
+            for section, values in cfg.items()
+            if isinstance(values, dict)
+            for key, value in values.items()
+            if full[section][key] != value
+        }
+        assert changed == {o.split("=")[0] for o in overrides}, label

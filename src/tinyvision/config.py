@@ -149,6 +149,9 @@ class ModelConfig:
     batchnorm: bool = field(default=False, metadata=_reads("cnn"))
     # vgg: channels of the first block (then 2x, 4x)
     width: int = field(default=32, metadata=_reads("vgg", size=True))
+    # vgg: the first convolution fixed to the whitening of the training set's 3x3 patches
+    # (fitted on the first training batch, never trained; models/whiten.py)
+    whiten: bool = field(default=False, metadata=_reads("vgg"))
     # mlp, practical 1-ab: how it is written and trained. manual: hand-written forward,
     # backward and sgd (no autograd); autograd: the same tensors with requires_grad;
     # nn: torch.nn layers, the same hand-written update; optim: torch.nn + torch.optim.
@@ -313,6 +316,9 @@ class TrainConfig:
     # this decay per step; 0 = off. Its horizon is about 1 / (1 - ema) steps.
     ema: float = 0.0
     tta: bool = False  # test-time augmentation: average the logits of x and its mirror image
+    # test-time shifts: also average over x moved this many pixels diagonally each way
+    # (x itself weighing as much as the two moved copies); 0 = off
+    tta_shift: int = 0
     # Seconds the run may train: as many of train.epochs as fit, timed on this machine
     # before the first step (tinyvision.train.budget); 0 = train all of them.
     time_budget: float = 0.0
@@ -329,6 +335,10 @@ class TrainConfig:
             0 <= self.seed <= SEED_MAX, f"train.seed must be in 0..{SEED_MAX}, got {self.seed}"
         )
         _require(0 <= self.label_smoothing < 1, "train.label_smoothing must be in [0, 1)")
+        _require(
+            0 <= self.tta_shift <= 4,
+            f"train.tta_shift must be in 0..4 pixels, got {self.tta_shift}",
+        )
         _require(0 <= self.ema < 1, f"train.ema must be in [0, 1) (0 = off), got {self.ema}")
         _require(
             self.time_budget >= 0,
@@ -384,6 +394,10 @@ class Config:
         _require(
             not t.tta or d.name != "circles",
             "train.tta mirrors images; data.name=circles holds 2-D points",
+        )
+        _require(
+            not t.tta_shift or d.name != "circles",
+            "train.tta_shift moves images; data.name=circles holds 2-D points",
         )
         _require(
             t.ema == 0 or m.variant == "optim",

@@ -45,6 +45,15 @@ def center_crop(x: torch.Tensor, size: int) -> torch.Tensor:
     return x[..., top : top + size, left : left + size]
 
 
+def translate(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
+    """Every image moved down dy and right dx pixels (negative: up, left), zeros coming in:
+    the crop at offset (pad - dy, pad - dx) of the image padded by pad >= |dy|, |dx|."""
+    h, w = x.shape[-2:]
+    padded = F.pad(x, (max(dx, 0), max(-dx, 0), max(dy, 0), max(-dy, 0)))
+    top, left = max(-dy, 0), max(-dx, 0)
+    return padded[..., top : top + h, left : left + w]
+
+
 def random_flip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
     """Mirror left-right a random half (p) of the batch."""
     flip = torch.rand(x.shape[0], device=x.device, generator=generator) < p

@@ -155,6 +155,7 @@ def build_learner(
         forward=torch.compile(model) if cfg.train.compile else None,
         ema=average,
         tta=cfg.train.tta,
+        tta_shift=cfg.train.tta_shift,
     )
 
 

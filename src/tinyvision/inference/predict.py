@@ -20,6 +20,7 @@ from tinyvision.data.loader import BatchTransform
 from tinyvision.data.polarity import Look, Reference
 from tinyvision.errors import UserError
 from tinyvision.inference.trained import TrainedRun, load_trained
+from tinyvision.train.loop import Learner
 
 BATCH = 256
 
@@ -64,13 +65,13 @@ def probabilities(trained: TrainedRun, images: torch.Tensor) -> torch.Tensor:
     """Class probabilities (N, classes) of uint8 images shaped like the run's data."""
     transform = BatchTransform(trained.cfg.data, trained.stats, train=False)
     unused = torch.Generator()  # the test transform draws nothing
+    # the test-time views the run measured its test accuracy with, in float32
+    train = trained.cfg.train
+    views = Learner(trained.model, None, tta=train.tta, tta_shift=train.tta_shift)
     parts = []
     for start in range(0, len(images), BATCH):
         x = transform(images[start : start + BATCH], unused)
-        logits = trained.model(x).float()
-        if trained.cfg.train.tta:  # as the run measured its test accuracy
-            logits = (logits + trained.model(x.flip(-1)).float()) / 2
-        parts.append(torch.softmax(logits, 1))
+        parts.append(torch.softmax(views.infer(x), 1))
     result = torch.cat(parts)
     if not torch.isfinite(result).all():
         raise UserError(

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from tinyvision.data.augment import translate
 from tinyvision.train.ema import WeightAverage
 from tinyvision.train.metrics import Accumulator
 from tinyvision.train.progress import EpochProgress
@@ -36,6 +37,8 @@ class Learner:
     fixed_lr: float = float("nan")  # the learning rate of a custom step (no optimizer)
     ema: WeightAverage | None = None  # evaluate with averaged weights
     tta: bool = False  # evaluate on each image and its mirror image, logits averaged
+    # and on each image moved this many pixels down-right and up-left (0: not moved)
+    tta_shift: int = 0
 
     def autocast(self):
         if not self.amp:
@@ -49,7 +52,19 @@ class Learner:
             return forward(x).float()
 
     def infer(self, x: torch.Tensor) -> torch.Tensor:
-        """Logits for evaluation: with test-time flip averaging if asked for."""
+        """Logits for evaluation: averaged over the test-time views asked for.
+
+        With shifts, the image as it is weighs as much as its two moved copies together
+        (they lose a border's pixels): (2 f(x) + f(x moved +s) + f(x moved -s)) / 4.
+        """
+        logits = self._flipped(x)
+        if self.tta_shift:
+            s = self.tta_shift
+            moved = self._flipped(translate(x, s, s)) + self._flipped(translate(x, -s, -s))
+            logits = (2 * logits + moved) / 4
+        return logits
+
+    def _flipped(self, x: torch.Tensor) -> torch.Tensor:
         logits = self.predict(x)
         if self.tta:
             logits = (logits + self.predict(x.flip(-1))) / 2
