@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +38,48 @@ def interrupt_at_epoch(monkeypatch, at: int):
 
     monkeypatch.setattr(loop, "epoch", flaky)
     return real_epoch
+
+
+def one_line_error(code: int, err: str, *fragments: str) -> str:
+    """Bad input's answer: exit 2 and one line naming each fragment, never a traceback."""
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    """`python -m tinyvision ARGS` in a fresh process, on this checkout's source."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
+    return subprocess.run(
+        [sys.executable, "-m", "tinyvision", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory) -> Path:
+    """One real run (1ab-circles-optim, one epoch), recorded once per test file."""
+    from tinyvision.experiment.runner import run
+    from tinyvision.presets import build_config
+
+    out = tmp_path_factory.mktemp("recorded")
+    run(build_config("1ab-circles-optim", ["train.epochs=1"]), out, "cpu", quiet=True)
+    return out
+
+
+def copy_records(recorded: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """A fresh copy of `recorded` as tmp_path/runs, and its run folder."""
+    root = tmp_path / "runs"
+    shutil.copytree(recorded, root)
+    (run_dir,) = [p for p in root.iterdir() if p.is_dir()]
+    return root, run_dir
 
 
 def real_split(name: str, split: str) -> bool:

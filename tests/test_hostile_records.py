@@ -24,53 +24,23 @@ from PIL import Image
 
 from tinyvision.cli import main
 from tinyvision.experiment import index
-from tinyvision.experiment.runner import run
-from tinyvision.presets import build_config
+
+from conftest import copy_records, one_line_error, run_cli
 
 SECRET = "SECRET-TOKEN-d41d8cd98f00"
 HOSTILE = "<img src=x onerror=alert(1)>"
 SCRIPT = "model.name=<script>alert(1)</script>`|*[x](javascript:alert(1))"
 
 
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("recorded")
-    run(build_config("1ab-circles-optim", ["train.epochs=1"]), out, "cpu", quiet=True)
-    return out
-
-
 @pytest.fixture
 def records(recorded, tmp_path) -> tuple[Path, Path]:
     """A fresh copy of the records root, and its run folder."""
-    root = tmp_path / "runs"
-    shutil.copytree(recorded, root)
-    (run_dir,) = [p for p in root.iterdir() if p.is_dir()]
-    return root, run_dir
+    return copy_records(recorded, tmp_path)
 
 
 def _pictures(run_dir: Path) -> list[str]:
     """The pictures the run left (how many depends on the run hooks installed)."""
     return sorted(p.name for p in run_dir.iterdir() if p.suffix in (".png", ".gif"))
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1] / "src")}
-    return subprocess.run(
-        [sys.executable, "-m", "tinyvision", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
-
-
-def _one_line_error(code: int, err: str, *fragments: str) -> None:
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def _report(capsys, *args: str) -> tuple[int, str, str]:
@@ -216,8 +186,8 @@ def test_runs_ls_and_show_print_markup_literally(records):
     (root / "run[").mkdir()
     shown_dir = run_dir.rename(root / "run[/red]x")  # the folder red]x in the folder run[
 
-    listing = _cli("runs", "ls", "--out", str(root))
-    shown = _cli("runs", "show", str(shown_dir))
+    listing = run_cli("runs", "ls", "--out", str(root))
+    shown = run_cli("runs", "show", str(shown_dir))
 
     assert listing.returncode == 0 and not listing.stderr, listing.stderr
     for text in ("[/]-20240101-000000-abcd", "[bold red]completed", "[/red]"):
@@ -274,7 +244,7 @@ def test_runs_show_on_a_damaged_run_is_one_line(records, damage, capsys):
     _damage(run_dir, name, content)
     code = main(["runs", "show", str(run_dir)])
     captured = capsys.readouterr()
-    _one_line_error(code, captured.err, fragment)
+    one_line_error(code, captured.err, fragment)
     assert captured.out == "", "nothing half-printed before the error"
 
 
@@ -290,8 +260,8 @@ def test_runs_show_with_missing_fields_shows_what_is_there(records, capsys):
 def test_runs_ls_on_a_garbage_index_is_one_line(records, garbage):
     root, _ = records
     (root / "index.sqlite").write_bytes(garbage)
-    result = _cli("runs", "ls", "--out", str(root))
-    _one_line_error(
+    result = run_cli("runs", "ls", "--out", str(root))
+    one_line_error(
         result.returncode,
         result.stderr,
         "index.sqlite",
@@ -407,7 +377,7 @@ def test_read_only_records_folder(shared_place):
     assert shown.returncode == 0 and "test acc" in shown.stdout, shown.stderr
     assert report.returncode == 0, report.stderr
     assert (shared_place / "rep" / "report.html").is_file()
-    _one_line_error(refused.returncode, refused.stderr, "cannot write the report there")
+    one_line_error(refused.returncode, refused.stderr, "cannot write the report there")
     assert _state(root) == before
 
 
@@ -416,7 +386,7 @@ def test_report_into_an_unwritable_place_is_one_line(records, tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     code, _, err = _report(capsys, str(root), "--out", str(blocker / "rep"))
-    _one_line_error(code, err, "cannot write the report there", "writable folder")
+    one_line_error(code, err, "cannot write the report there", "writable folder")
 
 
 # --- 6. the report says what it left out, and why ---------------------------------------

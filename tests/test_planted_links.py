@@ -9,28 +9,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from tinyvision.cli import main
-from tinyvision.experiment.runner import run
 from tinyvision.groups import sweep
-from tinyvision.presets import build_config
+
+from conftest import copy_records, one_line_error
 
 RUN = ["run", "1ab-circles-optim", "train.epochs=1", "--device", "cpu", "--quiet"]
-
-
-def _one_line(code: int, err: str, *fragments: str) -> str:
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def _digest(path: Path) -> str:
@@ -78,7 +67,7 @@ def test_a_linked_index_is_refused_by_the_writer(tmp_path, capsys, other_app, su
     code = main([*RUN, "--out", str(out)])
 
     err = capsys.readouterr().err
-    _one_line(code, err, f"index.sqlite{suffix}", "symbolic link")
+    one_line_error(code, err, f"index.sqlite{suffix}", "symbolic link")
     assert (_digest(target), _digest(other_app)) == before, "written through the link"
     assert sorted(p.name for p in other_app.parent.iterdir()) == sorted(
         {"app.sqlite", target.name}
@@ -96,7 +85,7 @@ def test_a_linked_index_is_refused_by_a_sweep_before_any_folder(tmp_path, capsys
         + ["--device", "cpu", "--quiet", "--out", str(out)]
     )
     err = capsys.readouterr().err
-    _one_line(code, err, "index.sqlite", "symbolic link")
+    one_line_error(code, err, "index.sqlite", "symbolic link")
     assert _digest(other_app) == before
     assert not list(other_app.parent.glob("*-wal")) and not list(other_app.parent.glob("*-shm"))
     assert [p.name for p in out.iterdir()] == ["index.sqlite"], "a sweep folder was made"
@@ -106,7 +95,7 @@ def test_an_index_folder_where_the_index_belongs_is_one_line(tmp_path, capsys):
     out = tmp_path / "out"
     (out / "index.sqlite").mkdir(parents=True)
     code = main([*RUN, "--out", str(out)])
-    _one_line(code, capsys.readouterr().err, "index.sqlite", "not a plain file")
+    one_line_error(code, capsys.readouterr().err, "index.sqlite", "not a plain file")
     assert [p.name for p in out.iterdir()] == ["index.sqlite"]
 
 
@@ -118,19 +107,10 @@ def test_out_itself_may_be_a_link_the_user_named(tmp_path, capsys):
     assert (real / "index.sqlite").is_file()
 
 
-@pytest.fixture(scope="module")
-def recorded(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("recorded")
-    run(build_config("1ab-circles-optim", ["train.epochs=1"]), out, "cpu", quiet=True)
-    return out
-
-
 @pytest.fixture
 def stopped(recorded, tmp_path) -> tuple[Path, Path]:
     """A copy of a recorded run whose summary says it was interrupted: resumable."""
-    root = tmp_path / "runs"
-    shutil.copytree(recorded, root)
-    (run_dir,) = [p for p in root.iterdir() if p.is_dir()]
+    root, run_dir = copy_records(recorded, tmp_path)
     summary = json.loads((run_dir / "summary.json").read_text())
     summary["status"] = "interrupted"
     (run_dir / "summary.json").write_text(json.dumps(summary))
@@ -154,7 +134,7 @@ def test_resume_refuses_a_linked_record_and_writes_nothing(stopped, tmp_path, ca
     code = main(["resume", str(run_dir), "--device", "cpu", "--quiet"])
 
     err = capsys.readouterr().err
-    _one_line(code, err, name, "symbolic link")
+    one_line_error(code, err, name, "symbolic link")
     assert _tree(root) == before, "resume changed the run folder"
     assert _digest(outside) == target, "written through the link"
 
@@ -166,7 +146,7 @@ def test_resume_refuses_a_folder_where_a_record_belongs(stopped, capsys, name):
     (run_dir / name).mkdir()
     before = _tree(root)
     code = main(["resume", str(run_dir), "--device", "cpu", "--quiet"])
-    _one_line(code, capsys.readouterr().err, name, "a folder where a record belongs")
+    one_line_error(code, capsys.readouterr().err, name, "a folder where a record belongs")
     assert _tree(root) == before
 
 
@@ -209,7 +189,7 @@ def test_a_folder_in_a_records_place_is_one_line_or_a_skipped_run(stopped, tmp_p
     before = _tree(root)
 
     code = main(["runs", "show", str(run_dir)])
-    _one_line(code, capsys.readouterr().err, name, "not a plain file (a folder)")
+    one_line_error(code, capsys.readouterr().err, name, "not a plain file (a folder)")
 
     code = main(["report", str(root), "--out", str(tmp_path / "rep")])
     err = capsys.readouterr().err
@@ -224,7 +204,7 @@ def test_a_folder_in_a_records_place_is_one_line_or_a_skipped_run(stopped, tmp_p
 def test_a_folder_given_as_a_recipe_is_one_line(tmp_path, capsys):
     (tmp_path / "best.json").mkdir()
     code = main(["run", str(tmp_path / "best.json"), "--out", str(tmp_path / "out")])
-    _one_line(code, capsys.readouterr().err, "best.json", "not a plain file (a folder)")
+    one_line_error(code, capsys.readouterr().err, "best.json", "not a plain file (a folder)")
     assert not (tmp_path / "out").exists()
 
 
@@ -237,7 +217,7 @@ def test_a_fifo_where_a_data_file_belongs_is_named(idx_root, tmp_path, capsys):
     code = main(
         ["run", "mlp-fashion", "data.name=mnist", "train.epochs=1", "--out", str(tmp_path / "o")]
     )
-    line = _one_line(code, capsys.readouterr().err, "train-images-idx3-ubyte", "named pipe")
+    line = one_line_error(code, capsys.readouterr().err, "train-images-idx3-ubyte", "named pipe")
     assert "not found" not in line
     assert not (tmp_path / "o").exists()
 
@@ -262,5 +242,5 @@ def test_a_linked_side_file_is_refused_by_the_reader_too(stopped, tmp_path, caps
     target.write_bytes(b"someone else's file")
     (root / f"index.sqlite{suffix}").symlink_to(target)
     code = main(["runs", "ls", "--out", str(root)])
-    _one_line(code, capsys.readouterr().err, f"index.sqlite{suffix}", "symbolic link")
+    one_line_error(code, capsys.readouterr().err, f"index.sqlite{suffix}", "symbolic link")
     assert target.read_bytes() == b"someone else's file"

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -63,19 +64,25 @@ def test_a_sweep_on_ray_gives_the_local_numbers_and_reruns_nothing(
     assert not list((tmp_path / "ray").glob(".ray-check-*"))  # the token is cleaned up
 
 
-def _kill_after_first_epoch(out: Path, killed: list[int]) -> None:
-    """SIGKILL the process training the run once its first checkpoint is on disk."""
+def _trainers_past_first_epoch(out: Path) -> Iterator[int]:
+    """The pid training a run once its first checkpoint is on disk, looked for again
+    every 20 ms for 300 s."""
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline:
         for run in out.glob("sweep-*/*/"):
             metrics = run / "metrics.csv"
             if (run / "checkpoint.pt").is_file() and metrics.is_file():
                 if len(metrics.read_text().splitlines()) >= 2:
-                    pid = json.loads((run / LOCK).read_text())["pid"]
-                    os.kill(pid, signal.SIGKILL)
-                    killed.append(pid)
-                    return
+                    yield json.loads((run / LOCK).read_text())["pid"]
         time.sleep(0.02)
+
+
+def _kill_after_first_epoch(out: Path, killed: list[int]) -> None:
+    """SIGKILL the process training the run once its first checkpoint is on disk."""
+    pid = next(_trainers_past_first_epoch(out), None)
+    if pid is not None:
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
 
 
 def test_a_killed_worker_is_retried_from_its_checkpoint(ray_instance, tmp_path, capsys):
@@ -326,20 +333,13 @@ def _ancestors(pid: int) -> list[int]:
 
 def _remove_node_mid_epoch(cluster, out: Path, removed: list) -> None:
     """Once the run's second epoch is under way, remove the node whose worker trains it."""
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline:
-        for run in out.glob("sweep-*/*/"):
-            metrics = run / "metrics.csv"
-            if (run / "checkpoint.pt").is_file() and metrics.is_file():
-                if len(metrics.read_text().splitlines()) >= 2:
-                    pid = json.loads((run / LOCK).read_text())["pid"]
-                    parents = set(_ancestors(pid))
-                    for node in cluster.worker_nodes:
-                        if node.all_processes["raylet"][0].process.pid in parents:
-                            cluster.remove_node(node, allow_graceful=False)
-                            removed.append(node)
-                            return
-        time.sleep(0.02)
+    for pid in _trainers_past_first_epoch(out):
+        parents = set(_ancestors(pid))
+        for node in cluster.worker_nodes:
+            if node.all_processes["raylet"][0].process.pid in parents:
+                cluster.remove_node(node, allow_graceful=False)
+                removed.append(node)
+                return
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs Linux's /proc")

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,19 +24,9 @@ from tinyvision.experiment.hooks import Hook
 from tinyvision.presets import build_config
 from tinyvision.train import loop
 
-from conftest import interrupt_at_epoch
+from conftest import interrupt_at_epoch, one_line_error, run_cli
 
 DIGITS = ["data.name=digits", "model.hidden=32", "train.batch_size=64"]
-
-
-def _one_line(code: int, err: str, *fragments: str) -> str:
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -54,12 +42,7 @@ def trained(tmp_path_factory) -> Path:
 def test_predict_prints_control_characters_in_names_escaped(trained, tmp_path):
     picture = tmp_path / "a\x1b[31mred\nline.png"
     Image.new("L", (8, 8), 200).save(picture, format="PNG")
-    result = subprocess.run(
-        [sys.executable, "-m", "tinyvision", "predict", str(trained), str(picture), "--top", "2"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = run_cli("predict", str(trained), str(picture), "--top", "2")
     assert result.returncode == 0, result.stderr
     # the name on one line, then one line per class (a flat grey square unlike the digits
     # also gets a note or a warning line)
@@ -77,7 +60,7 @@ def test_a_linked_weights_file_is_named_a_refused_link(trained, tmp_path, capsys
     picture = tmp_path / "x.png"
     Image.new("L", (8, 8), 200).save(picture)
     code = main(["predict", str(run), str(picture)])
-    _one_line(code, capsys.readouterr().err, "model.safetensors", "symbolic link, refused")
+    one_line_error(code, capsys.readouterr().err, "model.safetensors", "symbolic link, refused")
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,8 @@ from tinyvision.experiment.folder import read_summary
 from tinyvision.groups.search import JOURNAL, run_search
 from tinyvision.io import read_csv
 
+from conftest import one_line_error
+
 optuna = pytest.importorskip("optuna", reason="Optuna is not installed (pip install -e '.[dev]')")
 
 PRESET = "1ab-circles-optim"
@@ -35,16 +37,6 @@ def _search(out: Path, trials: int, *words: str, seed: int = 0) -> Path:
     return run_search(
         PRESET, [*SPACE, *words], trials, out=out, device="cpu", quiet=True, seed=seed
     )
-
-
-def _one_line(code: int, err: str, *fragments: str) -> str:
-    assert code == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1, err
-    assert "Traceback" not in err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
 
 
 def _rows_match_their_folders(folder: Path) -> list[dict]:
@@ -150,7 +142,7 @@ def test_a_journal_damaged_before_its_end_is_one_line(tmp_path, capsys):
 
     code = main(["search", PRESET, *SPACE, "--trials", "2", "--quiet", "--out", str(tmp_path)])
 
-    _one_line(code, capsys.readouterr().err, "optuna.journal", "record 2", "damaged", "move")
+    one_line_error(code, capsys.readouterr().err, "optuna.journal", "record 2", "damaged", "move")
     assert journal.read_bytes() == before
 
 

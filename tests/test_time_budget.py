@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -134,9 +135,8 @@ def test_resume_keeps_the_epochs_the_budget_chose(tmp_path, monkeypatch):
     assert _metrics(cut) == _metrics(full)
 
 
-def test_a_resume_before_the_first_checkpoint_keeps_the_record(tmp_path, monkeypatch):
-    _fake_clock(monkeypatch)
-    seconds = _fitting(2)
+def _cut_before_the_first_epoch(monkeypatch, out: Path, seconds: float) -> Path:
+    """A five-epoch run on a time budget, Ctrl-C before its first epoch; every patch undone."""
     overrides = [*TINY, "train.epochs=5", f"train.time_budget={seconds}"]
 
     def interrupted(*args, **kwargs):
@@ -144,9 +144,15 @@ def test_a_resume_before_the_first_checkpoint_keeps_the_record(tmp_path, monkeyp
 
     monkeypatch.setattr(loop, "epoch", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        run(build_config("fashion-fast", overrides), tmp_path, "cpu", quiet=True)
+        run(build_config("fashion-fast", overrides), out, "cpu", quiet=True)
     monkeypatch.undo()
-    (cut,) = tmp_path.glob("fashion-fast-*")
+    (cut,) = out.glob("fashion-fast-*")
+    return cut
+
+
+def test_a_resume_before_the_first_checkpoint_keeps_the_record(tmp_path, monkeypatch):
+    _fake_clock(monkeypatch)
+    cut = _cut_before_the_first_epoch(monkeypatch, tmp_path, _fitting(2))
     assert not (cut / "checkpoint.pt").exists()
     _, summary = resume(cut, "cpu", quiet=True)
     assert summary["epochs_done"] == 2 and summary["time_budget"]["epochs"] == 2
@@ -155,16 +161,7 @@ def test_a_resume_before_the_first_checkpoint_keeps_the_record(tmp_path, monkeyp
 def test_a_run_killed_before_its_first_checkpoint_keeps_the_record(tmp_path, monkeypatch):
     """kill -9 leaves no summary.json: the sizing was written with the config."""
     _fake_clock(monkeypatch)
-    overrides = [*TINY, "train.epochs=5", f"train.time_budget={_fitting(2)}"]
-
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(loop, "epoch", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        run(build_config("fashion-fast", overrides), tmp_path, "cpu", quiet=True)
-    monkeypatch.undo()
-    (cut,) = tmp_path.glob("fashion-fast-*")
+    cut = _cut_before_the_first_epoch(monkeypatch, tmp_path, _fitting(2))
     (cut / "summary.json").unlink()  # as a kill -9 leaves it
     assert json.loads((cut / "start.json").read_text())["time_budget"]["epochs"] == 2
     _, summary = resume(cut, "cpu", quiet=True)

@@ -73,6 +73,13 @@ def load_reference_weights(theirs: nn.Module, mine: nn.Module, skip: Callable = 
             p.copy_(q.reshape(p.shape))
 
 
+def _given_our_weights(cls: type, mine: nn.Module, *args) -> nn.Module:
+    """The student's module built with `args`, in float64, given the weights of `mine`."""
+    theirs = _build(cls, *args).double()
+    load_reference_weights(theirs, mine)
+    return theirs
+
+
 def _match_layernorm_eps(theirs: nn.Module, mine: nn.Module) -> None:
     """nn.LayerNorm's default eps (1e-5) is as right as timm's (1e-6): use theirs."""
     their_norms = [m for m in theirs.modules() if isinstance(m, nn.LayerNorm)]
@@ -111,8 +118,7 @@ def attention(cls: type) -> Result:
             d = shape[-1]
             torch.manual_seed(0)
             mine = ref.SelfAttention(d).double()
-            theirs = _build(cls, d).double()
-            load_reference_weights(theirs, mine)
+            theirs = _given_our_weights(cls, mine, d)
             x = _tokens(shape, g)
             got = _run(theirs, x)
             with torch.no_grad():
@@ -198,8 +204,7 @@ def multihead_attention(cls: type) -> Result:
             d = shape[-1]
             torch.manual_seed(0)
             mine = ref.MultiHeadSelfAttention(d, heads, attention="explicit").double()
-            theirs = _build(cls, d, heads).double()
-            load_reference_weights(theirs, mine)
+            theirs = _given_our_weights(cls, mine, d, heads)
             x = _tokens(shape, g)
             got = _run(theirs, x)
             with torch.no_grad():
@@ -224,8 +229,7 @@ def block(cls: type) -> Result:
                 for norm in (mine.norm1, mine.norm2):
                     norm.weight.uniform_(0.5, 1.5)
                     norm.bias.uniform_(-0.5, 0.5)
-            theirs = _build(cls, d, heads, ratio).double()
-            load_reference_weights(theirs, mine)
+            theirs = _given_our_weights(cls, mine, d, heads, ratio)
             _match_layernorm_eps(theirs, mine)
             x = _tokens(shape, g)
             got = _run(theirs, x)
@@ -279,8 +283,7 @@ def patch_embed(cls: type) -> Result:
         for name, shape, p, d in cases:
             torch.manual_seed(0)
             mine = ref.PatchEmbed(shape[1], p, d).double()
-            theirs = _build(cls, shape[1], p, d).double()
-            load_reference_weights(theirs, mine)
+            theirs = _given_our_weights(cls, mine, shape[1], p, d)
             x = torch.randn(*shape, generator=g, dtype=torch.float64)
             got = _run(theirs, x)
             with torch.no_grad():

@@ -120,6 +120,24 @@ def evaluate(learner: Learner, loader) -> dict:
     return acc.read()
 
 
+def _row(
+    number: int, train: dict, test: dict, lr: float, start: float, images_per_second: float
+) -> dict:
+    """The metrics.csv row of epoch `number`, its seconds counted from `start` to now."""
+    return {
+        "epoch": number,
+        "train_loss": train["loss"],
+        "train_acc": train["acc"],
+        "train_acc5": train["acc5"],
+        "test_loss": test["loss"],
+        "test_acc": test["acc"],
+        "test_acc5": test["acc5"],
+        "lr": lr,
+        "epoch_seconds": time.perf_counter() - start,
+        "images_per_second": images_per_second,
+    }
+
+
 def initial_row(learner: Learner, train_eval_loader, test_loader) -> dict:
     """Epoch 0: the weights before any step, evaluated on the training and the test images
     (both as the test split is: no augmentation, no dropout, fixed weights). With random
@@ -127,18 +145,7 @@ def initial_row(learner: Learner, train_eval_loader, test_loader) -> dict:
     start = time.perf_counter()
     train = evaluate(learner, train_eval_loader)
     test = evaluate(learner, test_loader)
-    return {
-        "epoch": 0,
-        "train_loss": train["loss"],
-        "train_acc": train["acc"],
-        "train_acc5": train["acc5"],
-        "test_loss": test["loss"],
-        "test_acc": test["acc"],
-        "test_acc5": test["acc5"],
-        "lr": learner.lr,
-        "epoch_seconds": time.perf_counter() - start,
-        "images_per_second": float("nan"),  # nothing was trained
-    }
+    return _row(0, train, test, learner.lr, start, float("nan"))  # nothing was trained
 
 
 def epoch(
@@ -154,19 +161,8 @@ def epoch(
     test = evaluate(learner, test_loader)
     if not learner.step_per_batch and learner.scheduler is not None:
         learner.scheduler.step()
-    n_train = len(train_loader.labels)
-    return {
-        "epoch": index + 1,
-        "train_loss": train["loss"],
-        "train_acc": train["acc"],
-        "train_acc5": train["acc5"],
-        "test_loss": test["loss"],
-        "test_acc": test["acc"],
-        "test_acc5": test["acc5"],
-        "lr": lr,
-        "epoch_seconds": time.perf_counter() - start,
-        "images_per_second": n_train / seconds if seconds > 0 else float("nan"),
-    }
+    per_second = len(train_loader.labels) / seconds if seconds > 0 else float("nan")
+    return _row(index + 1, train, test, lr, start, per_second)
 
 
 def fit(
