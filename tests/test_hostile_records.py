@@ -519,7 +519,9 @@ def test_report_shows_a_run_whose_fields_have_the_wrong_types(records, tmp_path,
     assert code == 0, err
     assert err == "", "a run with odd fields is shown, not left out"
     html = (tmp_path / "rep" / "report.html").read_text()
-    assert f">{run_dir.name}</h3>" in html and "Skipped" not in html
+    # headed by its preset, the folder named beside it
+    preset = json.loads((run_dir / "config.json").read_text())["preset"]
+    assert f">{preset}</h3>" in html and run_dir.name in html and "Skipped" not in html
 
 
 def test_report_shows_the_recorded_layer_table_literally(records, tmp_path, capsys):

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from tinyvision.errors import UserError
+from tinyvision.errors import UserError, first_line
 from tinyvision.models.arithmetic import receptive_step
 
 ATTENTION_KIND = "QK^T, AV"  # the kind shown for attention's own products
@@ -129,7 +129,7 @@ def _breaks_at(trace: _Trace, input_shape: tuple[int, ...], error: Exception) ->
     """One line: the layer a forward pass failed in, what it expects and what it got."""
     shape = "x".join(map(str, input_shape))
     if trace.running is None:
-        return UserError(f"a {shape} input does not fit the model: {str(error).splitlines()[0]}")
+        return UserError(f"a {shape} input does not fit the model: {first_line(error)}")
     name, module, got = trace.running
     if isinstance(module, nn.Linear) and got and got[-1] != module.in_features:
         return UserError(
@@ -138,7 +138,7 @@ def _breaks_at(trace: _Trace, input_shape: tuple[int, ...], error: Exception) ->
             "`tinyvision fcconv RUN` runs a trained course CNN with fc4 and fc5 as "
             "convolutions on larger images)"
         )
-    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    reason = first_line(error)
     return UserError(f"a {shape} input breaks at {name} ({type(module).__name__}): {reason}")
 
 
