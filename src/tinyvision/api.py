@@ -79,7 +79,7 @@ def run(
 
         preset, recipe = read_recipe(Path(preset))
         words = [*recipe, *words]
-    cfg = build_config(preset, words)  # a typo is reported before torch loads (4 s)
+    cfg = build_config(preset, words)  # a typo is reported before torch loads (seconds)
     from tinyvision.experiment.runner import run as run_experiment
 
     path, _ = run_experiment(cfg, Path(out), device, quiet, data_dir=data_dir)
@@ -96,7 +96,7 @@ def resume(
     """Continue an interrupted run from its last completed epoch."""
     from tinyvision.experiment.folder import check_resumable
 
-    check_resumable(Path(path))  # a wrong folder is reported before torch loads (4 s)
+    check_resumable(Path(path))  # a wrong folder is reported before torch loads
     from tinyvision.experiment.runner import resume as resume_run
 
     folder, _ = resume_run(Path(path), device, quiet, data_dir=data_dir)

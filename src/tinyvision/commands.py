@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _ended(path: Path, summary: dict) -> int:
-    """The result lines, and the exit code of the run's status (README: exit codes)."""
+    """The result lines, and the exit code of the run's status (docs/commands.md: exit codes)."""
     _print_result(summary)
     print(f"run: {path}")
     if summary["status"] == "diverged":

@@ -53,7 +53,7 @@ RECORDS = (
     NORMALIZATION,
 )
 # Columns of metrics.csv, in order. Accuracies in percent, like Prec@1. Here, not with the
-# training loop: reading and checking records must not cost a torch import (4 s).
+# training loop: reading and checking records must not cost a torch import (several seconds).
 METRIC_COLUMNS = (
     "epoch",
     "train_loss",

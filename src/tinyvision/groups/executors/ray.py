@@ -43,7 +43,8 @@ GRACE_SECONDS = 15.0  # for cancelled tasks to record their runs as interrupted
 CONNECT_SECONDS = 10.0  # for the cluster's address to accept a connection
 WAIT_NOTE_SECONDS = 30.0  # nothing ended for this long: say why runs wait
 CHECK_SECONDS = 120.0  # for a worker to start and read the token (a cold node is slow)
-# Settings a worker must share with the driver (`--data-dir` sets TINYVISION_DATA).
+# Settings a worker must share with the driver (the dataset folder, when set by the user's
+# environment; --data-dir travels inside each point instead).
 FORWARDED = ("TINYVISION_DATA", "TINYVISION_OFFLINE")
 
 
