@@ -353,3 +353,13 @@ def test_the_error_before_training_is_read_from_epoch_0(tmp_path, capsys):
         f"before training (epoch 0) test loss {loss:.4f} (ln 10 = 2.3026), accuracy {acc:.2f}%"
         in out
     ), out
+
+
+def test_the_error_before_training_is_set_beside_ln_k_for_k_classes(tmp_path, capsys):
+    """Two classes (circles): the untrained loss is set beside ln 2, not ln 10."""
+    from tinyvision.experiment.runner import run
+
+    run(build_config("1ab-circles-manual", ["train.epochs=1"]), tmp_path, "cpu", quiet=True)
+    assert main(["course", "1ab.B1", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "(ln 2 = 0.6931)" in out and "ln 10" not in out

@@ -140,7 +140,7 @@ def _run_found(answer: Answer, run: Run) -> Found:
         if isinstance(fit, dict):
             name = f"SVM {fit.get('kernel')} C={fit.get('C')}:"
             results.append((name, f"test {_pct(_number(fit.get('test_acc')))}"))
-    before = _before_training(run.path)
+    before = _before_training(run.path, s.get("classes"))
     if before:
         results.append(("before training (epoch 0)", before))
     status = str(s.get("status") or "?")
@@ -156,9 +156,9 @@ def _run_found(answer: Answer, run: Run) -> Found:
     )
 
 
-def _before_training(path: Path) -> str:
+def _before_training(path: Path, classes) -> str:
     """The epoch-0 row of a run's metrics (its untrained weights on the test split): the
-    error before training, 1-cd Q17 ("" for a run without one)."""
+    error before training, 1-cd Q17, beside ln k for k classes ("" for a run without one)."""
     try:
         rows = read_csv_rows(path / METRICS, ("epoch", "test_loss", "test_acc"))
     except RecordError:
@@ -167,7 +167,10 @@ def _before_training(path: Path) -> str:
     loss, acc = (_number(first.get(k)) for k in ("test_loss", "test_acc")) if first else (None,) * 2
     if loss is None or acc is None:
         return ""
-    return f"test loss {loss:.4f} (ln 10 = {math.log(10):.4f}), accuracy {_pct(acc)}"
+    chance = ""
+    if isinstance(classes, int) and not isinstance(classes, bool) and classes >= 2:
+        chance = f" (ln {classes} = {math.log(classes):.4f})"
+    return f"test loss {loss:.4f}{chance}, accuracy {_pct(acc)}"
 
 
 def _loose(records: Records) -> list[Run]:
