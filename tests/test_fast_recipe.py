@@ -1,5 +1,6 @@
 """The fast recipe's ingredients: the VGG-like net, the weight average, test-time flips and
-shifts, the whitened first layer."""
+shifts, the whitened first layer, identity-initialized convolutions, alternating flips and
+weight decay kept off the 1-D parameters."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from safetensors.torch import load_file
 from torch import nn
 
 from tinyvision.data.augment import translate
+from tinyvision.data.loader import BatchTransform, DeviceLoader
 from tinyvision.errors import UserError
 from tinyvision.experiment.runner import resume, run
 from tinyvision.inference.predict import probabilities
@@ -27,6 +29,7 @@ from tinyvision.presets import build_config
 from tinyvision.studies import STUDIES
 from tinyvision.train.ema import WeightAverage
 from tinyvision.train.loop import Learner
+from tinyvision.train.optim import create_optimizer
 
 from conftest import interrupt_at_epoch, needs_fashion
 
@@ -170,7 +173,90 @@ def test_whitening_layer_is_fitted_once_and_never_trained():
     assert macs < sum(r.macs for r in summarize(VGGNet(1, 10, 32), (1, 28, 28)))
 
 
-@pytest.mark.parametrize("new", [[], ["model.whiten=true", "train.tta_shift=1"]])
+def test_dirac_convolutions_start_as_the_identity():
+    """model.dirac: each trained convolution's first in_channels outputs are its input
+    (as torch.nn.init.dirac_ gives), the rest stay random; the whitening is left as it is."""
+    torch.manual_seed(0)
+    net = VGGNet(1, 10, 8, whiten=True, dirac=True)
+    for name, conv in net.named_modules():
+        if isinstance(conv, PatchWhitening) or not isinstance(conv, nn.Conv2d):
+            continue
+        x = torch.randn(2, conv.in_channels, 7, 7)
+        kept = min(conv.in_channels, conv.out_channels)
+        torch.testing.assert_close(conv(x)[:, :kept], x[:, :kept], msg=name)
+        if conv.out_channels > kept:  # the other outputs are not copies of anything
+            assert conv.weight[kept:].abs().sum() > 0 and conv.weight[kept:].std() > 0
+    torch.manual_seed(0)
+    plain = VGGNet(1, 10, 8, whiten=True)
+    assert torch.equal(net.features.block2.conv1.weight[8:], plain.features.block2.conv1.weight[8:])
+    assert not torch.equal(net.features.block2.conv1.weight, plain.features.block2.conv1.weight)
+
+
+def test_norm_decay_off_spares_the_one_dimensional_parameters():
+    """optim.norm_decay=false: one step of SGD with weight decay moves the conv and linear
+    weights as torch's weight decay does, and the biases and batch norm's affine
+    parameters as if there were none."""
+    torch.manual_seed(0)
+    net = VGGNet(1, 10, 4)
+    plain_sgd = ["optim.nesterov=false", "optim.momentum=0"]  # the step is lr * decay * w
+    cfg = build_config(
+        "fashion-fast", [*plain_sgd, "optim.norm_decay=false", "optim.weight_decay=0.1"]
+    )
+    for p in net.parameters():
+        p.grad = torch.zeros_like(p)  # zero gradients: the whole step is the decay's
+    before = {k: v.detach().clone() for k, v in net.named_parameters()}
+    create_optimizer(cfg.optim, net.parameters()).step()
+    lr = cfg.optim.lr
+    for name, p in net.named_parameters():
+        expected = before[name] * (1 - lr * 0.1) if p.ndim > 1 else before[name]
+        torch.testing.assert_close(p.detach(), expected, msg=name)
+    assert any(p.ndim == 1 for p in net.parameters())
+
+
+def _flip_loader(seed: int, n: int = 64) -> DeviceLoader:
+    """Images whose left half is 1 and right half 0: a mirrored one is told by its pixels."""
+    cfg = build_config("fashion-fast", ["data.alternate_flip=true", "data.pad=0"]).data
+    images = torch.zeros(n, 1, 28, 28, dtype=torch.uint8)
+    images[..., :14] = 255
+    transform = BatchTransform(cfg, {"scheme": "none"}, train=True)
+    generator = torch.Generator().manual_seed(seed)
+    return DeviceLoader(
+        images, torch.arange(n), 16, transform, torch.device("cpu"), True, generator
+    )
+
+
+def _mirrored(loader: DeviceLoader) -> dict[int, bool]:
+    """Per image (its label is its index), whether this pass mirrored it."""
+    return {
+        int(i): bool(x[0, 0, -1] > x[0, 0, 0])
+        for xb, yb in loader
+        for x, i in zip(xb, yb, strict=True)
+    }
+
+
+def test_alternating_flips_mirror_each_image_every_other_epoch():
+    """data.alternate_flip: the first pass mirrors about half the images; each later pass
+    mirrors exactly those the pass before did not, whatever the shuffle; a loader resumed
+    at its third pass (as `resume` sets it) mirrors what the uninterrupted one did."""
+    loader = _flip_loader(seed=3)
+    passes = [_mirrored(loader) for _ in range(3)]
+    assert 20 <= sum(passes[0].values()) <= 44
+    for before, after in zip(passes, passes[1:]):
+        assert all(after[i] != before[i] for i in before)
+    resumed = _flip_loader(seed=3)
+    resumed.passes = 2
+    assert _mirrored(resumed) == passes[2]
+    assert _mirrored(_flip_loader(seed=4)) != passes[0]  # the seed chooses the first half
+
+
+@pytest.mark.parametrize(
+    "new",
+    [
+        [],
+        ["model.whiten=true", "train.tta_shift=1"],
+        ["data.alternate_flip=true", "model.dirac=true", "optim.norm_decay=false"],
+    ],
+)
 def test_interrupted_fast_recipe_resumes_exactly(tmp_path, monkeypatch, new):
     """The weight average (and the whitening's fit) is in the checkpoint: resume gives the
     uninterrupted numbers."""
@@ -226,6 +312,8 @@ def test_confusion_and_predict_see_what_the_run_measured(tmp_path):
         ("cnn-fashion", ["model.width=16"], "model.width does nothing for model.name=cnn"),
         ("cnn-fashion", ["model.whiten=true"], "model.whiten does nothing for model.name=cnn"),
         ("fashion-fast", ["train.tta_shift=5"], r"train.tta_shift must be in 0..4"),
+        ("fashion-fast", ["data.flip=false", "data.alternate_flip=true"], "needs data.flip"),
+        ("cnn-fashion", ["model.dirac=true"], "model.dirac does nothing for model.name=cnn"),
         ("1ab-circles", ["train.tta_shift=1"], "circles holds 2-D points"),
     ],
 )

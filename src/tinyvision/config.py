@@ -85,6 +85,10 @@ class DataConfig:
     crop: int | None = None  # random crop (train) / centre crop (test) to this size, pixels
     pad: int = 0  # zero padding before the random crop, pixels (translation augmentation)
     flip: bool = False  # random horizontal flip, p = 0.5
+    # with flip: each image mirrored at random in the first epoch, then in every other
+    # epoch exactly when it was not in the one before (airbench's alternating flip), so
+    # any two epochs in a row show both sides of every image
+    alternate_flip: bool = False
     zca_epsilon: float = 0.1  # zca, pca: added to the covariance eigenvalues ([0, 1] pixels)
     rotate: float = 0.0  # random rotation, up to +- this many degrees
     # the test split rotated by up to +- this many degrees (the same angles at every
@@ -103,6 +107,9 @@ class DataConfig:
 
     def validate(self) -> None:
         _one_of("data.name", self.name, DATASETS)
+        _require(
+            not self.alternate_flip or self.flip, "data.alternate_flip=true needs data.flip=true"
+        )
         _one_of("data.normalize", self.normalize, NORMALIZATIONS)
         for key in ("train_subset", "test_subset", "crop"):
             value = getattr(self, key)
@@ -152,6 +159,9 @@ class ModelConfig:
     # vgg: the first convolution fixed to the whitening of the training set's 3x3 patches
     # (fitted on the first training batch, never trained; models/whiten.py)
     whiten: bool = field(default=False, metadata=_reads("vgg"))
+    # vgg: each trained convolution starts as the identity on its first input-many
+    # outputs (torch.nn.init.dirac_), the rest random, so a new block passes its input on
+    dirac: bool = field(default=False, metadata=_reads("vgg"))
     # mlp, practical 1-ab: how it is written and trained. manual: hand-written forward,
     # backward and sgd (no autograd); autograd: the same tensors with requires_grad;
     # nn: torch.nn layers, the same hand-written update; optim: torch.nn + torch.optim.
@@ -253,6 +263,9 @@ class OptimConfig:
     momentum: float = 0.0  # sgd, rmsprop
     nesterov: bool = False  # sgd
     weight_decay: float = 0.0
+    # false: no weight decay on 1-D parameters (biases, batch norm's scales and shifts),
+    # whose size sets no function's scale to be kept in check
+    norm_decay: bool = True
     beta1: float = 0.9  # adam, adamw
     beta2: float = 0.999
     alpha: float = 0.99  # rmsprop smoothing

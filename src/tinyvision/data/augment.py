@@ -56,7 +56,11 @@ def translate(x: torch.Tensor, dy: int, dx: int) -> torch.Tensor:
 
 def random_flip(x: torch.Tensor, generator: torch.Generator, p: float = 0.5) -> torch.Tensor:
     """Mirror left-right a random half (p) of the batch."""
-    flip = torch.rand(x.shape[0], device=x.device, generator=generator) < p
+    return flip_where(x, torch.rand(x.shape[0], device=x.device, generator=generator) < p)
+
+
+def flip_where(x: torch.Tensor, flip: torch.Tensor) -> torch.Tensor:
+    """Mirror left-right the images whose entry of the boolean (B,) `flip` is set."""
     return torch.where(flip[:, None, None, None], x.flip(-1), x)
 
 

@@ -50,7 +50,14 @@ class BatchTransform:
     def mixes(self) -> bool:
         return self.train and (self.cfg.mixup > 0 or self.cfg.cutmix > 0)
 
-    def __call__(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    @property
+    def alternates_flips(self) -> bool:
+        return self.train and self.cfg.flip and self.cfg.alternate_flip
+
+    def __call__(
+        self, x: torch.Tensor, generator: torch.Generator, flips: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """`flips`: which images to mirror (data.alternate_flip), in place of random ones."""
         c = self.cfg
         x = to_float(x)
         images = x.ndim == 4
@@ -63,7 +70,11 @@ class BatchTransform:
             if c.crop or c.pad:
                 x = augment.random_crop(x, size, generator)
             if c.flip:
-                x = augment.random_flip(x, generator)
+                x = (
+                    augment.random_flip(x, generator)
+                    if flips is None
+                    else augment.flip_where(x, flips)
+                )
             if c.rotate or c.translate or c.scale or c.shear:
                 x = augment.random_affine(x, generator, c.rotate, c.translate, c.scale, c.shear)
             if c.erase:
@@ -111,6 +122,8 @@ class DeviceLoader:
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.generator = generator or torch.Generator(device=device)
+        self.passes = 0  # shuffled passes begun: the epoch, for alternating flips
+        self._first_flips: torch.Tensor | None = None
 
     def __len__(self) -> int:
         n = len(self.labels)
@@ -121,6 +134,7 @@ class DeviceLoader:
         device = self.labels.device
         if self.shuffle:
             order = torch.randperm(n, device=device, generator=self.generator)
+            self.passes += 1
         else:  # a fixed split: whatever its transform draws is the same at every pass
             order = None
             self.generator.manual_seed(FIXED_SPLIT_SEED)
@@ -131,10 +145,23 @@ class DeviceLoader:
             else:
                 idx = order[lo:hi]
                 x, y = self.images[idx], self.labels[idx]
-            x = self.transform(x, self.generator)
+            flips = None
+            if order is not None and self.transform.alternates_flips:
+                flips = self.first_flips()[idx] ^ (self.passes % 2 == 0)
+            x = self.transform(x, self.generator, flips)
             if self.transform.mixes:
                 x, y = self.transform.mix(x, y, self.generator)
             yield x, y
+
+    def first_flips(self) -> torch.Tensor:
+        """Which images the first epoch mirrors: a random half, drawn from a stream of
+        their own, seeded from the loader's seed, so that a resumed run mirrors the same
+        images."""
+        if self._first_flips is None:
+            device = self.labels.device
+            own = torch.Generator(device=device).manual_seed(self.generator.initial_seed() + 2**32)
+            self._first_flips = torch.rand(len(self.labels), device=device, generator=own) < 0.5
+        return self._first_flips
 
 
 PREVIEW = "augmentation.png"

@@ -106,6 +106,7 @@ def _load_state(exp: Experiment, folder: RunFolder, state: dict) -> None:
         raise ValueError(f"{done} epochs recorded for {exp.cfg.train.epochs} planned")
     torch.set_rng_state(state["rng"]["torch"].cpu())
     exp.train_loader.generator.set_state(state["rng"]["loader"].cpu())
+    exp.train_loader.passes = done  # the epochs begun: which images alternating flips mirror
     if "cuda" in state["rng"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["rng"]["cuda"])
     folder.history = history

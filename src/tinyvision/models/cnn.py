@@ -142,6 +142,10 @@ class VGGNet(nn.Module):
     `whiten`: the first convolution is the frozen whitening of the training patches
     (models/whiten.py), 2 * 9 * C channels (18 on grey images) in place of w, so the
     block's second convolution reads 18 channels instead of 32: 0.9M fewer multiply-adds.
+
+    `dirac`: each trained convolution starts as the identity on its first outputs (as
+    airbench initializes its convolutions), so an untrained block passes its input on
+    and the first steps train a network that already carries the image through.
     """
 
     def __init__(
@@ -152,6 +156,7 @@ class VGGNet(nn.Module):
         activation: str = "relu",
         dropout: float = 0.0,
         whiten: bool = False,
+        dirac: bool = False,
     ):
         super().__init__()
         widths = (width, 2 * width, 4 * width)
@@ -166,6 +171,11 @@ class VGGNet(nn.Module):
         self.flatten = nn.Flatten()
         self.dropout = nn.Dropout(dropout) if dropout else nn.Identity()
         self.fc = nn.Linear(widths[-1], num_classes, bias=False)
+        if dirac:
+            for conv in self.modules():
+                if isinstance(conv, nn.Conv2d) and not isinstance(conv, PatchWhitening):
+                    # the first in_channels outputs copy the input (a 3x3 identity kernel)
+                    nn.init.dirac_(conv.weight.data[: min(conv.out_channels, conv.in_channels)])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.dropout(self.flatten(self.pool(self.features(x)))))

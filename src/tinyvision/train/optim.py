@@ -23,6 +23,9 @@ def create_optimizer(
     cfg: OptimConfig, params: Iterable[torch.nn.Parameter]
 ) -> torch.optim.Optimizer:
     p, lr, wd = list(params), cfg.lr, cfg.weight_decay
+    if wd and not cfg.norm_decay:  # two groups: the 1-D parameters without weight decay
+        decayed, kept = [q for q in p if q.ndim > 1], [q for q in p if q.ndim <= 1]
+        p = [{"params": decayed}, *([{"params": kept, "weight_decay": 0.0}] if kept else [])]
     if cfg.name == "sgd":
         return torch.optim.SGD(p, lr, momentum=cfg.momentum, nesterov=cfg.nesterov, weight_decay=wd)
     if cfg.name == "adam":
