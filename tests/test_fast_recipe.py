@@ -28,6 +28,7 @@ from tinyvision.models.whiten import PatchWhitening, whitening_filters
 from tinyvision.presets import build_config
 from tinyvision.studies import STUDIES
 from tinyvision.train.ema import WeightAverage
+from tinyvision.train.lookahead import Lookahead
 from tinyvision.train.loop import Learner
 from tinyvision.train.optim import create_optimizer
 
@@ -213,6 +214,37 @@ def test_norm_decay_off_spares_the_one_dimensional_parameters():
     assert any(p.ndim == 1 for p in net.parameters())
 
 
+def test_lookahead_pulls_the_weights_back_every_k_steps():
+    """train.lookahead: after k SGD steps the weights are slow + alpha (fast - slow), the
+    slow weights being those k steps before; in between, plain SGD steps."""
+    torch.manual_seed(0)
+    net = nn.Linear(3, 2)
+    x, y = torch.randn(8, 3), torch.randint(0, 2, (8,))
+    start = [p.detach().clone() for p in net.parameters()]
+    reference = nn.Linear(3, 2)
+    with torch.no_grad():
+        for p, q in zip(reference.parameters(), start, strict=True):
+            p.copy_(q)
+
+    def sgd_steps(model: nn.Module, n: int, optimizer) -> None:
+        for _ in range(n):
+            optimizer.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            optimizer.step()
+
+    optimizer = torch.optim.SGD(net.parameters(), lr=0.5)
+    learner = Learner(net, optimizer, lookahead=Lookahead(net, 0.5, every=3))
+    for _ in range(2):
+        learner.train_step(x, y)
+    sgd_steps(reference, 2, torch.optim.SGD(reference.parameters(), lr=0.5))
+    for p, q in zip(net.parameters(), reference.parameters(), strict=True):
+        torch.testing.assert_close(p, q)  # no pull before the k-th step
+    learner.train_step(x, y)
+    sgd_steps(reference, 1, torch.optim.SGD(reference.parameters(), lr=0.5))
+    for p, fast, slow in zip(net.parameters(), reference.parameters(), start, strict=True):
+        torch.testing.assert_close(p.detach(), slow + 0.5 * (fast.detach() - slow))
+
+
 def _flip_loader(seed: int, n: int = 64) -> DeviceLoader:
     """Images whose left half is 1 and right half 0: a mirrored one is told by its pixels."""
     cfg = build_config("fashion-fast", ["data.alternate_flip=true", "data.pad=0"]).data
@@ -255,6 +287,7 @@ def test_alternating_flips_mirror_each_image_every_other_epoch():
         [],
         ["model.whiten=true", "train.tta_shift=1"],
         ["data.alternate_flip=true", "model.dirac=true", "optim.norm_decay=false"],
+        ["train.lookahead=0.5", "train.lookahead_steps=3"],
     ],
 )
 def test_interrupted_fast_recipe_resumes_exactly(tmp_path, monkeypatch, new):
@@ -314,6 +347,9 @@ def test_confusion_and_predict_see_what_the_run_measured(tmp_path):
         ("fashion-fast", ["train.tta_shift=5"], r"train.tta_shift must be in 0..4"),
         ("fashion-fast", ["data.flip=false", "data.alternate_flip=true"], "needs data.flip"),
         ("cnn-fashion", ["model.dirac=true"], "model.dirac does nothing for model.name=cnn"),
+        ("fashion-fast", ["train.lookahead=1"], r"train.lookahead must be in \[0, 1\)"),
+        ("fashion-fast", ["train.lookahead_steps=0"], "train.lookahead_steps must be positive"),
+        ("1ab-circles", ["model.variant=nn", "train.lookahead=0.5"], "pulls back"),
         ("1ab-circles", ["train.tta_shift=1"], "circles holds 2-D points"),
     ],
 )

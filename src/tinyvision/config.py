@@ -328,6 +328,10 @@ class TrainConfig:
     # Evaluate (and keep, at the end) an exponential moving average of the weights with
     # this decay per step; 0 = off. Its horizon is about 1 / (1 - ema) steps.
     ema: float = 0.0
+    # Lookahead: every train.lookahead_steps steps the trained weights are set back to
+    # slow weights moved this fraction of the way toward them (train/lookahead.py); 0 = off
+    lookahead: float = 0.0
+    lookahead_steps: int = 5
     tta: bool = False  # test-time augmentation: average the logits of x and its mirror image
     # test-time shifts: also average over x moved this many pixels diagonally each way
     # (x itself weighing as much as the two moved copies); 0 = off
@@ -353,6 +357,14 @@ class TrainConfig:
             f"train.tta_shift must be in 0..4 pixels, got {self.tta_shift}",
         )
         _require(0 <= self.ema < 1, f"train.ema must be in [0, 1) (0 = off), got {self.ema}")
+        _require(
+            0 <= self.lookahead < 1,
+            f"train.lookahead must be in [0, 1) (0 = off), got {self.lookahead}",
+        )
+        _require(
+            self.lookahead_steps > 0,
+            f"train.lookahead_steps must be positive, got {self.lookahead_steps}",
+        )
         _require(
             self.time_budget >= 0,
             f"train.time_budget is seconds (0 = off), got {self.time_budget}",
@@ -411,6 +423,11 @@ class Config:
         _require(
             not t.tta_shift or d.name != "circles",
             "train.tta_shift moves images; data.name=circles holds 2-D points",
+        )
+        _require(
+            t.lookahead == 0 or m.variant == "optim",
+            f"train.lookahead pulls back what an optimizer trains: model.variant={m.variant} "
+            "updates by hand (use model.variant=optim, or train.lookahead=0)",
         )
         _require(
             t.ema == 0 or m.variant == "optim",

@@ -89,6 +89,7 @@ STUDIES = {s.name: s for s in (
             ("+ alternating flips", ["data.alternate_flip=true"]),
             ("+ identity-initialized convolutions", ["model.dirac=true"]),
             ("+ no weight decay on 1-D parameters", ["optim.norm_decay=false"]),
+            ("+ Lookahead", ["train.lookahead=0.5"]),
             ("- test-time flip", ["train.tta=false"]),
             ("- weight average", ["train.ema=0"]),
             ("- label smoothing", ["train.label_smoothing=0"]),

@@ -27,6 +27,7 @@ from tinyvision.models.mlp_steps import STEPS
 from tinyvision.models.summary import format_table, summarize
 from tinyvision.train import budget, precision, threads
 from tinyvision.train.ema import WeightAverage
+from tinyvision.train.lookahead import Lookahead
 from tinyvision.train.loop import Learner
 from tinyvision.train.optim import create_optimizer, create_schedule
 from tinyvision.train.precision import Precision
@@ -154,6 +155,11 @@ def build_learner(
         device=device,
         forward=torch.compile(model) if cfg.train.compile else None,
         ema=average,
+        lookahead=(
+            Lookahead(model, cfg.train.lookahead, cfg.train.lookahead_steps)
+            if cfg.train.lookahead > 0
+            else None
+        ),
         tta=cfg.train.tta,
         tta_shift=cfg.train.tta_shift,
     )

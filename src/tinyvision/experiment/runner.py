@@ -61,6 +61,7 @@ def _checkpoint(exp: Experiment, folder: RunFolder, seconds: float) -> dict:
         "optimizer": learner.optimizer.state_dict() if learner.optimizer else {},
         "scheduler": learner.scheduler.state_dict() if learner.scheduler else {},
         "ema": learner.ema.state_dict() if learner.ema else {},
+        "lookahead": learner.lookahead.state_dict() if learner.lookahead else {},
         "history": folder.history,
         "rng": rng,
         "seconds": seconds,
@@ -100,6 +101,8 @@ def _load_state(exp: Experiment, folder: RunFolder, state: dict) -> None:
         learner.scheduler.load_state_dict(state["scheduler"])
     if learner.ema:
         learner.ema.load_state_dict(state["ema"])
+    if learner.lookahead:
+        learner.lookahead.load_state_dict(state["lookahead"])
     history = list(state["history"])
     done = len(trained_rows(history))  # epoch 0, the evaluation before training, is no epoch
     if done != int(state["epoch"]) or done > exp.cfg.train.epochs:

@@ -19,6 +19,7 @@ from torch import nn
 
 from tinyvision.data.augment import translate
 from tinyvision.train.ema import WeightAverage
+from tinyvision.train.lookahead import Lookahead
 from tinyvision.train.metrics import Accumulator
 from tinyvision.train.progress import EpochProgress
 
@@ -36,6 +37,7 @@ class Learner:
     custom_step: Callable[[torch.Tensor, torch.Tensor], tuple] | None = None
     fixed_lr: float = float("nan")  # the learning rate of a custom step (no optimizer)
     ema: WeightAverage | None = None  # evaluate with averaged weights
+    lookahead: Lookahead | None = None  # pulls the trained weights back every few steps
     tta: bool = False  # evaluate on each image and its mirror image, logits averaged
     # and on each image moved this many pixels down-right and up-left (0: not moved)
     tta_shift: int = 0
@@ -82,6 +84,8 @@ class Learner:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self.lookahead is not None:
+            self.lookahead.step()
         if self.ema is not None:
             self.ema.update()
         if self.loss_fn.reduction == "sum":  # gradients summed; the metrics stay per-example
