@@ -40,6 +40,25 @@ def interrupt_at_epoch(monkeypatch, at: int):
     return real_epoch
 
 
+def measured_epochs(monkeypatch, epoch_s: float, before_s: float) -> None:
+    """Every epoch (train and test pass) is measured at `epoch_s` seconds in metrics.csv,
+    the evaluation before training at `before_s`: what a time budget plans again from
+    after the first epoch. The epochs run as usual."""
+    from tinyvision.experiment import runner
+    from tinyvision.train import loop
+
+    real_epoch, real_initial = loop.epoch, runner.initial_row
+
+    def epoch(*args, **kwargs):
+        return {**real_epoch(*args, **kwargs), "epoch_seconds": epoch_s}
+
+    def initial_row(*args, **kwargs):
+        return {**real_initial(*args, **kwargs), "epoch_seconds": before_s}
+
+    monkeypatch.setattr(loop, "epoch", epoch)
+    monkeypatch.setattr(runner, "initial_row", initial_row)
+
+
 def one_line_error(code: int, err: str, *fragments: str) -> str:
     """Bad input's answer: exit 2 and one line naming each fragment, never a traceback."""
     assert code == 2, err

@@ -550,6 +550,8 @@ def test_the_time_budget_counts_the_epoch_0_pass(tmp_path, monkeypatch):
     from tinyvision.presets import build_config
     from tinyvision.train import budget
 
+    from conftest import measured_epochs
+
     step_s, test_s = 0.5, 0.25
 
     def timer(batch) -> float:
@@ -558,6 +560,7 @@ def test_the_time_budget_counts_the_epoch_0_pass(tmp_path, monkeypatch):
 
     monkeypatch.setattr(budget, "wall_clock", timer)
     epoch_s = step_s * 23 + test_s  # 23 training batches of 64, one test batch
+    measured_epochs(monkeypatch, epoch_s, 3 * test_s)  # as timed: planned again, still two
     seconds = 3 * epoch_s / (1 - budget.MARGIN) + 0.5
     overrides = ["data.name=digits", "data.crop=8", "data.pad=1", "train.batch_size=64",
                  "model.width=8", "train.epochs=6", f"train.time_budget={seconds}"]  # fmt: skip

@@ -32,6 +32,7 @@ class Experiment:
     layers: str = ""  # the model's layer table, as `tinyvision summary` prints it
     hooks: list[Hook] = field(default_factory=list)
     sized: budget.EpochPlan | None = None  # how train.time_budget sized a new run
+    asked: Config | None = None  # a sized run's config as given, before it was sized
 
 
 class Hook:

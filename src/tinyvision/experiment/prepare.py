@@ -221,7 +221,7 @@ def prepare(
     train_loader = _loader(cfg, data, stats, True, device, chosen.channels_last)
     test_loader = _loader(cfg, data, stats, False, device, chosen.channels_last)
     learner = build_learner(cfg, model, device, len(train_loader), chosen)
-    sized = None
+    sized, asked = None, cfg
     if cfg.train.time_budget and size_to_budget:
         sized = budget.plan(
             learner, train_loader, test_loader, cfg.train.time_budget, cfg.train.epochs
@@ -245,7 +245,16 @@ def prepare(
     if sized is not None:
         info["time_budget"] = sized.record()
     exp = Experiment(
-        cfg, data, learner, train_loader, test_loader, info, stats, layers, sized=sized
+        cfg,
+        data,
+        learner,
+        train_loader,
+        test_loader,
+        info,
+        stats,
+        layers,
+        sized=sized,
+        asked=asked if sized else None,
     )
     exp.hooks = [hook(exp) for hook in hook_classes]
     return exp

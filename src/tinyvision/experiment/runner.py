@@ -45,6 +45,7 @@ from tinyvision.io import save_safetensors, save_torch
 from tinyvision.records_read import trained_rows
 from tinyvision.train import budget, threads
 from tinyvision.train.loop import fit, initial_row
+from tinyvision.train.optim import reschedule
 from tinyvision.train.progress import EpochProgress
 
 HookFactory = Callable[[Experiment], Hook]  # a hook a caller adds to one run (a search's)
@@ -149,6 +150,8 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
         nonlocal saved
         with held_interrupts():  # the epoch is recorded whole or not at all
             folder.history.append(row)
+            if exp.sized is not None and exp.sized.first_epoch_s is None:
+                _plan_again(exp, folder, progress)  # sized in this process: after epoch 1
             for hook in exp.hooks:
                 hook.on_epoch_end(exp, folder.path, row)
             folder.write_metrics()
@@ -208,7 +211,7 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
             exp.learner,
             exp.train_loader,
             exp.test_loader,
-            exp.cfg.train.epochs,
+            lambda: exp.cfg.train.epochs,  # a time budget may plan again after epoch 1
             start_epoch=len(trained_rows(folder.history)),
             on_epoch_end=on_epoch_end,
             progress=progress,
@@ -235,6 +238,32 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
     finally:
         if writer is not None:
             writer.close()
+
+
+def _plan_again(exp: Experiment, folder: RunFolder, progress: EpochProgress) -> None:
+    """A sized run's first epoch is done: its epoch count again, from that epoch and the
+    evaluation before it as measured (`budget.EpochPlan.replanned`). A new count gets the
+    schedule of its length from the second epoch on (the scheduler's counter goes on), the
+    asked config sized to it (a warmup keeps its share) and, before the epoch's checkpoint,
+    config.json, so a resume builds the same schedule. The record keeps the estimate and
+    adds the measured epoch and the count first planned."""
+    before, first = folder.history[0], folder.history[-1]  # epoch 0, epoch 1
+    plan = exp.sized.replanned(float(first["epoch_seconds"]), float(before["epoch_seconds"]))
+    exp.sized = plan
+    exp.info["time_budget"] = folder.info["time_budget"] = plan.record()
+    if plan.epochs != plan.planned_epochs:
+        exp.cfg = budget.sized_config(exp.asked, plan.epochs)
+        learner = exp.learner
+        if learner.scheduler is not None:
+            learner.scheduler = reschedule(
+                learner.scheduler, exp.cfg.schedule, plan.epochs, len(exp.train_loader)
+            )
+        config = exp.cfg.to_dict()
+        folder.write_config(config)
+        folder.index("running", config)  # `runs ls` shows the new count
+        progress.set_total(plan.epochs)
+        progress.note(plan.describe_replan())
+    folder.write_start(exp.info)
 
 
 def _log_scalars(writer, row: dict) -> None:

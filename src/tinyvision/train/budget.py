@@ -9,9 +9,18 @@ test batches of the run's own learner, on a copy of it, are timed, and the run t
 `min(train.epochs, budget // seconds per epoch)` epochs (at least one). The count is
 written into the run's config.json, so `resume` keeps the schedule the run started with.
 
+A few timed steps can be far off a whole epoch (on a busy machine, or one whose speed
+drifts), so after its first epoch the run is planned once more from that epoch as
+measured (`EpochPlan.replanned`): the same rule, with the measured epoch and the time
+the evaluation before training took in place of their estimates. A new count changes
+the schedule from the second epoch on (the first ran under the first plan), and is
+written into config.json too.
+
 Like the precision probe, the timing leaves the run untouched: it trains a deep copy,
 draws its batches from its own generator and restores torch's random state, so a run
-sized to N epochs gives the same numbers as a run told to train N.
+sized to N epochs (and left at N by the second plan) gives the same numbers as a run
+told to train N. One whose count the second plan changes is not bit for bit one told
+its final count: its first epoch ran under the first plan's schedule.
 """
 
 from __future__ import annotations
@@ -61,6 +70,9 @@ RECORD_KEYS = (
     "train_estimate_s",
     "test_estimate_s",
 )
+# and, once the run has planned again after its first epoch (records written before
+# that, or by an older tinyvision, lack them)
+REPLAN_KEYS = ("first_epoch_s", "planned_epochs")
 
 
 @dataclass(frozen=True)
@@ -72,10 +84,13 @@ class EpochPlan:
     epochs: int  # what it trains
     train_s: float  # estimated seconds of an epoch's training pass
     test_s: float  # and of its test pass
+    # planned again after the first epoch: how long it took, and the count planned before
+    first_epoch_s: float | None = None
+    planned_epochs: int | None = None
 
     def record(self) -> dict[str, Any]:
         """What summary.json keeps under `time_budget`."""
-        return {
+        record = {
             "seconds": self.budget_s,
             "asked_epochs": self.asked_epochs,
             "epochs": self.epochs,
@@ -83,6 +98,28 @@ class EpochPlan:
             "train_estimate_s": round(self.train_s, 3),
             "test_estimate_s": round(self.test_s, 3),
         }
+        if self.first_epoch_s is not None:
+            record["first_epoch_s"] = round(self.first_epoch_s, 3)
+            record["planned_epochs"] = self.planned_epochs
+        return record
+
+    def replanned(self, first_epoch_s: float, before_s: float) -> EpochPlan:
+        """The plan once the first epoch has run: as many epochs of `first_epoch_s` (its
+        train and test passes, measured) as fit in the budget after `before_s` (the
+        evaluation before training, measured), less MARGIN: 1..asked_epochs. An epoch as
+        long as its estimate keeps the count."""
+        epochs = epochs_within(max(self.budget_s - before_s, 0.0), first_epoch_s, self.asked_epochs)
+        return dataclasses.replace(
+            self, epochs=epochs, first_epoch_s=first_epoch_s, planned_epochs=self.epochs
+        )
+
+    def describe_replan(self) -> str:
+        """The progress line of a count changed after the first epoch."""
+        return (
+            f"time budget {self.budget_s:g}s: the first epoch took {self.first_epoch_s:.1f}s "
+            f"(estimated {self.train_s + self.test_s:.1f}s): {self.epochs} of "
+            f"{self.asked_epochs} epochs, not {self.planned_epochs}"
+        )
 
     def describe(self) -> str:
         epoch_s = self.train_s + self.test_s
@@ -94,13 +131,16 @@ class EpochPlan:
 
 def checked_record(record: Any) -> dict[str, Any] | None:
     """A `record()` read back from a checkpoint or summary.json, or None if it is not one
-    (the files are the user's, and what is kept is written out again)."""
+    (the files are the user's, and what is kept is written out again). The keys of a
+    re-plan are kept when both are there, as numbers; a record without them is one of a
+    run not (yet) planned again, or one written before runs were."""
     if not isinstance(record, dict):
         return None
-    values = [record.get(key) for key in RECORD_KEYS]
+    keys = RECORD_KEYS + REPLAN_KEYS if any(k in record for k in REPLAN_KEYS) else RECORD_KEYS
+    values = [record.get(key) for key in keys]
     if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in values):
         return None
-    return dict(zip(RECORD_KEYS, values, strict=True))
+    return dict(zip(keys, values, strict=True))
 
 
 def epochs_within(budget_s: float, epoch_s: float, asked: int) -> int:

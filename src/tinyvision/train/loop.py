@@ -173,18 +173,22 @@ def fit(
     learner: Learner,
     train_loader,
     test_loader,
-    epochs: int,
+    epochs: int | Callable[[], int],
     start_epoch: int = 0,
     on_epoch_end: Callable[[dict], str | None] | None = None,
     progress: EpochProgress | None = None,
 ) -> str:
     """Train until `epochs`; returns the status, `completed` or `diverged`, or the status
-    `on_epoch_end` returned to stop early (`pruned`).
+    `on_epoch_end` returned to stop early (`pruned`). `epochs` may be a function, asked
+    again after every epoch: the count can change on the way (a time budget plans again
+    after the first epoch, once it has been measured).
 
     KeyboardInterrupt propagates: the caller records the run as interrupted, with the
     checkpoint of the last completed epoch left in place for `tinyvision resume`.
     """
-    for index in range(start_epoch, epochs):
+    total = epochs if callable(epochs) else lambda: epochs
+    index = start_epoch
+    while index < total():
         row = epoch(learner, train_loader, test_loader, index, progress)
         if progress:
             progress.end(row)
@@ -193,4 +197,5 @@ def fit(
             return "diverged"
         if verdict:
             return verdict
+        index += 1
     return "completed"

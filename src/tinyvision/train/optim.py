@@ -86,13 +86,35 @@ def lr_factor(cfg: ScheduleConfig, total: int, warmup: int = 0) -> Callable[[int
     return factor
 
 
-def create_schedule(
-    cfg: ScheduleConfig, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int
-) -> torch.optim.lr_scheduler.LambdaLR:
+def _run_factor(cfg: ScheduleConfig, epochs: int, steps_per_epoch: int) -> Callable[[int], float]:
+    """lr_factor for a run of `epochs`, in the schedule's unit (epochs or steps)."""
     per_step = cfg.interval == "step"
     total = epochs * steps_per_epoch if per_step else epochs
     warmup = round(cfg.warmup_epochs * (steps_per_epoch if per_step else 1))
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor(cfg, total, warmup))
+    return lr_factor(cfg, total, warmup)
+
+
+def create_schedule(
+    cfg: ScheduleConfig, optimizer: torch.optim.Optimizer, epochs: int, steps_per_epoch: int
+) -> torch.optim.lr_scheduler.LambdaLR:
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, _run_factor(cfg, epochs, steps_per_epoch))
+
+
+def reschedule(
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    cfg: ScheduleConfig,
+    epochs: int,
+    steps_per_epoch: int,
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """The schedule of a run whose length changed on the way (a time budget planning
+    again): the same optimizer, its counter where it was, the learning rate set to the
+    new schedule's at that count. What a resume builds from the config and loads the
+    counter into, so both go on alike."""
+    factor = _run_factor(cfg, epochs, steps_per_epoch)
+    # built one count back: its initial step brings it to the count and sets the rate
+    return torch.optim.lr_scheduler.LambdaLR(
+        scheduler.optimizer, factor, last_epoch=scheduler.last_epoch - 1
+    )
 
 
 def lr_curve(

@@ -70,8 +70,14 @@ class EpochProgress:
         self._last = 0.0
         self._done = 0
 
+    def set_total(self, epochs: int) -> None:
+        """The run's epoch count changed on the way (a time budget planned again)."""
+        self.epochs = epochs
+        if self.notebook is not None:
+            self.notebook.epochs = epochs
+
     def note(self, line: str) -> None:
-        """A line before the first epoch (e.g. how a time budget sized the run)."""
+        """A line of its own between epochs (e.g. how a time budget sized the run)."""
         if not self.quiet:
             print(line, file=self.stream, flush=True)
 
