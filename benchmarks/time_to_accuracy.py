@@ -94,10 +94,16 @@ def describe_sizing(out: Path) -> str:
         try:
             sized = json.loads(path.read_text())["time_budget"]
             measured = statistics.fmean(float(r["epoch_seconds"]) for r in read_rows(out))
+            replanned = (
+                f" (planned {sized['planned_epochs']} before the first epoch, which took "
+                f"{sized['first_epoch_s']:.1f} s)"
+                if sized.get("planned_epochs", sized["epochs"]) != sized["epochs"]
+                else ""
+            )
             return (
                 f"; sized to {sized['epochs']} of {sized['asked_epochs']} epochs by a "
-                f"{sized['seconds']:g} s budget: estimated {sized['epoch_estimate_s']:.1f} s "
-                f"an epoch, measured {measured:.1f} s"
+                f"{sized['seconds']:g} s budget{replanned}: estimated "
+                f"{sized['epoch_estimate_s']:.1f} s an epoch, measured {measured:.1f} s"
             )
         except (OSError, ValueError, KeyError, TypeError, statistics.StatisticsError):
             return ""  # unsized, no epoch done, or a record of another shape

@@ -3,6 +3,7 @@ width), and time to accuracy end to end on the digits."""
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -14,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 
 import machine  # noqa: E402
 from pipeline import flops_per_cycle  # noqa: E402
+from time_to_accuracy import describe_sizing  # noqa: E402
 
 AVX512 = {"avx2", "fma", "avx512f"}
 
@@ -75,3 +77,21 @@ def test_time_to_accuracy_watches_a_sized_run():
         result.stdout
     )
     assert re.search(r"reached 1.0%: 1/1 seeds, mean \d+ s, mean 1.0 epochs", result.stdout)
+
+
+def test_time_to_accuracy_names_a_second_plan(tmp_path):
+    """A run whose count changed after its first epoch: the sizing names both counts and
+    the first epoch's length; one whose count held reads as before."""
+    run = tmp_path / "fashion-fast-1"
+    run.mkdir()
+    (run / "metrics.csv").write_text("epoch,test_acc,epoch_seconds\n0,10,5\n1,80,20\n2,85,22\n")
+    record = {"seconds": 120, "asked_epochs": 20, "epochs": 5, "epoch_estimate_s": 26.0}
+    record |= {"planned_epochs": 4, "first_epoch_s": 20.0}
+    (run / "summary.json").write_text(json.dumps({"time_budget": record}))
+    assert describe_sizing(tmp_path) == (
+        "; sized to 5 of 20 epochs by a 120 s budget (planned 4 before the first epoch, "
+        "which took 20.0 s): estimated 26.0 s an epoch, measured 21.0 s"
+    )
+    record["planned_epochs"] = 5
+    (run / "summary.json").write_text(json.dumps({"time_budget": record}))
+    assert "planned" not in describe_sizing(tmp_path)
