@@ -44,19 +44,21 @@ def test_the_fixed_budgets_when_they_fit():
 
 
 def test_half_the_time_cuts_the_ablations_images_and_the_vits_epochs():
-    """823 s is half of 1646: each part gets half of its own estimate. The ablation keeps
-    4 epochs: per run 3 + 0.042 n + 0.01 t <= 273.5 with t = n / 3 in hundreds, so n =
-    5,900 (t = 1,900: 269.8 s; 6,000 would take 275). The ViT keeps its 8,000 images:
-    1 + 5 + 9 E <= 138, so E = 14 (132 s)."""
+    """823 s of 1646: each part keeps its setups (2 x 3 s, 2 x 1 s) and gets the same share
+    of the rest, 815 / 1638. The ablation: 6 + 1088 x 815 / 1638 = 547.34 s, 273.67 a run;
+    it keeps 4 epochs, and 3 + 0.042 n + 0.01 t with t = n / 3 in hundreds gives n = 5,900
+    (t = 1,900: 269.8 s; 6,000 would take 275). The ViT: 2 + 550 x 815 / 1638 = 275.66 s,
+    137.83 a run; it keeps its 8,000 images, and 1 + 5 + 9 E gives E = 14 (132 s)."""
     chosen = choose([CD, VIT], SPEEDS, 823.0)
     assert _budgets(chosen) == {"1-cd": (5900, 1900, 4, 539.6), "1-e": (12000, 4000, 14, 264.0)}
     assert [(c.train_images, c.test_images) for c in chosen] == [(5900, 1900), (8000, 2000)]
 
 
 def test_below_ten_epochs_the_vit_takes_fewer_images():
-    """300 s of 1646: the ablation gets 199.39 s (99.70 a run), so 2,000 images and the
-    1,000 test images of the floor (97 s a run; 2,100 would take 101.2); the ViT gets
-    100.61 s (50.30 a run), under 10 epochs on all its images (96 s), so 10 epochs on fewer:
+    """300 s of 1646, a share of 292 / 1638 beside the setups: the ablation gets 6 + 1088 x
+    292 / 1638 = 199.95 s (99.98 a run), so 2,000 images and the 1,000 test images of the
+    floor (97 s a run; 2,100 would take 101.2); the ViT gets 2 + 550 x 292 / 1638 = 100.05 s
+    (50.02 a run), under 10 epochs on all its images (96 s), so 10 epochs on fewer:
     1 + 0.0105 n + 0.0055 t with t = 1,000 gives n = 4,100 (49.55 s; 4,200: 50.6 s)."""
     assert _budgets(choose([CD, VIT], SPEEDS, 300.0)) == {
         "1-cd": (2000, 1000, 4, 194.0),

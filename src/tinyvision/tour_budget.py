@@ -10,8 +10,9 @@ own learner (`tinyvision.train.budget.plan`). Each run's seconds are then estima
 its images and epochs, those of the parts that follow a fixed budget (1-ab, the pictures,
 the report) from the constants of `tinyvision.tour`.
 
-When the estimate is over `--minutes` (less `train.budget.MARGIN` unplanned), each study
-the tour runs is cut by the same factor, each in the way that keeps its conclusion best:
+When the estimate is over `--minutes` (less `train.budget.MARGIN` unplanned), the training
+of each study the tour runs is cut by the same factor (its runs' setups are not cut), each
+in the way that keeps its conclusion best:
 the CNN ablation and the heads study keep their epochs and train on fewer images (the
 ablation's ExponentialLR decays per epoch, so fewer epochs would also weaken the schedule
 step), the ViT against the CNN keeps its images and trains fewer epochs, down to 10 (the
@@ -152,14 +153,18 @@ def choose(
     parts: Sequence[Part], speeds: dict[str, Sequence[Speed]], seconds: float
 ) -> list[Choice]:
     """Each part's budget so that together they fit in `seconds`: the full budgets if they
-    fit, else each part given the same share of its own full estimate (`fit` then cuts
-    it its own way)."""
+    fit, else each part given its runs' setups (which no budget cuts) and the same share
+    of its full training and evaluation time (`fit` then cuts it its own way)."""
     full = full_budgets(parts, speeds)
-    total = sum(c.estimate_s for c in full)
-    if total <= seconds:
+    if sum(c.estimate_s for c in full) <= seconds:
         return full
-    share = max(seconds, 0.0) / total
-    return [fit(p, speeds[p.name], share * c.estimate_s) for p, c in zip(parts, full)]
+    setups = [sum(s.setup_s for s in speeds[p.name]) for p in parts]
+    work = sum(c.estimate_s for c in full) - sum(setups)
+    share = max(seconds - sum(setups), 0.0) / work if work > 0 else 0.0
+    return [
+        fit(p, speeds[p.name], setup + share * (c.estimate_s - setup))
+        for p, c, setup in zip(parts, full, setups)
+    ]
 
 
 def step_configs(part: Part, overrides: list[str]) -> list[Config]:
