@@ -90,9 +90,10 @@ def _choose(preferences: list[str], found: dict[str, tuple[str, str]]) -> tuple[
 # steps at a fixed budget: an MLP on circles with its pictures (the SVMs take twice as
 # long), the report. They share the tour's bar between its steps (tinyvision.tour_progress)
 # where the steps were not timed, and the fixed steps' sum is the part of the estimate
-# that a cut-down tour cannot cut: on a 2-core Intel Xeon (AVX-512 BF16, AMX; torch
-# 2.14.1) shared with other work (load 3.8), each circles MLP took 6-7 s, the SVMs 10 s
-# and the report 1 s, mostly drawing pictures, which trains neither in bf16 nor in float32.
+# that a cut-down tour cannot cut. On a 2-core Intel Xeon (AVX-512 BF16, AMX; torch
+# 2.14.1) shared with other work (load 3.8) each circles MLP took 6-7 s and the SVMs 10 s,
+# most of it drawing their pictures (so about as long where training is in float32), and
+# the report 1 s.
 COST_PER_IMAGE = {"mlp": 1 / 50_000, "cnn": 1 / 800, "vit": 1 / 600}
 CIRCLES_SECONDS, REPORT_SECONDS = 6.0, 5.0
 CNN_STEP_NAMES = {step: step if step == "baseline" else f"+ {step}" for step in CNN_STACK}
