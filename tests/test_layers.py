@@ -3,7 +3,7 @@
 Layers, bottom to top (a module may import its own layer and the ones below):
   errors, io, records_read, figures, config, presets, builtin_hooks  ->  data, models  ->  train
   ->  experiment  ->  groups, inference  ->  labs, report, studies, syllabus, check
-  ->  tour, tour_progress  ->  commands, cli, the package itself.
+  ->  tour, tour_budget, tour_progress  ->  commands, cli, the package itself.
 Imports inside functions count too: a lazy import is still a dependency, and so is one made
 only for type hints (`if TYPE_CHECKING:`). No two modules import each other, however far
 round: a cycle means a type lives in the wrong file.
@@ -25,7 +25,7 @@ LAYERS = [
     {"experiment"},
     {"groups", "inference"},
     {"labs", "report", "studies", "syllabus", "check"},
-    {"tour", "tour_progress"},
+    {"tour", "tour_budget", "tour_progress"},
     {"commands", "cli", "api", "__init__", "__main__"},
 ]
 ENGINE = ("data", "models", "train", "experiment", "groups", "inference")

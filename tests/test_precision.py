@@ -148,6 +148,19 @@ def _digest(model_id: str) -> str:
     return precision.cache_key(model_id, SHAPE, 16, 10, "cpu", [])["model"]
 
 
+def test_the_cache_is_per_instruction_set_torch_uses(monkeypatch):
+    """The same CPU held back to AVX2 (ONEDNN_MAX_CPU_ISA, ATEN_CPU_CAPABILITY) times
+    otherwise, so it has its own entry: the choice timed with bf16 instructions is not it."""
+    key = precision.cache_key("m", SHAPE, 16, 10, "cpu", [])
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    held_back = precision.cache_key("m", SHAPE, 16, 10, "cpu", [])
+    assert held_back["machine"]["onednn_isa"] == "AVX2"
+    assert precision.cache_path(held_back) != precision.cache_path(key)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: "NO AVX")
+    assert precision.cache_key("m", SHAPE, 16, 10, "cpu", [])["machine"]["isa"] == "NO AVX"
+    assert precision.cache_key("m", SHAPE, 16, 10, "cpu", []) != held_back
+
+
 def test_an_unwritable_cache_is_no_error(monkeypatch, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("")

@@ -667,11 +667,13 @@ def tour(
     quick: bool = False,
     device: str = "auto",
     data_dir: str | Path | None = None,
+    minutes: float = 10.0,
 ) -> Path:
-    """Every practical end to end, then the report; returns the report's path."""
+    """Every practical end to end, then the report; returns the report's path. The full
+    tour is timed first and cut down to fit `minutes` here (0: its fixed budgets)."""
     from tinyvision.tour import run_tour
 
-    return run_tour(Path(out), quick, device, Path(data_dir) if data_dir else None)
+    return run_tour(Path(out), quick, device, Path(data_dir) if data_dir else None, minutes)
 
 
 def index_rows(out: str | Path = "runs") -> list[dict[str, Any]]:

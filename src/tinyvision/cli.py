@@ -176,7 +176,14 @@ def _add_course(sub) -> None:
 
 def _add_tour(sub) -> None:
     p = sub.add_parser("tour", help="every practical end to end, then the report (make demo)")
-    p.add_argument("--quick", action="store_true", help="about 3 minutes instead of 10")
+    p.add_argument("--quick", action="store_true", help="a smoke test: about a minute")
+    p.add_argument(
+        "--minutes",
+        type=float,
+        default=10.0,
+        help="fit the full tour to this many minutes here, timed first (default 10; "
+        "0: the fixed budgets, however long they take)",
+    )
     _common(p)
     p.set_defaults(func=commands.tour)
 

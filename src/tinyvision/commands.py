@@ -369,7 +369,8 @@ def report(args: argparse.Namespace) -> int:
 
 
 def tour(args: argparse.Namespace) -> int:
-    print(f"report: {api.tour(args.out, args.quick, args.device, args.data_dir)}")
+    report = api.tour(args.out, args.quick, args.device, args.data_dir, args.minutes)
+    print(f"report: {report}")
     return 0
 
 

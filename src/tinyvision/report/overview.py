@@ -281,10 +281,56 @@ def is_quick_tour(tour: dict | None) -> bool:
     return tour.get("mode") == "quick" or text_of(tour.get("summary")).startswith("The quick")
 
 
+def cut_down(tour: dict | None) -> dict | None:
+    """A full tour's `sizing` record when the tour was cut down to fit its minutes (the
+    record is the user's file: anything not shaped as the tour writes it is no cut)."""
+    if not isinstance(tour, dict) or is_quick_tour(tour):
+        return None
+    sizing = tour.get("sizing")
+    if not isinstance(sizing, dict) or sizing.get("cut") is not True:
+        return None
+    return sizing
+
+
+def _count(value) -> int | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return value if ok else None
+
+
+def how_cut(sizing: dict, part: str) -> str:
+    """`4 epochs on 2,600 of 12,000 training images` for a part of a cut-down tour."""
+    budget = (
+        (sizing.get("parts") or {}).get(part) if isinstance(sizing.get("parts"), dict) else None
+    )
+    if not isinstance(budget, dict):
+        return ""
+    keys = ("epochs", "full_epochs", "train_images", "full_train_images")
+    epochs, full_epochs, images, full_images = (_count(budget.get(k)) for k in keys)
+    if epochs is None or images is None:
+        return ""
+
+    def of(now: int, was: int | None) -> str:
+        return f"{now:,}" if was is None or was == now else f"{now:,} of {was:,}"
+
+    return f"{of(epochs, full_epochs)} epochs on {of(images, full_images)} training images"
+
+
+def _minutes(value) -> str:
+    """`10 minutes`, `1 minute`; `minutes` where the record's value is not a number."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not ok or value <= 0:
+        return "minutes"
+    return f"{value:g} minute" + ("" if value == 1 else "s")
+
+
 def budget_caveat(tour: dict | None, conclusions: list[tuple[str, str]]) -> list[Block]:
     """At the top of a quick tour's overview, per conclusion: whether it held, and that
     one not reproduced is expected at this smoke-test budget (`tinyvision tour` trains
-    long enough for the course's conclusions to hold)."""
+    long enough for the course's conclusions to hold). A full tour cut down to fit its
+    minutes on a slow machine says so too, and how each part was cut."""
+    sizing = cut_down(tour)
+    if sizing is not None and conclusions:
+        return _cut_down_caveat(sizing, conclusions)
     if not is_quick_tour(tour) or not conclusions:
         return []
     blocks = [
@@ -305,6 +351,43 @@ def budget_caveat(tour: dict | None, conclusions: list[tuple[str, str]]) -> list
                     f"{key}, {what}: not reproduced at this budget, as expected of a smoke test; ",
                     Code("tinyvision tour"),
                     " is where this conclusion holds.",
+                )
+            )
+    return blocks
+
+
+def _cut_down_caveat(sizing: dict, conclusions: list[tuple[str, str]]) -> list[Block]:
+    full = sizing.get("full_estimate_s")
+    took = (
+        f" (its fixed budgets were estimated at about {math.ceil(full / 60)} minutes here)"
+        if isinstance(full, (int, float))
+        and not isinstance(full, bool)
+        and math.isfinite(full)
+        and full > 0
+        else ""
+    )
+    blocks = [
+        para(
+            f"This full tour was cut down to fit {_minutes(sizing.get('minutes'))} on "
+            f"this machine{took}, so its studies trained less than the full tour's fixed "
+            "budgets. A conclusion not reproduced here may be the smaller budget's doing; ",
+            Code("tinyvision tour --minutes 0"),
+            " runs the fixed budgets, however long they take.",
+        )
+    ]
+    for key, verdict in conclusions:
+        what = CONCLUSIONS.get(key, "the course's conclusion")
+        how = how_cut(sizing, key)
+        at = f" ({how})" if how else ""
+        if held(verdict):
+            blocks.append(para(f"{key}, {what}: reproduced, even at this cut-down budget{at}."))
+        else:
+            blocks.append(
+                para(
+                    f"{key}, {what}: not reproduced at this cut-down budget{at}; the fixed "
+                    "budgets (",
+                    Code("tinyvision tour --minutes 0"),
+                    ") are where this conclusion holds.",
                 )
             )
     return blocks

@@ -23,6 +23,7 @@ import copy
 import hashlib
 import json
 import math
+import os
 import platform
 import statistics
 import time
@@ -247,6 +248,11 @@ def machine() -> dict[str, str]:
                 cpu["flags"] = hashlib.sha256(value.strip().encode()).hexdigest()[:16]
     except OSError:  # not Linux: the processor's name is what there is
         pass
+    # the instructions torch uses, not only those the CPU has: ATEN_CPU_CAPABILITY and
+    # ONEDNN_MAX_CPU_ISA hold them back (an AVX2-only CPU emulated on one with AVX-512
+    # BF16 must not be handed the bf16 choice timed without them)
+    cpu["isa"] = torch.backends.cpu.get_cpu_capability()
+    cpu["onednn_isa"] = os.environ.get("ONEDNN_MAX_CPU_ISA", "")
     if torch.cuda.is_available():
         cpu["gpu"] = torch.cuda.get_device_name()
     return cpu
