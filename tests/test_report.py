@@ -103,6 +103,14 @@ def test_the_overview_says_whether_the_course_conclusions_hold():
     verdict = ablation_verdict(falling)
     assert "not reproduced" in verdict and "step=schedule is 2.00 points below" in verdict
     assert "one seed" in ablation_verdict([("a", 1.0, 0.0, 1), ("b", 2.0, 0.0, 1)])
+    # One seed on n test images: a drop counts beyond the sampling error of the difference,
+    # sqrt(2 * 0.9 * 0.1 / 3300) = 0.74 points at 90%; one image (0.03 points) is no drop.
+    one_image = [("step=schedule", 90.0, 0.0, 1), ("step=dropout", 89.97, 0.0, 1)]
+    assert ablation_verdict(one_image, 3300).endswith("on 3,300 test images: reproduced.")
+    assert "not reproduced" in ablation_verdict(one_image)  # unknown n: any drop counts
+    assert "reproduced." in ablation_verdict([one_image[0], ("b", 89.27, 0.0, 1)], 3300)
+    beyond = ablation_verdict([one_image[0], ("b", 89.2, 0.0, 1)], 3300)
+    assert "not reproduced here, b is 0.80 points below step=schedule" in beyond
     assert "competitive" in vit_verdict({"step=vit": 97.1, "step=cnn": 97.8})
     assert "does not reproduce" in vit_verdict({"step=vit": 90.0, "step=cnn": 97.8})
     # the tuned ViT is the one compared; the course's defaults are still reported
