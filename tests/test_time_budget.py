@@ -236,19 +236,17 @@ def test_the_first_epoch_measured_plans_the_run_again(
     )
 
 
+def _warmup_4_of_8_sized_to_2() -> list[str]:
+    """A warmup-cosine run of 8 epochs, 4 of them warmup, whose budget fits 2."""
+    warmup = ["schedule.name=warmup-cosine", "schedule.interval=epoch", "schedule.warmup_epochs=4"]
+    return [*TINY, "train.epochs=8", f"train.time_budget={_fitting(2)}", *warmup, "optim.lr=0.01"]
+
+
 def test_a_warmup_planned_again_keeps_its_share(tmp_path, monkeypatch):
     """A warmup of 4 epochs out of 8, sized to 2 (1 epoch of warmup) then planned again to
     4, is 2 epochs from there on: the peak comes after epoch 2, as in a run told 4."""
     _fake_clock(monkeypatch, epoch_s=EPOCH_S / 2)
-    overrides = [
-        *TINY,
-        "train.epochs=8",
-        f"train.time_budget={_fitting(2)}",
-        "schedule.name=warmup-cosine",
-        "schedule.interval=epoch",
-        "schedule.warmup_epochs=4",
-        "optim.lr=0.01",
-    ]
+    overrides = _warmup_4_of_8_sized_to_2()
     asked = build_config("fashion-fast", overrides)
     path, summary = run(asked, tmp_path, "cpu", quiet=True)
     recorded = json.loads((path / "config.json").read_text())
@@ -368,15 +366,7 @@ def test_a_sized_warmup_keeps_its_share_and_reaches_the_peak(tmp_path, monkeypat
     """A warmup of 4 epochs out of 8, sized to 2 epochs, becomes 1 epoch: the learning rate
     peaks in the shortened run (left at 4, it would still be climbing when the run ends)."""
     _fake_clock(monkeypatch)
-    overrides = [
-        *TINY,
-        "train.epochs=8",
-        f"train.time_budget={_fitting(2)}",
-        "schedule.name=warmup-cosine",
-        "schedule.interval=epoch",
-        "schedule.warmup_epochs=4",
-        "optim.lr=0.01",
-    ]
+    overrides = _warmup_4_of_8_sized_to_2()
     path, summary = run(build_config("fashion-fast", overrides), tmp_path, "cpu", quiet=True)
     recorded = json.loads((path / "config.json").read_text())
     assert summary["epochs_done"] == 2 and recorded["train"]["epochs"] == 2
