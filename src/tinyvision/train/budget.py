@@ -1,6 +1,6 @@
 """train.time_budget: as many epochs as fit in a time budget, decided before training.
 
-A recipe sized for one machine is the wrong length on another: `fashion-fast`'s 20
+A recipe sized for one machine is the wrong length on another: `fashion-fast-20`'s 20
 epochs take about 4 minutes on a 2-core AMD EPYC Zen 5 (AVX-512 BF16, torch 2.14.1),
 where bf16 pays, and about 25 on a 2-core AVX2-only Zen 3, which trains in float32. A
 schedule that decays to the end (one-cycle, cosine) must know that end
