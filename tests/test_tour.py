@@ -172,7 +172,7 @@ def test_a_cut_down_full_tour_records_its_budgets_and_its_report_says_so(
     monkeypatch.setattr(tour_budget, "MIN_TRAIN", 100)
     monkeypatch.setattr(tour_budget, "MIN_TEST", 50)
 
-    def slow(configs, prepare, clock):
+    def slow(configs, prepare, clock, timed=None):
         return [Speed(1.0, 0.1, 0.0, 300, 100) for _ in configs]
 
     monkeypatch.setattr(tour_budget, "time_runs", slow)

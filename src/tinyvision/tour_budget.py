@@ -191,10 +191,14 @@ Prepare = Callable[[Config], Any]  # a config -> its prepared Experiment
 
 
 def time_runs(
-    configs: Sequence[Config], prepare: Prepare, clock: Callable[[], float] = time.perf_counter
+    configs: Sequence[Config],
+    prepare: Prepare,
+    clock: Callable[[], float] = time.perf_counter,
+    timed: dict[str, Speed] | None = None,
 ) -> list[Speed]:
-    """Each config's speed, timed once per kind of run (`kind`)."""
-    timed: dict[str, Speed] = {}
+    """Each config's speed, timed once per kind of run (`kind`); `timed`: the kinds timed
+    already (by an earlier call), added to as this one times more."""
+    timed = {} if timed is None else timed
     speeds = []
     for cfg in configs:
         key = kind(cfg)
@@ -306,14 +310,16 @@ def size_tour(
     """Time the parts' runs (`overrides`: each part's data), then choose their budgets so
     that the tour's estimate, `fixed_s` and the timing included, fits `minutes`."""
     start = clock()
-    configs = {p.name: step_configs(p, overrides[p.name]) for p in parts}
-    every = [cfg for p in parts for cfg in configs[p.name]]
-    speeds = dict(zip(configs, _split(time_runs(every, prepare, clock), configs), strict=True))
+    timed: dict[str, Speed] = {}  # a kind of run shared by two parts is timed once
+    speeds = {
+        p.name: time_runs(step_configs(p, overrides[p.name]), prepare, clock, timed=timed)
+        for p in parts
+    }
     timing_s = clock() - start
     left = minutes * 60 * (1 - MARGIN) - timing_s - fixed_s
     chosen = choose(parts, speeds, left)
     full = full_budgets(parts, speeds)
-    kinds = len({kind(cfg) for cfg in every})
+    kinds = len(timed)
 
     def total(choices: list[Choice]) -> float:
         return timing_s + fixed_s + sum(c.estimate_s for c in choices)
@@ -328,11 +334,3 @@ def size_tour(
         tuple(chosen),
         tuple(full),
     )
-
-
-def _split(speeds: list[Speed], configs: dict[str, list[Config]]) -> list[list[Speed]]:
-    out, at = [], 0
-    for runs in configs.values():
-        out.append(speeds[at : at + len(runs)])
-        at += len(runs)
-    return out
