@@ -109,6 +109,16 @@ def test_the_overview_says_whether_the_course_conclusions_hold():
     assert ablation_verdict(one_image, 3300).endswith("on 3,300 test images: reproduced.")
     assert "not reproduced" in ablation_verdict(one_image)  # unknown n: any drop counts
     assert "reproduced." in ablation_verdict([one_image[0], ("b", 89.27, 0.0, 1)], 3300)
+    from types import SimpleNamespace
+
+    from tinyvision.report.overview import test_images
+
+    def group(*data):
+        return SimpleNamespace(runs=[SimpleNamespace(summary={"data": d}) for d in data])
+
+    assert test_images(group({"n_test": 3300}, {"n_test": 1400})) == 1400
+    # summary.json is the user's: a count of another shape is no count, never an error
+    assert test_images(group("text", ["n_test"], {"n_test": True}, {"n_test": -1})) is None
     beyond = ablation_verdict([one_image[0], ("b", 89.2, 0.0, 1)], 3300)
     assert "not reproduced here, b is 0.80 points below step=schedule" in beyond
     assert "competitive" in vit_verdict({"step=vit": 97.1, "step=cnn": 97.8})

@@ -148,9 +148,9 @@ def ablation_verdict(
 
 def test_images(group: Group) -> int | None:
     """The fewest test images any run of the group was measured on (None: not recorded)."""
-    counts = [(r.summary.get("data") or {}).get("n_test") for r in group.runs]
-    counts = [n for n in counts if isinstance(n, int) and not isinstance(n, bool) and n > 0]
-    return min(counts, default=None)
+    data = [r.summary.get("data") for r in group.runs]  # the user's files: any shape
+    counts = [_count(d.get("n_test")) for d in data if isinstance(d, dict)]
+    return min((n for n in counts if n), default=None)
 
 
 def vit_verdict(steps: dict[str, float]) -> str:
@@ -316,9 +316,16 @@ def cut_down(tour: dict | None) -> dict | None:
     return sizing
 
 
-def _count(value) -> int | None:
-    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+def _json_number(value) -> float | None:
+    """A finite number from a JSON record (not a bool, which Python counts as an int)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     return value if ok else None
+
+
+def _count(value) -> int | None:
+    return (
+        value if isinstance(value, int) and _json_number(value) is not None and value >= 0 else None
+    )
 
 
 def how_cut(sizing: dict, part: str) -> str:
@@ -341,8 +348,8 @@ def how_cut(sizing: dict, part: str) -> str:
 
 def _minutes(value) -> str:
     """`10 minutes`, `1 minute`; `minutes` where the record's value is not a number."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value <= 0:
+    value = _json_number(value)
+    if value is None or value <= 0:
         return "minutes"
     return f"{value:g} minute" + ("" if value == 1 else "s")
 
@@ -381,13 +388,10 @@ def budget_caveat(tour: dict | None, conclusions: list[tuple[str, str]]) -> list
 
 
 def _cut_down_caveat(sizing: dict, conclusions: list[tuple[str, str]]) -> list[Block]:
-    full = sizing.get("full_estimate_s")
+    full = _json_number(sizing.get("full_estimate_s"))
     took = (
         f" (its fixed budgets were estimated at about {math.ceil(full / 60)} minutes here)"
-        if isinstance(full, (int, float))
-        and not isinstance(full, bool)
-        and math.isfinite(full)
-        and full > 0
+        if full is not None and full > 0
         else ""
     )
     blocks = [
