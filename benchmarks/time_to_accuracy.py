@@ -12,8 +12,10 @@ Beside the preset, a baseline recipe under the same budget (by default the cours
 
 Run: `python benchmarks/time_to_accuracy.py [--preset fashion-fast] [--seeds 5]
 [--target 94.0] [--budget 300] [--baseline "1cd-batchnorm data.name=fashion-mnist"]
-[--baseline-seeds N] [KEY=VALUE ...]` (the overrides apply to the preset, not the
-baseline). With the defaults: 5 seeds x 5 minutes for each of the two, under an hour.
+[--baseline-seeds N] [--jobs N] [KEY=VALUE ...]` (the overrides apply to the preset,
+not the baseline). With the defaults: 5 seeds x 5 minutes for each of the two, under an
+hour. `--jobs N` runs N seeds at once (give each `train.threads=1` on a small machine):
+the epochs and accuracies are those of one seed at a time, the seconds are not.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from machine import describe
@@ -122,17 +125,21 @@ def read_rows(out: Path) -> list[dict]:
     return []
 
 
-def measure(recipe: list[str], seeds: int, target: float, budget: float) -> list[Result]:
-    results = []
-    for seed in range(seeds):
+def measure(
+    recipe: list[str], seeds: int, target: float, budget: float, jobs: int = 1
+) -> list[Result]:
+    """One run per seed, `jobs` of them at a time; each row printed as its run ends."""
+
+    def one(seed: int) -> Result:
         with tempfile.TemporaryDirectory(prefix="tinyvision-tta-") as tmp:
             command = [sys.executable, "-m", "tinyvision", "run", *recipe]
             command += [f"train.seed={seed}", "--out", tmp]
-            result = watch_run(command, Path(tmp), target, budget)
-        result.seed = seed
-        results.append(result)
+            result = replace(watch_run(command, Path(tmp), target, budget), seed=seed)
         print("  " + row(result), flush=True)
-    return results
+        return result
+
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        return list(pool.map(one, range(seeds)))
 
 
 def row(r: Result) -> str:
@@ -172,13 +179,16 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=300.0, help="seconds per run")
     parser.add_argument("--baseline", default="1cd-batchnorm data.name=fashion-mnist")
     parser.add_argument("--baseline-seeds", type=int, help="default: --seeds; 0: none")
+    parser.add_argument("--jobs", type=int, default=1, help="seeds run at once")
     parser.add_argument("overrides", nargs="*", help="KEY=VALUE for the preset")
     args = parser.parse_args()
+    if args.jobs < 1:
+        parser.error(f"--jobs must be at least 1, got {args.jobs}")
     print(describe())
     print(
         f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}; target "
-        f"{args.target}%, budget {args.budget:.0f} s per run, data from "
-        f"{os.environ.get('TINYVISION_DATA', 'the default places')}\n"
+        f"{args.target}%, budget {args.budget:.0f} s per run, {args.jobs} run(s) at once, "
+        f"data from {os.environ.get('TINYVISION_DATA', 'the default places')}\n"
     )
     recipes = [(" ".join([args.preset, *args.overrides]), args.seeds)]
     baseline_seeds = args.seeds if args.baseline_seeds is None else args.baseline_seeds
@@ -187,7 +197,7 @@ def main() -> None:
     lines = []
     for recipe, seeds in recipes:
         print(f"{recipe}:", flush=True)
-        results = measure(recipe.split(), seeds, args.target, args.budget)
+        results = measure(recipe.split(), seeds, args.target, args.budget, args.jobs)
         lines.append(summary(recipe, results, args.target))
     print(f"\nload average at the end: {os.getloadavg()[0]:.2f}")
     print("\n".join(lines))

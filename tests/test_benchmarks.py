@@ -58,25 +58,29 @@ def test_amd_generation_tells_zen_3_from_zen_4_by_avx512(family, flags, expected
     assert machine.amd_generation(family, flags) == expected
 
 
-def test_time_to_accuracy_watches_a_sized_run():
-    """One seed of the fast recipe on the digits, shortened by a budget shorter than an
-    epoch: the report line has the time to the target, the final accuracy and the sizing
-    against the epochs' length."""
+def test_time_to_accuracy_watches_sized_runs():
+    """Two seeds of the fast recipe on the digits, run at once, each shortened by a budget
+    shorter than an epoch: each seed's line has the time to the target, the final accuracy
+    and the sizing against the epochs' length."""
     script = Path(__file__).parents[1] / "benchmarks" / "time_to_accuracy.py"
     tiny = ["data.name=digits", "data.crop=8", "data.pad=1", "train.batch_size=64"]
-    command = [sys.executable, str(script), "--seeds", "1", "--baseline-seeds", "0"]
+    command = [sys.executable, str(script), "--seeds", "2", "--jobs", "2"]
+    command += ["--baseline-seeds", "0"]
     command += ["--target", "1", *tiny, "model.width=8", "train.epochs=3"]
     result = subprocess.run(
-        [*command, "train.time_budget=0.001"], capture_output=True, text=True, timeout=300
+        [*command, "train.threads=1", "train.time_budget=0.001"],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    line = next(x for x in result.stdout.splitlines() if x.startswith("  seed 0:"))
-    assert re.search(r"target at +[\d.]+ s \(epoch 1\), final [\d.]+% after 1 epochs", line)
-    assert re.search(r"sized to 1 of 3 epochs by a 0.001 s budget: estimated [\d.]+ s", line)
-    assert "fashion-fast data.name=digits" in result.stdout and "reached 1.0%: 1/1 seeds" in (
-        result.stdout
-    )
-    assert re.search(r"reached 1.0%: 1/1 seeds, mean \d+ s, mean 1.0 epochs", result.stdout)
+    assert "2 run(s) at once" in result.stdout
+    for seed in (0, 1):
+        line = next(x for x in result.stdout.splitlines() if x.startswith(f"  seed {seed}:"))
+        assert re.search(r"target at +[\d.]+ s \(epoch 1\), final [\d.]+% after 1 epochs", line)
+        assert re.search(r"sized to 1 of 3 epochs by a 0.001 s budget: estimated [\d.]+ s", line)
+    assert "fashion-fast data.name=digits" in result.stdout
+    assert re.search(r"reached 1.0%: 2/2 seeds, mean \d+ s, mean 1.0 epochs", result.stdout)
 
 
 def test_time_to_accuracy_names_a_second_plan(tmp_path):
