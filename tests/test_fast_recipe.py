@@ -106,6 +106,20 @@ def test_tta_averages_the_logits_of_the_mirror_image():
         torch.testing.assert_close(plain.infer(x), model(x))
 
 
+def test_epoch_0_is_measured_on_the_plain_images(tmp_path):
+    """The check before training skips the test-time views (their cost, six passes over
+    the training images, buys nothing there); the epochs after it use them."""
+    rows = []
+    for name, views in (("plain", ["train.tta=false"]), ("views", ["train.tta_shift=1"])):
+        overrides = [*TINY, "train.epochs=1", "model.width=8", "train.amp=none", *views]
+        path, _ = run(build_config("fashion-fast", overrides), tmp_path / name, "cpu", quiet=True)
+        rows.append(_metrics(path))
+    (plain_0, plain_1), (views_0, views_1) = rows
+    assert plain_0 == views_0
+    assert plain_1["train_loss"] == views_1["train_loss"]  # trained alike
+    assert plain_1["test_loss"] != views_1["test_loss"]  # evaluated with the views
+
+
 def test_translate_matches_torchvision():
     x = torch.randn(3, 2, 7, 9)
     for dy, dx in ((1, 1), (-1, -1), (2, 0), (0, -3)):
