@@ -20,6 +20,7 @@ from tinyvision.models.vit import (
     Block,
     ConvStem,
     DropPath,
+    LocalMLP,
     MultiHeadSelfAttention,
     PatchEmbed,
     SelfAttention,
@@ -27,6 +28,7 @@ from tinyvision.models.vit import (
     get_positional_embeddings,
     load_timm_weights,
 )
+from tinyvision.models.whiten import PatchWhitening
 from tinyvision.presets import build_config
 from tinyvision.studies import STUDIES, run_study
 
@@ -152,6 +154,7 @@ def test_timm_positional_embeddings_resampled_to_our_grid(their_size):
         ("model.pool=max", "model.pool=max is not known"),
         ("model.stem=conv", "model.patch_size must be a power of two"),  # the course's 7
         ("model.drop_path=1", r"model.drop_path must be in \[0, 1\)"),
+        ("model.whiten=true", "add model.stem=conv"),
     ],
 )
 def test_shapes_that_do_not_fit_are_refused(override, message, idx_root, tmp_path):
@@ -178,6 +181,62 @@ def test_conv_stem_makes_the_patch_grid_and_sees_only_near_pixels(patch):
     assert torch.equal(stem(far)[:, 0], tokens[:, 0])
     assert not torch.allclose(stem(near)[:, 1], tokens[:, 1])
     assert not torch.allclose(stem(near)[:, 0], tokens[:, 0])
+
+
+def test_whitened_conv_stem_is_fitted_once_never_trained_and_sees_one_pixel_more():
+    """model.whiten with the conv stem: the frozen 3x3 whitening (18 maps for one channel)
+    comes first, fitted on the first training batch; AdamW's steps and weight decay leave
+    it as fitted. Being 3x3 at stride 1, it widens each token's view by one pixel."""
+    torch.manual_seed(0)
+    model = ViT(16, 1, 4, 4, 2.0, 10, 1, 28, pool="mean", stem="conv", whiten=True)
+    first = model.patch_embed.stem[0]
+    assert isinstance(first, PatchWhitening) and not first.fitted
+    assert model.patch_embed.stem[1].in_channels == 18
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.05)
+    for step in range(3):
+        x = F.avg_pool2d(torch.randn(16, 1, 28, 28), 3, 1, 1)
+        loss = F.cross_entropy(model(x), torch.randint(0, 10, (16,)))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if step == 0:
+            fitted = first.weight.clone()
+    assert first.fitted and first.weight.grad is None
+    torch.testing.assert_close(first.weight, fitted)
+    # the same locality probe as the plain stem's, one pixel further: a change at
+    # column `patch` (the second token's first) now reaches the first token
+    stem, x = model.patch_embed.eval(), torch.randn(2, 1, 28, 28)
+    tokens = stem(x)
+    far, edge = x.clone(), x.clone()
+    far[..., 5:] += 5.0
+    far[..., 5:, :] += 5.0
+    edge[..., 0, 4] += 5.0
+    assert torch.equal(stem(far)[:, 0], tokens[:, 0])
+    assert not torch.allclose(stem(edge)[:, 0], tokens[:, 0])
+    plain = ConvStem(1, 4, 16).eval()
+    assert torch.equal(plain(edge)[:, 0], plain(x)[:, 0])
+
+
+def test_local_mlp_mixes_each_patch_with_its_eight_neighbours_only():
+    """model.local_mlp: fc1, GELU, a 3x3 depthwise convolution over the 7x7 patch grid,
+    GELU, fc2, as written out by hand; the register token skips the convolution, and a
+    change to one patch moves its own and its 8 neighbours' outputs, no others."""
+    torch.manual_seed(0)
+    mlp = LocalMLP(8, 16, grid=7, num_prefix=1)
+    x = torch.randn(2, 1 + 49, 8)
+    h = F.gelu(x @ mlp.fc1.weight.T + mlp.fc1.bias)
+    grid = h[:, 1:].transpose(1, 2).reshape(2, 16, 7, 7)
+    mixed = F.gelu(F.conv2d(grid, mlp.conv.weight, mlp.conv.bias, padding=1, groups=16))
+    hidden = torch.cat([h[:, :1], mixed.flatten(2).transpose(1, 2)], dim=1)
+    torch.testing.assert_close(mlp(x), hidden @ mlp.fc2.weight.T + mlp.fc2.bias)
+    moved = x.clone()
+    moved[:, 1 + 3 * 7 + 3] += 1.0  # the patch at row 3, column 3
+    changed = (mlp(moved) - mlp(x)).abs().amax(dim=(0, 2)) > 0
+    near = [1 + r * 7 + c for r in (2, 3, 4) for c in (2, 3, 4)]
+    assert changed.nonzero().flatten().tolist() == near
+    model = ViT(16, 2, 4, 4, 2.0, 10, 1, 28, pool="mean", registers=1, local_mlp=True)
+    assert all(isinstance(block.mlp, LocalMLP) for block in model.blocks)
+    assert model(torch.randn(2, 1, 28, 28)).shape == (2, 10)
 
 
 def _drop_path_by_hand(x: torch.Tensor, rate: float) -> torch.Tensor:

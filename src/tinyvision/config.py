@@ -156,9 +156,10 @@ class ModelConfig:
     batchnorm: bool = field(default=False, metadata=_reads("cnn"))
     # vgg: channels of the first block (then 2x, 4x)
     width: int = field(default=32, metadata=_reads("vgg", size=True))
-    # vgg: the first convolution fixed to the whitening of the training set's 3x3 patches
-    # (fitted on the first training batch, never trained; models/whiten.py)
-    whiten: bool = field(default=False, metadata=_reads("vgg"))
+    # vgg, and vit with stem=conv: the first convolution fixed to the whitening of the
+    # training set's 3x3 patches (fitted on the first training batch, never trained;
+    # models/whiten.py)
+    whiten: bool = field(default=False, metadata=_reads("vgg", "vit"))
     # vgg: each trained convolution starts as the identity on its first input-many
     # outputs (torch.nn.init.dirac_), the rest random, so a new block passes its input on
     dirac: bool = field(default=False, metadata=_reads("vgg"))
@@ -186,6 +187,8 @@ class ModelConfig:
     stem: str = field(default="patch", metadata=_reads("vit"))
     # stochastic depth: the last block's drop rate (linear from 0)
     drop_path: float = field(default=0.0, metadata=_reads("vit"))
+    # a 3x3 depthwise convolution over the patch grid inside each MLP (LocalViT)
+    local_mlp: bool = field(default=False, metadata=_reads("vit"))
     # timm:<name> models: ImageNet weights through timm, or a local weights file, and how
     # the 28x28 one-channel images meet a network made for 224x224 colour ones
     pretrained: bool = field(default=False, metadata=_reads("timm"))
@@ -223,6 +226,10 @@ class ModelConfig:
             or (self.patch_size > 1 and not self.patch_size & (self.patch_size - 1)),
             f"model.stem=conv halves the image per convolution, so model.patch_size must be "
             f"a power of two (2, 4, 8, ...), got {self.patch_size}",
+        )
+        _require(
+            not (self.kind == "vit" and self.whiten and self.stem != "conv"),
+            "model.whiten=true whitens ahead of a ViT's convolutional stem: add model.stem=conv",
         )
         _require(
             0 <= self.drop_path < 1, f"model.drop_path must be in [0, 1), got {self.drop_path}"

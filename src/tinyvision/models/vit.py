@@ -20,6 +20,7 @@ from timm.layers import DropPath, resample_abs_pos_embed
 from torch import nn
 
 from tinyvision.config import ATTENTION_CHOICES
+from tinyvision.models.whiten import PatchWhitening
 
 LN_EPS = 1e-6  # timm's LayerNorm epsilon, so that its weights give the same outputs
 
@@ -47,7 +48,9 @@ class ConvStem(nn.Module):
     to learn from data, which small data sets cannot teach.
     """
 
-    def __init__(self, in_chans: int = 1, patch_size: int = 4, embed_dim: int = 64):
+    def __init__(
+        self, in_chans: int = 1, patch_size: int = 4, embed_dim: int = 64, whiten: bool = False
+    ):
         super().__init__()
         halvings = patch_size.bit_length() - 1
         if patch_size != 2**halvings or halvings < 1:
@@ -55,6 +58,9 @@ class ConvStem(nn.Module):
         self.patch_size = patch_size
         layers: list[nn.Module] = []
         channels = in_chans
+        if whiten:
+            layers.append(PatchWhitening(in_chans))
+            channels = layers[0].out_channels
         for i in range(halvings):
             width = max(embed_dim >> (halvings - 1 - i), 8)
             layers += [
@@ -81,6 +87,27 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc2(self.act(self.fc1(x)))
+
+
+class LocalMLP(MLP):
+    """The MLP with a 3x3 depthwise convolution over the patch grid between its two
+    layers (LocalViT, Li et al., 2021): each hidden feature of a patch also sees the
+    same feature of its 8 neighbours. The tokens before the patches skip it."""
+
+    def __init__(self, in_features: int, hidden_features: int, grid: int, num_prefix: int):
+        super().__init__(in_features, hidden_features)
+        self.grid, self.num_prefix = grid, num_prefix
+        self.conv = nn.Conv2d(
+            hidden_features, hidden_features, 3, padding=1, groups=hidden_features
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.act(self.fc1(x))
+        prefix, patches = h[:, : self.num_prefix], h[:, self.num_prefix :]
+        b, n, c = patches.shape
+        grid = patches.transpose(1, 2).reshape(b, c, self.grid, self.grid)
+        patches = self.act(self.conv(grid)).flatten(2).transpose(1, 2)
+        return self.fc2(torch.cat([prefix, patches], dim=1))
 
 
 class SelfAttention(nn.Module):
@@ -155,12 +182,14 @@ class Block(nn.Module):
         mlp_ratio: float = 4.0,
         attention: str = "auto",
         drop_path: float = 0.0,
+        local: tuple[int, int] | None = None,
     ):
         super().__init__()
         self.norm1 = nn.LayerNorm(embed_dim, eps=LN_EPS)
         self.attn = MultiHeadSelfAttention(embed_dim, num_heads, attention)
         self.norm2 = nn.LayerNorm(embed_dim, eps=LN_EPS)
-        self.mlp = MLP(embed_dim, int(embed_dim * mlp_ratio))
+        hidden = int(embed_dim * mlp_ratio)
+        self.mlp = MLP(embed_dim, hidden) if local is None else LocalMLP(embed_dim, hidden, *local)
         # Stochastic depth (timm's): in training, each residual branch is dropped for whole
         # samples with probability `drop_path`, the kept ones scaled by 1 / (1 - drop_path)
         # so that the expected output is unchanged and evaluation keeps every branch.
@@ -201,6 +230,8 @@ class ViT(nn.Module):
         registers: int = 0,
         stem: str = "patch",
         drop_path: float = 0.0,
+        whiten: bool = False,
+        local_mlp: bool = False,
     ):
         super().__init__()
         if img_size % patch_size:
@@ -212,8 +243,10 @@ class ViT(nn.Module):
         # (Darcet et al., 2024, "Vision Transformers Need Registers"); timm's names.
         self.num_prefix = (1 if pool == "cls" else 0) + registers
         self.num_tokens = self.grid * self.grid + self.num_prefix
-        embed = ConvStem if stem == "conv" else PatchEmbed
-        self.patch_embed = embed(in_chans, patch_size, embed_dim)
+        if stem == "conv":
+            self.patch_embed = ConvStem(in_chans, patch_size, embed_dim, whiten)
+        else:
+            self.patch_embed = PatchEmbed(in_chans, patch_size, embed_dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim)) if pool == "cls" else None
         self.reg_token = nn.Parameter(torch.zeros(1, registers, embed_dim)) if registers else None
         table = get_positional_embeddings(self.num_tokens, embed_dim)[None]
@@ -222,9 +255,10 @@ class ViT(nn.Module):
         else:  # fixed: a buffer, saved with the weights but never trained
             self.register_buffer("pos_embed", table)
         # stochastic depth grows linearly with depth: the first block is never dropped
+        local = (self.grid, self.num_prefix) if local_mlp else None
         rates = [drop_path * i / max(nb_blocks - 1, 1) for i in range(nb_blocks)]
         self.blocks = nn.Sequential(
-            *[Block(embed_dim, num_heads, mlp_ratio, attention, rate) for rate in rates]
+            *[Block(embed_dim, num_heads, mlp_ratio, attention, rate, local) for rate in rates]
         )
         self.norm = nn.LayerNorm(embed_dim, eps=LN_EPS)
         self.head = nn.Linear(embed_dim, num_classes)
