@@ -99,3 +99,22 @@ def test_time_to_accuracy_names_a_second_plan(tmp_path):
     record["planned_epochs"] = 5
     (run / "summary.json").write_text(json.dumps({"time_budget": record}))
     assert "planned" not in describe_sizing(tmp_path)
+
+
+def test_vit_epoch_counts_each_presets_test_views():
+    """The course ViT evaluates on the images as they are, vit-fashion on 6 views (flips,
+    and 1-pixel shifts each way); each line's ratios are to the first preset's."""
+    script = Path(__file__).parents[1] / "benchmarks" / "vit_epoch.py"
+    command = [sys.executable, str(script), "--presets", "1e-vit-mnist,vit-fashion"]
+    command += ["--rounds", "1", "--steps", "1"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    course, tuned = (x for x in result.stdout.splitlines() if "an epoch" in x)
+    assert course.startswith("1e-vit-mnist:") and "1 test view(s)" in course
+    assert "(x1.00)" in course and tuned.startswith("vit-fashion:")
+    assert "6 test view(s)" in tuned
+    train, test = (
+        float(v) for v in re.search(r"train ([\d.]+) s .* test ([\d.]+) s", tuned).groups()
+    )
+    forward = float(re.search(r"forward ([\d.]+) ms", tuned).group(1))
+    assert test == pytest.approx(10 * 6 * forward / 1000, rel=0.01)
