@@ -46,6 +46,10 @@ class ConvStem(nn.Module):
     token then sees its patch through small overlapping filters (and the edge of the
     patch before it) rather than as one hard-cut square: the locality a ViT otherwise has
     to learn from data, which small data sets cannot teach.
+
+    `whiten`: first the frozen 3x3 whitening of the training patches (models/whiten.py,
+    2 * 9 * C maps), so the first trained convolution starts from decorrelated features;
+    each token then sees one pixel more around its patch.
     """
 
     def __init__(
@@ -188,6 +192,7 @@ class Block(nn.Module):
         self.norm1 = nn.LayerNorm(embed_dim, eps=LN_EPS)
         self.attn = MultiHeadSelfAttention(embed_dim, num_heads, attention)
         self.norm2 = nn.LayerNorm(embed_dim, eps=LN_EPS)
+        # local: (grid side, tokens before the patches) for a LocalMLP; None: the plain MLP
         hidden = int(embed_dim * mlp_ratio)
         self.mlp = MLP(embed_dim, hidden) if local is None else LocalMLP(embed_dim, hidden, *local)
         # Stochastic depth (timm's): in training, each residual branch is dropped for whole
