@@ -182,6 +182,24 @@ def real_data(monkeypatch) -> Path:
     return REAL_DATA
 
 
+def whitening_after_steps(model, layer, optimizer, batch: int = 32, steps: int = 3):
+    """Train `model` a few steps on smooth random images (neighbouring pixels strongly
+    correlated) with random labels; returns the first batch and `layer`'s weight after
+    the first step, when the whitening was fitted."""
+    import torch
+    import torch.nn.functional as F
+
+    images = [F.avg_pool2d(torch.randn(batch, 1, 28, 28), 3, 1, 1) for _ in range(steps)]
+    for i, x in enumerate(images):
+        loss = F.cross_entropy(model(x), torch.randint(0, 10, (batch,)))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if i == 0:
+            fitted = layer.weight.clone()
+    return images[0], fitted
+
+
 def learnable_images(n: int, size: int = 28, channels: int = 1, seed: int = 0):
     """Images whose class is a bright square's position: a tiny CNN learns it in an epoch."""
     rng = np.random.default_rng(seed)

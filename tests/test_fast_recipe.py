@@ -32,7 +32,7 @@ from tinyvision.train.lookahead import Lookahead
 from tinyvision.train.loop import Learner
 from tinyvision.train.optim import create_optimizer
 
-from conftest import interrupt_at_epoch, needs_fashion
+from conftest import interrupt_at_epoch, needs_fashion, whitening_after_steps
 
 # The 8x8 digits: three 2x2 pools take them to 1x1, as 28x28 goes to 3x3.
 TINY = ["data.name=digits", "data.crop=8", "data.pad=1", "train.batch_size=64", "train.epochs=3"]
@@ -167,19 +167,11 @@ def test_whitening_layer_is_fitted_once_and_never_trained():
     assert isinstance(layer, PatchWhitening) and not layer.fitted
     assert layer.out_channels == 18 and model.features.block1.conv2.in_channels == 18
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
-    # smooth images: their neighbouring pixels are strongly correlated
-    images = [F.avg_pool2d(torch.randn(32, 1, 28, 28), 3, 1, 1) for _ in range(3)]
-    for i, x in enumerate(images):
-        loss = F.cross_entropy(model(x), torch.randint(0, 10, (32,)))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if i == 0:
-            fitted = layer.weight.clone()
+    first, fitted = whitening_after_steps(model, layer, optimizer)
     assert layer.fitted and layer.weight.grad is None
     torch.testing.assert_close(layer.weight, fitted)  # not refitted, not moved by the steps
     # the first batch's patches, away from the zero-padded border, come out whitened
-    half = F.conv2d(images[0], layer.weight[:9])  # no padding: interior patches only
+    half = F.conv2d(first, layer.weight[:9])  # no padding: interior patches only
     out = half.transpose(0, 1).reshape(9, -1)
     torch.testing.assert_close(torch.cov(out), torch.eye(9), atol=0.15, rtol=0)
     torch.testing.assert_close(layer.weight[9:], -layer.weight[:9])

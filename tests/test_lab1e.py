@@ -32,7 +32,7 @@ from tinyvision.models.whiten import PatchWhitening
 from tinyvision.presets import build_config
 from tinyvision.studies import STUDIES, run_study
 
-from conftest import needs_fashion, needs_mnist_test
+from conftest import needs_fashion, needs_mnist_test, whitening_after_steps
 
 
 def test_explicit_and_fast_attention_agree():
@@ -193,14 +193,7 @@ def test_whitened_conv_stem_is_fitted_once_never_trained_and_sees_one_pixel_more
     assert isinstance(first, PatchWhitening) and not first.fitted
     assert model.patch_embed.stem[1].in_channels == 18
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.05)
-    for step in range(3):
-        x = F.avg_pool2d(torch.randn(16, 1, 28, 28), 3, 1, 1)
-        loss = F.cross_entropy(model(x), torch.randint(0, 10, (16,)))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        if step == 0:
-            fitted = first.weight.clone()
+    _, fitted = whitening_after_steps(model, first, optimizer, batch=16)
     assert first.fitted and first.weight.grad is None
     torch.testing.assert_close(first.weight, fitted)
     # the same locality probe as the plain stem's, one pixel further: a change at
