@@ -30,15 +30,11 @@ from tinyvision.presets import build_config
 TRAIN_IMAGES, TEST_IMAGES, EVAL_BATCH = 60_000, 10_000, 1_000
 
 
-def views(preset: str) -> int:
-    train = build_config(preset).train
-    return (2 if train.tta else 1) * (3 if train.tta_shift else 1)
-
-
 def timers(preset: str, bf16: bool):
-    """(a training step, a 1,000-image forward pass) of the preset's model, each a
-    function returning its seconds."""
+    """The preset's batch size and test views, and (a training step, a 1,000-image
+    forward pass) of its model, each a function returning its seconds."""
     cfg = build_config(preset)
+    views = (2 if cfg.train.tta else 1) * (3 if cfg.train.tta_shift else 1)
     torch.manual_seed(0)
     model = create_model(cfg.model, (1, 28, 28), 10).to(memory_format=torch.channels_last)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], 1e-3)
@@ -63,7 +59,7 @@ def timers(preset: str, bf16: bool):
             model(test)
         return time.perf_counter() - start
 
-    return cfg.train.batch_size, step, forward
+    return cfg.train.batch_size, views, step, forward
 
 
 def main() -> None:
@@ -82,20 +78,20 @@ def main() -> None:
     steps: dict[str, list[float]] = {p: [] for p in presets}
     forwards: dict[str, list[float]] = {p: [] for p in presets}
     for _ in range(args.rounds):
-        for preset, (_, step, forward) in parts.items():
+        for preset, (_, _, step, forward) in parts.items():
             step(), forward()  # warm-up: allocator, kernel choice
             steps[preset].append(statistics.fmean(step() for _ in range(args.steps)))
             forwards[preset].append(statistics.fmean(forward() for _ in range(2)))
     first = None
-    for preset, (batch, _, _) in parts.items():
+    for preset, (batch, views, _, _) in parts.items():
         step_s, forward_s = statistics.median(steps[preset]), statistics.median(forwards[preset])
         train_s = TRAIN_IMAGES / batch * step_s
-        test_s = TEST_IMAGES / EVAL_BATCH * views(preset) * forward_s
+        test_s = TEST_IMAGES / EVAL_BATCH * views * forward_s
         epoch = train_s + test_s
         first = first or (train_s, epoch)
         print(
             f"{preset}: step {1000 * step_s:.1f} ms (batch {batch}), forward "
-            f"{1000 * forward_s:.1f} ms (1,000 images), {views(preset)} test view(s): "
+            f"{1000 * forward_s:.1f} ms (1,000 images), {views} test view(s): "
             f"train {train_s:.1f} s (x{train_s / first[0]:.2f}) + test {test_s:.1f} s = "
             f"{epoch:.1f} s an epoch (x{epoch / first[1]:.2f})"
         )
