@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 
@@ -241,7 +242,11 @@ def _metric_rows(path: Path, rows: list[dict[str, str]]) -> list[tuple[str, ...]
     cells = []
     for line, r in enumerate(rows, start=2):  # line 1 is the header
         values = {c: number(path, line, r, c) for c in spec}
-        shown = ("" if v is None else format(v, spec[c]) for c, v in values.items())
+        shown = (
+            # a test pass skipped by train.eval_every left NaN: nothing was measured
+            "" if v is None or (c.startswith("test") and math.isnan(v)) else format(v, spec[c])
+            for c, v in values.items()
+        )
         cells.append((_literal(r["epoch"]), *shown))
     return cells
 

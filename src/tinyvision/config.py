@@ -343,6 +343,10 @@ class TrainConfig:
     # test-time shifts: also average over x moved this many pixels diagonally each way
     # (x itself weighing as much as the two moved copies); 0 = off
     tta_shift: int = 0
+    # Evaluate the test split after every Nth epoch and after the last; the epochs between
+    # leave the test columns of metrics.csv NaN. An epoch's test pass through six test-time
+    # views costs a small ViT about a third of its training pass.
+    eval_every: int = 1
     # Seconds the run may train: as many of train.epochs as fit, timed on this machine
     # before the first step (tinyvision.train.budget); 0 = train all of them.
     time_budget: float = 0.0
@@ -355,6 +359,7 @@ class TrainConfig:
         _require(self.epochs > 0, f"train.epochs must be positive, got {self.epochs}")
         _require(self.batch_size > 0, f"train.batch_size must be positive, got {self.batch_size}")
         _require(self.eval_batch_size > 0, "train.eval_batch_size must be positive")
+        _require(self.eval_every > 0, f"train.eval_every must be positive, got {self.eval_every}")
         _require(
             0 <= self.seed <= SEED_MAX, f"train.seed must be in 0..{SEED_MAX}, got {self.seed}"
         )
@@ -445,6 +450,11 @@ class Config:
             t.time_budget == 0 or m.variant == "optim",
             f"train.time_budget times an optimizer's steps: model.variant={m.variant} "
             "updates by hand (set train.epochs instead, and train.time_budget=0)",
+        )
+        _require(
+            t.time_budget == 0 or t.eval_every == 1,
+            "train.time_budget sizes a run whose every epoch has its test pass: use "
+            "train.eval_every=1, or train.time_budget=0 with train.epochs",
         )
         _require(
             t.time_budget == 0 or not t.compile,

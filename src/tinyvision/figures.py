@@ -61,14 +61,21 @@ def _column(rows: Sequence[dict], key: str) -> np.ndarray:
     return np.array([float(r[key]) for r in rows])
 
 
+def _measured(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The points with a value: an epoch whose test pass was skipped (train.eval_every)
+    holds NaN, which would cut the line; the measured points are joined across it."""
+    kept = ~np.isnan(y)
+    return x[kept], y[kept]
+
+
 def plot_curves(rows: Sequence[dict], path: Path | None, title: str = "") -> Figure:
     """Accuracy and loss per epoch, train and test, side by side. Epoch 0, when recorded,
     is the untrained model (chance accuracy, loss about ln of the class count)."""
     fig, (ax_acc, ax_loss) = plt.subplots(1, 2, figsize=(10, 4))
     epochs = _column(rows, "epoch")
     for split, style in (("train", "-"), ("test", "--")):
-        ax_acc.plot(epochs, _column(rows, f"{split}_acc"), style, marker="o", ms=3, label=split)
-        ax_loss.plot(epochs, _column(rows, f"{split}_loss"), style, marker="o", ms=3, label=split)
+        for ax, key in ((ax_acc, f"{split}_acc"), (ax_loss, f"{split}_loss")):
+            ax.plot(*_measured(epochs, _column(rows, key)), style, marker="o", ms=3, label=split)
     ax_acc.set(xlabel="epoch", ylabel="accuracy (%)", title="accuracy")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
     for ax in (ax_acc, ax_loss):
@@ -96,11 +103,11 @@ def plot_comparison(
         epochs = _column(runs[0][:length], "epoch")
         for ax, (key, name) in zip(axes.flat, PANELS):
             values = np.stack([_column(r[:length], key) for r in runs])
-            mean = values.mean(0)
-            (line,) = ax.plot(epochs, mean, marker="o", ms=2, label=label)
+            x, mean = _measured(epochs, values.mean(0))
+            (line,) = ax.plot(x, mean, marker="o", ms=2, label=label)
             if len(runs) > 1:
-                std = values.std(0)
-                ax.fill_between(epochs, mean - std, mean + std, color=line.get_color(), alpha=0.15)
+                std = _measured(epochs, values.std(0))[1]
+                ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.15)
             ax.set(title=name, ylabel=name)
     for ax in axes[1]:
         ax.set_xlabel("epoch")

@@ -10,6 +10,7 @@ and how `resume` refuses to write into a run that is still going.
 from __future__ import annotations
 
 import errno
+import math
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -215,6 +216,7 @@ def execute(exp: Experiment, folder: RunFolder, quiet: bool, prior_seconds: floa
             start_epoch=len(trained_rows(folder.history)),
             on_epoch_end=on_epoch_end,
             progress=progress,
+            eval_every=exp.cfg.train.eval_every,
         )
         if exp.learner.ema is not None:
             exp.learner.ema.copy_to_model()  # the weights the test accuracy was measured with
@@ -268,7 +270,7 @@ def _plan_again(exp: Experiment, folder: RunFolder, progress: EpochProgress) -> 
 
 def _log_scalars(writer, row: dict) -> None:
     for key, value in row.items():
-        if key != "epoch":
+        if key != "epoch" and math.isfinite(value):  # NaN: not measured (train.eval_every)
             split, _, name = key.partition("_")
             tag = f"{name}/{split}" if split in ("train", "test") else key
             writer.add_scalar(tag, value, row["epoch"])

@@ -156,6 +156,8 @@ class TrialPruning(Hook):
         self.trial = trial
 
     def verdict(self, exp: Experiment, row: dict) -> str | None:
+        if math.isnan(row["test_acc"]):  # not evaluated (train.eval_every): nothing to judge
+            return None
         self.trial.report(float(row["test_acc"]), int(row["epoch"]))
         if int(row["epoch"]) >= exp.cfg.train.epochs:  # all its epochs ran: it is complete
             return None

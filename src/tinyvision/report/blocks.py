@@ -4,6 +4,7 @@ the formatting of recorded values into the text they show."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,15 +50,16 @@ def para(*parts: Part) -> Block:
 
 
 def pct(value: Any) -> str:
+    """A percentage to two places; "" for what is not a number or not measured (NaN)."""
     try:
-        return f"{float(value):.2f}%"
+        return f"{float(value):.2f}%" if math.isfinite(float(value)) else ""
     except (TypeError, ValueError, OverflowError):
         return ""
 
 
 def num(value: Any, digits: int = 1) -> str:
     try:
-        return f"{float(value):,.{digits}f}"
+        return f"{float(value):,.{digits}f}" if math.isfinite(float(value)) else ""
     except (TypeError, ValueError, OverflowError):
         return ""
 

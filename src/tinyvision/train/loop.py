@@ -156,17 +156,27 @@ def initial_row(learner: Learner, train_eval_loader, test_loader) -> dict:
     return _row(0, train, test, learner.lr, start, float("nan"))  # nothing was trained
 
 
+# The test metrics of an epoch whose test pass was skipped (train.eval_every)
+NOT_EVALUATED = {"loss": math.nan, "acc": math.nan, "acc5": math.nan}
+
+
 def epoch(
-    learner: Learner, train_loader, test_loader, index: int, progress: EpochProgress | None = None
+    learner: Learner,
+    train_loader,
+    test_loader,
+    index: int,
+    progress: EpochProgress | None = None,
+    evaluated: bool = True,
 ) -> dict:
-    """One epoch: a train pass, then a test pass. Returns the metrics.csv row."""
+    """One epoch: a train pass, then a test pass unless `evaluated` is false (its test
+    metrics are then NaN). Returns the metrics.csv row."""
     lr = learner.lr
     start = time.perf_counter()
     if progress:
         progress.start(index, len(train_loader))
     train = train_epoch(learner, train_loader, progress)
     seconds = time.perf_counter() - start
-    test = evaluate(learner, test_loader)
+    test = evaluate(learner, test_loader) if evaluated else NOT_EVALUATED
     if not learner.step_per_batch and learner.scheduler is not None:
         learner.scheduler.step()
     per_second = len(train_loader.labels) / seconds if seconds > 0 else float("nan")
@@ -181,11 +191,15 @@ def fit(
     start_epoch: int = 0,
     on_epoch_end: Callable[[dict], str | None] | None = None,
     progress: EpochProgress | None = None,
+    eval_every: int = 1,
 ) -> str:
     """Train until `epochs`; returns the status, `completed` or `diverged`, or the status
     `on_epoch_end` returned to stop early (`pruned`). `epochs` may be a function, asked
     again after every epoch: the count can change on the way (a time budget plans again
-    after the first epoch, once it has been measured).
+    after the first epoch, once it has been measured). The test split is evaluated after
+    every `eval_every`-th epoch (counted from the first, so a resumed run evaluates the
+    same epochs) and after the last; evaluation draws nothing random, so skipping it
+    leaves the training as it was.
 
     KeyboardInterrupt propagates: the caller records the run as interrupted, with the
     checkpoint of the last completed epoch left in place for `tinyvision resume`.
@@ -193,7 +207,8 @@ def fit(
     total = epochs if callable(epochs) else lambda: epochs
     index = start_epoch
     while index < total():
-        row = epoch(learner, train_loader, test_loader, index, progress)
+        evaluated = (index + 1) % eval_every == 0 or index + 1 >= total()
+        row = epoch(learner, train_loader, test_loader, index, progress, evaluated)
         if progress:
             progress.end(row)
         verdict = on_epoch_end(row) if on_epoch_end else None

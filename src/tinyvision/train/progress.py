@@ -4,12 +4,19 @@ one line per epoch anywhere else (a log file, CI)."""
 from __future__ import annotations
 
 import html
+import math
 import sys
 import time
 
 from tinyvision.train.metrics import Accumulator
 
 REFRESH_SECONDS = 0.5  # the live loss costs one host sync per refresh, never per batch
+
+
+def _test_part(row: dict) -> str:
+    if math.isnan(row["test_loss"]):  # the test pass was skipped (train.eval_every)
+        return "test not evaluated".ljust(len("test loss 0.0000 acc 100.00%"))
+    return f"test loss {row['test_loss']:.4f} acc {row['test_acc']:6.2f}%"
 
 
 def in_notebook() -> bool:
@@ -136,7 +143,7 @@ class EpochProgress:
         line = (
             f"epoch {row['epoch']:>3}/{self.epochs}  "
             f"train loss {row['train_loss']:.4f} acc {row['train_acc']:6.2f}%  "
-            f"test loss {row['test_loss']:.4f} acc {row['test_acc']:6.2f}%  "
+            f"{_test_part(row)}  "
             f"lr {row['lr']:.4g}  {row['epoch_seconds']:.1f}s  "
             f"{row['images_per_second']:.0f} img/s"
         )
