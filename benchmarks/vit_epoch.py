@@ -5,7 +5,8 @@ others in one process, round after round (the median is printed): one training s
 the preset's batch (bf16 autocast, as the probe picks on AVX-512 BF16 CPUs; `--fp32`
 for float32), and a forward pass of 1,000 test images. An epoch of Fashion-MNIST is
 then 60,000 / batch steps plus 10,000 test images through each test-time view the
-preset evaluates with (1, x2 for `train.tta`, x3 for `train.tta_shift`). Random
+preset evaluates with (1, x2 for `train.tta`, x3 for `train.tta_shift`), once every
+`train.eval_every` epochs (its share per epoch is counted). Random
 images: the times do not depend on the pixels. The ratio to the first preset is what
 carries over to another machine of the same instruction set.
 
@@ -31,8 +32,8 @@ TRAIN_IMAGES, TEST_IMAGES, EVAL_BATCH = 60_000, 10_000, 1_000
 
 
 def timers(preset: str, bf16: bool):
-    """The preset's batch size and test views, and (a training step, a 1,000-image
-    forward pass) of its model, each a function returning its seconds."""
+    """The preset's batch size, test views and epochs per test pass, and (a training
+    step, a 1,000-image forward pass) of its model, each a function returning its seconds."""
     cfg = build_config(preset)
     views = (2 if cfg.train.tta else 1) * (3 if cfg.train.tta_shift else 1)
     torch.manual_seed(0)
@@ -59,7 +60,7 @@ def timers(preset: str, bf16: bool):
             model(test)
         return time.perf_counter() - start
 
-    return cfg.train.batch_size, views, step, forward
+    return cfg.train.batch_size, views, cfg.train.eval_every, step, forward
 
 
 def main() -> None:
@@ -78,20 +79,21 @@ def main() -> None:
     steps: dict[str, list[float]] = {p: [] for p in presets}
     forwards: dict[str, list[float]] = {p: [] for p in presets}
     for _ in range(args.rounds):
-        for preset, (_, _, step, forward) in parts.items():
+        for preset, (*_, step, forward) in parts.items():
             step(), forward()  # warm-up: allocator, kernel choice
             steps[preset].append(statistics.fmean(step() for _ in range(args.steps)))
             forwards[preset].append(statistics.fmean(forward() for _ in range(2)))
     first = None
-    for preset, (batch, views, _, _) in parts.items():
+    for preset, (batch, views, every, _, _) in parts.items():
         step_s, forward_s = statistics.median(steps[preset]), statistics.median(forwards[preset])
         train_s = TRAIN_IMAGES / batch * step_s
-        test_s = TEST_IMAGES / EVAL_BATCH * views * forward_s
+        test_s = TEST_IMAGES / EVAL_BATCH * views * forward_s / every
         epoch = train_s + test_s
         first = first or (train_s, epoch)
         print(
             f"{preset}: step {1000 * step_s:.1f} ms (batch {batch}), forward "
-            f"{1000 * forward_s:.1f} ms (1,000 images), {views} test view(s): "
+            f"{1000 * forward_s:.1f} ms (1,000 images), {views} test view(s)"
+            f"{f' every {every} epochs' if every > 1 else ''}: "
             f"train {train_s:.1f} s (x{train_s / first[0]:.2f}) + test {test_s:.1f} s = "
             f"{epoch:.1f} s an epoch (x{epoch / first[1]:.2f})"
         )

@@ -79,8 +79,10 @@ def test_epoch_0_is_the_untrained_model_on_both_splits(tmp_path):
     path, summary = run(cfg, tmp_path, "cpu", quiet=True)
     zero, first = read_csv(path / "metrics.csv")
     assert zero["epoch"] == "0" and first["epoch"] == "1"
-    assert float(zero["test_loss"]) == pytest.approx(expected_test, rel=1e-5)
-    assert float(zero["train_loss"]) == pytest.approx(expected_train, rel=1e-5)
+    # rel 1e-4: on a busy machine the run's thread probe can pick 1 thread where this
+    # test computes with all, which sums in another order (2.6e-5 apart seen)
+    assert float(zero["test_loss"]) == pytest.approx(expected_test, rel=1e-4)
+    assert float(zero["train_loss"]) == pytest.approx(expected_train, rel=1e-4)
     assert float(zero["test_acc"]) == pytest.approx(expected_acc)
     assert abs(float(zero["test_loss"]) - math.log(10)) < 0.25  # random weights: ~ln 10
     assert float(zero["test_acc"]) < 30 < float(first["test_acc"])
