@@ -6,9 +6,10 @@ the preset's batch (bf16 autocast, as the probe picks on AVX-512 BF16 CPUs; `--f
 for float32), and a forward pass of 1,000 test images. An epoch of Fashion-MNIST is
 then 60,000 / batch steps plus 10,000 test images through each test-time view the
 preset evaluates with (1, x2 for `train.tta`, x3 for `train.tta_shift`), once every
-`train.eval_every` epochs (its share per epoch is counted). Random
-images: the times do not depend on the pixels. The ratio to the first preset is what
-carries over to another machine of the same instruction set.
+`train.eval_every` epochs (its share per epoch is counted). A whole run is the
+preset's epochs and, before them, epoch 0: the 70,000 training and test images through
+one forward pass each. Random images: the times do not depend on the pixels. The ratio
+to the first preset is what carries over to another machine of the same instruction set.
 
 Run: `python benchmarks/vit_epoch.py [--presets vit-fashion-40,vit-fashion] [--rounds 5]
 [--threads 1] [--fp32]`. Set `ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16` to time a CPU with
@@ -60,7 +61,7 @@ def timers(preset: str, bf16: bool):
             model(test)
         return time.perf_counter() - start
 
-    return cfg.train.batch_size, views, cfg.train.eval_every, step, forward
+    return cfg.train, views, step, forward
 
 
 def main() -> None:
@@ -84,18 +85,21 @@ def main() -> None:
             steps[preset].append(statistics.fmean(step() for _ in range(args.steps)))
             forwards[preset].append(statistics.fmean(forward() for _ in range(2)))
     first = None
-    for preset, (batch, views, every, _, _) in parts.items():
+    for preset, (train, views, _, _) in parts.items():
         step_s, forward_s = statistics.median(steps[preset]), statistics.median(forwards[preset])
-        train_s = TRAIN_IMAGES / batch * step_s
+        every = train.eval_every
+        train_s = TRAIN_IMAGES / train.batch_size * step_s
         test_s = TEST_IMAGES / EVAL_BATCH * views * forward_s / every
         epoch = train_s + test_s
-        first = first or (train_s, epoch)
+        run = (TRAIN_IMAGES + TEST_IMAGES) / EVAL_BATCH * forward_s + train.epochs * epoch
+        first = first or (train_s, epoch, run)
         print(
-            f"{preset}: step {1000 * step_s:.1f} ms (batch {batch}), forward "
+            f"{preset}: step {1000 * step_s:.1f} ms (batch {train.batch_size}), forward "
             f"{1000 * forward_s:.1f} ms (1,000 images), {views} test view(s)"
             f"{f' every {every} epochs' if every > 1 else ''}: "
             f"train {train_s:.1f} s (x{train_s / first[0]:.2f}) + test {test_s:.1f} s = "
-            f"{epoch:.1f} s an epoch (x{epoch / first[1]:.2f})"
+            f"{epoch:.1f} s an epoch (x{epoch / first[1]:.2f}); epoch 0 and "
+            f"{train.epochs} epochs: {run / 60:.1f} min (x{run / first[2]:.2f})"
         )
 
 

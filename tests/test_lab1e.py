@@ -379,7 +379,7 @@ def test_course_vit_on_fashion_learns(tmp_path, real_data):
 @needs_fashion
 def test_vit_fashion_at_two_epochs(tmp_path, real_data):
     """The tuned ViT (whitened conv stem, local MLPs, weight average, test-time flips and
-    shifts) with 2 of its 20 epochs on 7,500 training images, tested on 2,000: measured
+    shifts) with 2 of its 16 epochs on 7,500 training images, tested on 2,000: measured
     74.45%, 74.05%, 73.35% for seeds 0-2 (about 100 s each under load, one thread) on a
     2-core Intel Xeon with AVX-512 BF16 and AMX (bf16 chosen by the probe); the bound
     leaves room for float32 and other CPUs' rounding (the 40-epoch recipe gave 68.85% to
