@@ -6,7 +6,7 @@ it trains the same ViT (random 1x28x28 images, AdamW, batch 256) for the same nu
 steps with each attention implementation, in float32 and under bf16 autocast, side by
 side in one process, and prints images per second and the ratio to the first line.
 
-Run: `python benchmarks/attention.py [--steps N] [--device cpu|cuda] [--sizes course,vit-fashion]`.
+Run: `python benchmarks/attention.py [--steps N] [--device cpu|cuda] [--sizes course,small]`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from tinyvision.models.vit import ViT
 # (embed_dim, nb_blocks, patch_size, num_heads, mlp_ratio)
 SIZES = {
     "course": (32, 2, 7, 4, 4.0),  # 1e-vit-mnist: 16 patches
-    "vit-fashion": (64, 6, 4, 4, 2.0),  # 49 patches
+    "small": (64, 6, 4, 4, 2.0),  # 49 patches: vit-fashion's width and patch, 6 blocks not 4
 }
 BATCH = 256
 

@@ -4,9 +4,10 @@ Each seed is one `tinyvision run PRESET train.seed=S` in a fresh process, timed 
 moment the process is started (Python, torch and the data loading included) to the epoch
 whose test accuracy first reaches the target. Epoch ends are seen by watching the run's
 metrics.csv (polled every 0.1 s); a preset that evaluates every Nth epoch
-(`train.eval_every`) is seen at those epochs only (`train.eval_every=1` for each). A run still going at the wall-time budget is stopped
-there (Ctrl-C: it ends `interrupted`), and its accuracy is that of its last epoch within
-the budget: that is what the recipe reaches in that time.
+(`train.eval_every`) is seen at those epochs only (`train.eval_every=1` for each). A run
+still going at the wall-time budget is stopped there (Ctrl-C: it ends `interrupted`), and
+its accuracy is that of its last epoch within the budget: that is what the recipe
+reaches in that time.
 
 Beside the preset, a baseline recipe under the same budget (by default the course's full
 1-cd stack on Fashion-MNIST), and the machine the figures come from.
