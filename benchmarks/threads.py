@@ -5,11 +5,14 @@ a browser) torch's threads can lose more than they gain: each parallel operation
 a barrier, so a step waits for its slowest thread, and a thread that the kernel has
 parked behind another process holds every other thread up. This script measures it:
 
-  - the workload: training steps of the course's MLP (784-256-10, SGD, batch 128) and of
-    the course CNN (1x28x28, batch 128), random Fashion-MNIST-shaped data;
+  - the workload: training steps of the course's MLP (784-256-10, SGD, batch 128), of
+    the course CNN (1x28x28, batch 128) and of `vit-fashion`'s ViT (`--models vit`),
+    random Fashion-MNIST-shaped data;
   - at 1 and 2 threads (torch.set_num_threads), each in a fresh process;
-  - with OpenMP's default wait policy and with OMP_WAIT_POLICY=passive (threads that
-    sleep at a barrier instead of spinning), which must be set before torch starts;
+  - with OpenMP's default wait policy, with OMP_WAIT_POLICY=passive (threads that
+    sleep at a barrier instead of spinning), and passive after a short spin
+    (GOMP_SPINCOUNT=10000, tinyvision's default), all of which must be set before
+    torch starts;
   - idle (as idle as the machine is: its load average is printed), then loaded: this
     script starts LOAD busy processes (pure Python loops, one core each) and stops them
     at the end.
@@ -48,6 +51,11 @@ def measure(model_name: str, threads: int, seconds: float) -> float:
     torch.manual_seed(0)
     if model_name == "mlp":
         model = nn.Sequential(nn.Flatten(), nn.Linear(784, 256), nn.ReLU(), nn.Linear(256, 10))
+    elif model_name == "vit":
+        from tinyvision.models import create_model
+        from tinyvision.presets import build_config
+
+        model = create_model(build_config("vit-fashion").model, (1, 28, 28), 10)
     else:
         from tinyvision.models.cnn import CourseCNN
 
@@ -69,12 +77,21 @@ def measure(model_name: str, threads: int, seconds: float) -> float:
     return BATCH / statistics.median(took)
 
 
-def in_fresh_process(model_name: str, threads: int, seconds: float, passive: bool) -> float:
-    """`measure` in a new Python: OMP_WAIT_POLICY is read once, when torch loads OpenMP."""
+# How a waiting OpenMP thread behaves: the variables each policy sets (GOMP_SPINCOUNT:
+# how many times it polls before it sleeps)
+POLICIES = {
+    "default": {},
+    "passive": {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "0"},
+    "passive, spin 10000": {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000"},
+}
+
+
+def in_fresh_process(model_name: str, threads: int, seconds: float, policy: str) -> float:
+    """`measure` in a new Python: OpenMP reads its variables once, when torch loads it."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     env.pop("OMP_WAIT_POLICY", None)
-    if passive:
-        env["OMP_WAIT_POLICY"] = "PASSIVE"
+    env.pop("GOMP_SPINCOUNT", None)
+    env.update(POLICIES[policy])
     out = subprocess.run(
         [sys.executable, __file__, "--child", model_name, str(threads), str(seconds)],
         env=env,
@@ -101,7 +118,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=2.0, help="timed seconds per figure")
     parser.add_argument("--load", type=int, default=2, help="busy processes in the loaded phase")
-    parser.add_argument("--models", default="mlp,cnn", help="comma-separated: mlp, cnn")
+    parser.add_argument("--models", default="mlp,cnn", help="comma-separated: mlp, cnn, vit")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -119,13 +136,13 @@ def main() -> None:
             time.sleep(1.0 if load else 0.0)  # the busy processes up to speed
             print(f"\n{phase}: load average {load_average()} (1, 5, 15 min) before")
             for model_name in models:
-                for policy, passive in (("default", False), ("passive", True)):
+                for policy in POLICIES:
                     speeds = {
-                        t: in_fresh_process(model_name, t, args.seconds, passive) for t in (1, 2)
+                        t: in_fresh_process(model_name, t, args.seconds, policy) for t in (1, 2)
                     }
                     ratio = speeds[2] / speeds[1]
                     line = (
-                        f"  {model_name:4s} OMP_WAIT_POLICY={policy:8s}"
+                        f"  {model_name:4s} {policy:19s}"
                         f"  1 thread {speeds[1]:9,.0f}  2 threads {speeds[2]:9,.0f}"
                         f"  (2 threads: {ratio:.2f}x)"
                     )

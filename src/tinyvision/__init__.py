@@ -11,12 +11,11 @@ import importlib
 import os
 from typing import Any
 
-# OpenMP threads that wait at a barrier spin by default; on a machine shared with other
-# work a spinning thread takes the core its sibling needs, and two threads trained the MLP
-# 50x slower than one (benchmarks/threads.py). Passive threads sleep instead. OpenMP reads
-# this once, when torch loads it: this takes effect where tinyvision is imported first
-# (the command line, its workers); OMP_WAIT_POLICY=ACTIVE in the environment keeps spinning.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from tinyvision import openmp
+
+# How OpenMP's threads wait, read once when torch loads it (tinyvision/openmp.py): they
+# sleep at a barrier rather than spin, after a short spin on a machine idle at start-up.
+openmp.set_waiting(os.environ, openmp.machine_is_idle())
 
 __version__ = "0.1.0"
 
