@@ -19,7 +19,7 @@ import pytest
 
 SRC = Path(__file__).parents[1] / "src" / "tinyvision"
 LAYERS = [
-    {"errors", "io", "records_read", "figures", "config", "presets", "builtin_hooks"},
+    {"errors", "io", "records_read", "figures", "config", "presets", "builtin_hooks", "openmp"},
     {"data", "models"},
     {"train"},
     {"experiment"},
