@@ -40,6 +40,20 @@ def interrupt_at_epoch(monkeypatch, at: int):
     return real_epoch
 
 
+def run_cut_at_epoch(monkeypatch, cfg, out: Path, at: int) -> Path:
+    """`cfg` run into `out` and stopped by Ctrl-C as epoch `at` starts: its run folder."""
+    from tinyvision.experiment.runner import run
+
+    real_epoch = interrupt_at_epoch(monkeypatch, at)
+    with pytest.raises(KeyboardInterrupt):
+        run(cfg, out, "cpu", quiet=True)
+    # Only the epoch goes back: undo() would also drop the isolation fixture's private
+    # cache, and with it the cached precision choice the earlier runs shared.
+    monkeypatch.setattr("tinyvision.train.loop.epoch", real_epoch)
+    (cut,) = (p for p in out.iterdir() if p.is_dir())
+    return cut
+
+
 def measured_epochs(monkeypatch, epoch_s: float, before_s: float) -> None:
     """Every epoch (train and test pass) is measured at `epoch_s` seconds in metrics.csv,
     the evaluation before training at `before_s`: what a time budget plans again from

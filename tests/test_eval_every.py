@@ -16,7 +16,7 @@ from tinyvision.experiment.runner import resume, run
 from tinyvision.io import read_csv
 from tinyvision.presets import build_config
 
-from conftest import interrupt_at_epoch
+from conftest import run_cut_at_epoch
 
 TINY = ["data.name=digits", "train.batch_size=64", "optim.lr=0.05", "model.dropout=0.3"]
 TIMING = ("epoch_seconds", "images_per_second")
@@ -57,11 +57,7 @@ def test_a_resumed_run_evaluates_the_same_epochs(tmp_path, monkeypatch):
     overrides = [*TINY, "train.epochs=4", "train.eval_every=3"]
     full, _ = run(build_config("mlp-fashion", overrides), tmp_path / "a", "cpu", quiet=True)
 
-    real_epoch = interrupt_at_epoch(monkeypatch, at=3)
-    with pytest.raises(KeyboardInterrupt):
-        run(build_config("mlp-fashion", overrides), tmp_path / "b", "cpu", quiet=True)
-    monkeypatch.setattr("tinyvision.train.loop.epoch", real_epoch)
-    (cut,) = (tmp_path / "b").glob("mlp-fashion-*")
+    cut = run_cut_at_epoch(monkeypatch, build_config("mlp-fashion", overrides), tmp_path / "b", 3)
     cut_summary = json.loads((cut / "summary.json").read_text())
     # two epochs, neither evaluated: the record has no test accuracy to claim
     assert cut_summary["status"] == "interrupted" and cut_summary["final"]["test_acc"] is None

@@ -14,7 +14,7 @@ from tinyvision.experiment.runner import resume, run
 from tinyvision.io import read_csv
 from tinyvision.presets import build_config
 
-from conftest import interrupt_at_epoch
+from conftest import run_cut_at_epoch
 
 TINY = ["data.name=digits", "train.epochs=3", "train.batch_size=64", "optim.lr=0.05"]
 TIMING = {"epoch_seconds", "images_per_second"}
@@ -128,13 +128,7 @@ def test_interrupt_then_resume_matches_uninterrupted(tmp_path, monkeypatch):
     cfg = build_config("mlp-fashion", overrides)
     full, _ = run(cfg, tmp_path / "a", "cpu", quiet=True)
 
-    real_epoch = interrupt_at_epoch(monkeypatch, at=3)
-    with pytest.raises(KeyboardInterrupt):
-        run(build_config("mlp-fashion", overrides), tmp_path / "b", "cpu", quiet=True)
-    # Only the epoch goes back: undo() would also drop the isolation fixture's private
-    # cache, and with it the cached precision choice the first two runs shared.
-    monkeypatch.setattr("tinyvision.train.loop.epoch", real_epoch)
-    (cut,) = (tmp_path / "b").glob("mlp-fashion-*")
+    cut = run_cut_at_epoch(monkeypatch, build_config("mlp-fashion", overrides), tmp_path / "b", 3)
     summary = json.loads((cut / "summary.json").read_text())
     assert summary["status"] == "interrupted" and summary["epochs_done"] == 2
     assert index.rows(tmp_path / "b")[0]["status"] == "interrupted"
